@@ -1,0 +1,129 @@
+#pragma once
+
+// The validated configuration: plain structs, filled by load.cc from a libconfig file.
+// Every field has the default documented in man/lb.conf.5. After loading, every cross-reference
+// is resolved to an index, so workers never look names up on a request's path.
+//
+// The master loads the config; workers get a copy through fork(), so these types never cross a
+// process boundary as bytes and may hold std::string and std::vector.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shared/os/socket_address.h"
+
+namespace lb::config {
+
+enum class LogLevel : uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };
+enum class Algorithm : uint8_t { RoundRobin, LeastConn };
+enum class Protocol : uint8_t { Http };
+
+// A fixed response lb answers itself: static sites, health endpoints, maintenance pages.
+struct StaticResponse {
+  int status = 200;
+  // Sent as given, in order. lb adds Content-Length (and Content-Type: text/plain if absent).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// What a route rule (or a listener without routes) does with a request.
+struct Action {
+  enum class Kind : uint8_t { Pool, Static };
+  Kind kind = Kind::Pool;
+  std::string pool;    // Kind::Pool: the pool's name
+  int pool_index = -1;  // resolved index into Config::pools
+  StaticResponse response;  // Kind::Static
+};
+
+struct RouteRule {
+  std::string host;         // "" = any host; compared case-insensitively, port ignored
+  std::string path_prefix;  // "" = any path
+  Action action;
+  int line = 0;
+};
+
+// Rules are tried in order; the first match wins. A request that matches none gets 404.
+struct RouteTable {
+  std::string name;
+  std::vector<RouteRule> rules;
+  int line = 0;
+};
+
+// Client-side limits and timeouts. Set in the top-level "http" group; a listener may override
+// each one in its own group.
+struct ClientLimits {
+  uint32_t header_timeout_ms = 60000;     // client_header_timeout_ms: whole request head
+  uint32_t body_timeout_ms = 60000;       // client_body_timeout_ms: between two body reads
+  uint32_t keepalive_timeout_ms = 75000;  // keepalive_timeout_ms: idle between requests; 0 = off
+  uint32_t send_timeout_ms = 60000;       // send_timeout_ms: client not reading our response
+  uint32_t max_header_size = 16384;       // client_max_header_size: request line + headers
+  uint64_t max_body_size = 1048576;       // client_max_body_size; 0 = unlimited
+  uint32_t keepalive_requests = 10000;    // keepalive_requests per connection; 0 = unlimited
+};
+
+struct Listener {
+  std::string name;
+  std::string listen;  // as written
+  os::SocketAddress address;
+  Protocol protocol = Protocol::Http;
+  int backlog = 511;
+  // Exactly one of: routes (a route table's name) or an action (pool or static response).
+  std::string routes;
+  int routes_index = -1;
+  bool has_action = false;
+  Action action;
+  ClientLimits limits;
+  int line = 0;
+};
+
+struct Backend {
+  std::string address_text;  // as written, "10.0.0.1:8080"
+  os::SocketAddress address;
+  int weight = 1;             // 1..1000
+  int max_connections = 0;    // 0 = unlimited; counted across all workers
+  int line = 0;
+  int slot = -1;  // shared-memory backend slot, assigned by the master after loading
+};
+
+struct Pool {
+  std::string name;
+  Algorithm algorithm = Algorithm::RoundRobin;
+  std::vector<Backend> backends;
+  int keepalive = 64;                        // idle upstream connections cached per worker
+  uint32_t keepalive_timeout_ms = 60000;     // an idle cached connection is closed after this
+  uint32_t keepalive_requests = 10000;       // requests per upstream connection; 0 = unlimited
+  uint32_t connect_timeout_ms = 5000;
+  uint32_t read_timeout_ms = 60000;   // between two reads of the response
+  uint32_t send_timeout_ms = 60000;   // between two writes of the request
+  int retries = 1;  // further backends tried after a connect failure, before any byte was sent
+  int line = 0;
+  int slot = -1;  // shared-memory pool slot (round-robin sequence), assigned by the master
+};
+
+struct ErrorLog {
+  std::string path = "/var/log/lb/error.log";  // "stderr" logs to standard error
+  LogLevel level = LogLevel::Notice;
+};
+
+struct AccessLog {
+  std::string path;  // "" or "off": no access log
+};
+
+struct Config {
+  std::string file;            // the file it was loaded from
+  int worker_processes = 0;    // resolved: "auto" = number of online CPUs
+  bool daemon = true;
+  std::string pid = "/run/lb.pid";
+  uint32_t worker_shutdown_timeout_ms = 10000;  // lb -s quit: in-flight requests get this long
+  uint32_t worker_connections = 16384;          // client connections per worker
+  ErrorLog error_log;
+  AccessLog access_log;
+  ClientLimits http;  // defaults for every listener
+  std::vector<Listener> listeners;
+  std::vector<RouteTable> routes;
+  std::vector<Pool> pools;
+};
+
+}  // namespace lb::config

@@ -1,0 +1,52 @@
+#pragma once
+
+// The named Boost.Interprocess shared-memory segment that holds shm::Segment.
+//
+// The master creates it before forking (removing a stale segment of the same name left by a
+// killed master); workers inherit the mapping through fork(); `lb` clients attach read-mostly.
+// Attach checks magic, layout version and size and refuses a mismatch.
+
+#include <memory>
+#include <string>
+
+#include "shared/config/model.h"
+#include "shared/shm/layout.h"
+#include "shared/util/result.h"
+
+namespace lb::shm {
+
+class SharedSegment {
+ public:
+  ~SharedSegment();
+  SharedSegment(const SharedSegment&) = delete;
+  SharedSegment& operator=(const SharedSegment&) = delete;
+
+  // The segment name for an instance, derived from its pid-file path so that two instances on
+  // one machine never share a segment: "lb.<16 hex digits of a hash of the path>".
+  static std::string nameFor(const std::string& pid_path);
+
+  // Master: removes any segment of that name, creates it, zeroes it and writes the header.
+  static Result<std::unique_ptr<SharedSegment>> create(const std::string& name);
+  // Attaches to an existing segment; fails if it is missing or its header does not match.
+  static Result<std::unique_ptr<SharedSegment>> attach(const std::string& name);
+  // Removes the name (the mapping stays valid for processes that hold it).
+  static void remove(const std::string& name);
+
+  Segment* get() const { return segment_; }
+  const std::string& name() const { return name_; }
+
+  // Master: gives every pool and backend of `config` a slot, keyed by pool name and
+  // "pool/address". A key that already has a slot keeps it (so counters survive a reload);
+  // slots whose keys the config no longer names are released. Writes Pool::slot and
+  // Backend::slot. Fails when the table is full.
+  Result<void> assignSlots(config::Config& config);
+
+ private:
+  SharedSegment() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Segment* segment_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace lb::shm
