@@ -1,0 +1,61 @@
+#pragma once
+
+// Everything one worker owns: its loop, the config it serves, buffers, timers, the balancer and
+// the idle upstream connections of every pool. One per worker process, alive for the whole run of
+// the loop; every connection keeps a pointer to it.
+
+#include <cstdint>
+#include <vector>
+
+#include <uv.h>
+
+#include "shared/config/model.h"
+#include "shared/shm/layout.h"
+#include "worker/balancer/balancer.h"
+#include "worker/buffer_pool.h"
+#include "worker/timer_queue.h"
+
+namespace lb::worker {
+
+class AccessLog;
+class ClientConn;
+class UpstreamConn;
+struct Exchange;
+
+// Idle keep-alive connections to one backend, most recently used first.
+struct IdleList {
+  UpstreamConn* head = nullptr;
+};
+
+struct PoolRuntime {
+  const config::Pool* pool = nullptr;
+  BalancerPtr balancer;
+  std::vector<IdleList> idle;  // per backend
+  int idle_count = 0;          // over all backends; capped at pool->keepalive
+};
+
+struct WorkerContext {
+  uv_loop_t* loop = nullptr;
+  const config::Config* config = nullptr;
+  shm::Segment* segment = nullptr;
+  shm::WorkerSlot* slot = nullptr;
+  int index = 0;
+  BufferPool buffers;
+  Timers timers;
+  std::vector<PoolRuntime> pools;
+  AccessLog* access_log = nullptr;
+  bool draining = false;      // graceful stop: no new requests on kept-alive connections
+  uint32_t connections = 0;   // client connections open
+  ClientConn* clients = nullptr;  // all of them, for a graceful or fast stop
+  std::vector<Exchange*> free_exchanges;
+  void (*on_connection_closed)(WorkerContext*) = nullptr;
+
+  void count(shm::Counter c) {
+    slot->counters[static_cast<size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+  }
+  shm::BackendSlot& backendSlot(int pool, int backend) {
+    return segment->backends[pools[pool].pool->backends[backend].slot];
+  }
+};
+
+}  // namespace lb::worker

@@ -1,0 +1,131 @@
+#include "worker/http1/headers.h"
+
+#include <cstring>
+
+namespace lb::worker::http1 {
+
+bool HeadArena::append(Span* s, const char* p, size_t n) {
+  if (n > cap_ - used_) {
+    overflow_ = true;
+    return false;
+  }
+  // Pieces of one element arrive consecutively, so the span just grows.
+  if (s->len == 0) {
+    s->off = used_;
+  }
+  std::memcpy(buf_ + used_, p, n);
+  used_ += static_cast<uint32_t>(n);
+  s->len += static_cast<uint32_t>(n);
+  return true;
+}
+
+bool HeadArena::appendUrl(const char* p, size_t n) { return append(&url_, p, n); }
+bool HeadArena::appendStatus(const char* p, size_t n) { return append(&status_, p, n); }
+
+bool HeadArena::appendName(const char* p, size_t n) {
+  if (!in_name_) {
+    if (count_ == kMaxHeaders) {
+      too_many_ = true;
+      return false;
+    }
+    fields_[count_++] = {};
+    in_name_ = true;
+  }
+  return append(&fields_[count_ - 1].name, p, n);
+}
+
+bool HeadArena::appendValue(const char* p, size_t n) {
+  return append(&fields_[count_ - 1].value, p, n);
+}
+
+std::string_view HeadArena::find(std::string_view name) const {
+  for (int i = 0; i < count_; ++i) {
+    if (equalsIgnoreCase(this->name(i), name)) {
+      return value(i);
+    }
+  }
+  return {};
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]);
+    unsigned char y = static_cast<unsigned char>(b[i]);
+    if (x == y) {
+      continue;
+    }
+    unsigned char lx = x | 0x20;
+    if (lx != (y | 0x20) || lx < 'a' || lx > 'z') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool isHopByHop(std::string_view n) {
+  switch (n.size()) {
+    case 2:
+      return equalsIgnoreCase(n, "te");
+    case 7:
+      return equalsIgnoreCase(n, "upgrade") || equalsIgnoreCase(n, "trailer");
+    case 10:
+      return equalsIgnoreCase(n, "connection") || equalsIgnoreCase(n, "keep-alive");
+    case 14:
+      return equalsIgnoreCase(n, "content-length");
+    case 16:
+      return equalsIgnoreCase(n, "proxy-connection");
+    case 17:
+      return equalsIgnoreCase(n, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+template <typename F>
+bool anyConnectionToken(const HeadArena& head, F&& match) {
+  for (int i = 0; i < head.count(); ++i) {
+    if (!equalsIgnoreCase(head.name(i), "connection")) {
+      continue;
+    }
+    std::string_view v = head.value(i);
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = trim(v.substr(0, comma));
+      if (!tok.empty() && match(tok)) {
+        return true;
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool isConnectionToken(const HeadArena& head, std::string_view name) {
+  return anyConnectionToken(head, [&](std::string_view t) { return equalsIgnoreCase(t, name); });
+}
+
+bool connectionHas(const HeadArena& head, std::string_view token) {
+  return isConnectionToken(head, token);
+}
+
+}  // namespace lb::worker::http1

@@ -1,0 +1,89 @@
+#pragma once
+
+// A parsed message head kept as spans into one arena: llhttp hands names and values in pieces
+// that may straddle reads, so they are copied into the arena as they arrive (a head is small;
+// bodies are never copied). Also the header rules a proxy applies: hop-by-hop names and the
+// tokens of Connection.
+
+#include <cstdint>
+#include <string_view>
+
+namespace lb::worker::http1 {
+
+inline constexpr int kMaxHeaders = 100;
+
+struct Span {
+  uint32_t off = 0;
+  uint32_t len = 0;
+};
+
+struct HeaderField {
+  Span name;
+  Span value;
+};
+
+// Not owning: the arena is a pool buffer handed in by the connection.
+class HeadArena {
+ public:
+  void reset(char* buf, uint32_t cap) {
+    buf_ = buf;
+    cap_ = cap;
+    used_ = 0;
+    count_ = 0;
+    url_ = {};
+    status_ = {};
+    in_name_ = false;
+    overflow_ = false;
+    too_many_ = false;
+  }
+  char* buffer() const { return buf_; }
+
+  // llhttp span callbacks. Each returns false when the head would pass the arena's capacity or
+  // kMaxHeaders (the caller answers 431 / 414 / 502).
+  bool appendUrl(const char* p, size_t n);
+  bool appendStatus(const char* p, size_t n);
+  bool appendName(const char* p, size_t n);
+  bool appendValue(const char* p, size_t n);
+  // on_header_field_complete: the next name piece starts a new field.
+  void endName() { in_name_ = false; }
+
+  std::string_view str(Span s) const { return {buf_ + s.off, s.len}; }
+  std::string_view url() const { return str(url_); }
+  std::string_view status() const { return str(status_); }
+  int count() const { return count_; }
+  std::string_view name(int i) const { return str(fields_[i].name); }
+  std::string_view value(int i) const { return str(fields_[i].value); }
+  // First value of `name` (case-insensitive); empty if absent.
+  std::string_view find(std::string_view name) const;
+  bool overflowed() const { return overflow_; }
+  bool tooManyHeaders() const { return too_many_; }
+  uint32_t used() const { return used_; }
+
+ private:
+  bool append(Span* s, const char* p, size_t n);
+
+  char* buf_ = nullptr;
+  uint32_t cap_ = 0;
+  uint32_t used_ = 0;
+  int count_ = 0;
+  bool in_name_ = false;
+  bool overflow_ = false;
+  bool too_many_ = false;
+  Span url_;
+  Span status_;
+  HeaderField fields_[kMaxHeaders];
+};
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// Headers a proxy never forwards (RFC 9110 7.6.1), plus the framing headers lb regenerates.
+bool isHopByHop(std::string_view name);
+
+// True if `name` is one of the comma-separated tokens in the Connection header value(s) of
+// `head` (RFC 9110 7.6.1: those headers are hop-by-hop too).
+bool isConnectionToken(const HeadArena& head, std::string_view name);
+
+// True if the Connection header(s) of `head` carry the token `token` ("close", "upgrade").
+bool connectionHas(const HeadArena& head, std::string_view token);
+
+}  // namespace lb::worker::http1

@@ -1,0 +1,111 @@
+#include "worker/net/acceptor.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shared/log/log.h"
+#include "worker/proxy/client_conn.h"
+
+namespace lb::worker {
+namespace {
+
+// Connections taken per wake-up and listener before the loop serves the others again.
+constexpr int kAcceptBatch = 64;
+
+}  // namespace
+
+Result<void> Acceptor::start(WorkerContext* ctx, const std::vector<int>& fds) {
+  ctx_ = ctx;
+  fds_ = fds;
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) {
+    return unexpected(Error{std::string("epoll_create1: ") + std::strerror(errno)});
+  }
+  for (size_t i = 0; i < fds_.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u32 = static_cast<uint32_t>(i);
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fds_[i], &ev) != 0) {
+      return unexpected(Error{"epoll_ctl on listener \"" + ctx->config->listeners[i].name +
+                              "\": " + std::strerror(errno)});
+    }
+  }
+  if (uv_poll_init(ctx->loop, &poll_, epfd_) != 0) {
+    return unexpected(Error{"uv_poll_init failed"});
+  }
+  poll_.data = this;
+  stopped_ = false;
+  resume();
+  return {};
+}
+
+void Acceptor::pause() {
+  if (polling_) {
+    uv_poll_stop(&poll_);
+    polling_ = false;
+  }
+}
+
+void Acceptor::resume() {
+  if (!polling_ && !stopped_) {
+    uv_poll_start(&poll_, UV_READABLE, &Acceptor::onReadable);
+    polling_ = true;
+  }
+}
+
+void Acceptor::stop() {
+  if (stopped_) {
+    return;
+  }
+  pause();
+  stopped_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+  ::close(epfd_);
+  epfd_ = -1;
+  for (int fd : fds_) {
+    ::close(fd);
+  }
+  fds_.clear();
+}
+
+void Acceptor::onReadable(uv_poll_t* poll, int status, int) {
+  auto* self = static_cast<Acceptor*>(poll->data);
+  if (status < 0 || self->stopped_) {
+    return;
+  }
+  epoll_event events[16];
+  int n = epoll_wait(self->epfd_, events, 16, 0);
+  for (int i = 0; i < n && !self->stopped_; ++i) {
+    self->acceptOn(static_cast<int>(events[i].data.u32));
+  }
+}
+
+void Acceptor::acceptOn(int index) {
+  const config::Listener& listener = ctx_->config->listeners[index];
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    if (ctx_->connections >= ctx_->config->worker_connections) {
+      LB_WARN("%u worker_connections are not enough", ctx_->config->worker_connections);
+      pause();
+      return;
+    }
+    sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    int fd = accept4(fds_[index], reinterpret_cast<sockaddr*>(&peer), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
+        return;
+      }
+      // EMFILE/ENFILE/ENOBUFS: the connection stays queued; the next wake-up tries again.
+      LB_ERROR("accept() on listener \"%s\" failed: %s", listener.name.c_str(),
+               std::strerror(errno));
+      return;
+    }
+    ClientConn::accept(ctx_, &listener, index, fd, reinterpret_cast<sockaddr*>(&peer));
+  }
+}
+
+}  // namespace lb::worker

@@ -1,0 +1,547 @@
+// Client side of a connection: accepting, reading, parsing the request, timeouts and closing.
+
+#include "worker/proxy/client_conn.h"
+
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "shared/log/log.h"
+#include "worker/http1/error_pages.h"
+#include "worker/proxy/upstream_conn.h"
+
+namespace lb::worker {
+namespace {
+
+// After our last byte, unread client input is drained this long so that closing never turns it
+// into an RST that could destroy the response in flight (nginx's lingering_timeout).
+constexpr uint32_t kLingerMs = 5000;
+
+ClientConn* self(llhttp_t* p) { return static_cast<ClientConn*>(p->data); }
+
+}  // namespace
+
+ClientConn::ClientConn(WorkerContext* ctx, const config::Listener* listener)
+    : ctx_(ctx), listener_(listener) {
+  timer_.data = this;
+  timer_.on_timeout = &ClientConn::onTimeout;
+}
+
+ClientConn* ClientConn::fromHandle(uv_handle_t* h) { return static_cast<ClientConn*>(h->data); }
+
+void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, int, int fd,
+                        const sockaddr* peer) {
+  auto* c = new ClientConn(ctx, listener);
+  uv_tcp_init(ctx->loop, &c->tcp_);
+  c->tcp_.data = c;
+  ++ctx->connections;
+  c->next_ = ctx->clients;
+  if (ctx->clients != nullptr) {
+    ctx->clients->prev_ = c;
+  }
+  ctx->clients = c;
+  ctx->slot->accepted.fetch_add(1, std::memory_order_relaxed);
+  ctx->slot->active_connections.fetch_add(1, std::memory_order_relaxed);
+  if (uv_tcp_open(&c->tcp_, fd) != 0) {
+    ::close(fd);
+    c->closing_ = true;
+    c->sm_.transition(ConnState::Closing);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), &ClientConn::onClose);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp_, 1);
+  if (peer->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(peer);
+    c->peer_family_ = AF_INET;
+    std::memcpy(c->peer_addr_, &in->sin_addr, 4);
+    c->peer_port_ = ntohs(in->sin_port);
+  } else if (peer->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(peer);
+    c->peer_family_ = AF_INET6;
+    std::memcpy(c->peer_addr_, &in6->sin6_addr, 16);
+    c->peer_port_ = ntohs(in6->sin6_port);
+  }
+  c->sm_.transition(ConnState::ReadingRequest);
+  c->armClientTimer(listener->limits.header_timeout_ms);
+  c->startReading();
+}
+
+const llhttp_settings_t& ClientConn::requestSettings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t x;
+    llhttp_settings_init(&x);
+    x.on_message_begin = &ClientConn::onReqMessageBegin;
+    x.on_url = &ClientConn::onReqUrl;
+    x.on_header_field = &ClientConn::onReqHeaderField;
+    x.on_header_field_complete = &ClientConn::onReqHeaderFieldComplete;
+    x.on_header_value = &ClientConn::onReqHeaderValue;
+    x.on_headers_complete = &ClientConn::onReqHeadersComplete;
+    x.on_body = &ClientConn::onReqBody;
+    x.on_chunk_header = &ClientConn::onReqChunkHeader;
+    x.on_message_complete = &ClientConn::onReqMessageComplete;
+    return x;
+  }();
+  return s;
+}
+
+Exchange* ClientConn::exchange() {
+  if (ex_ != nullptr) {
+    return ex_;
+  }
+  if (!ctx_->free_exchanges.empty()) {
+    ex_ = ctx_->free_exchanges.back();
+    ctx_->free_exchanges.pop_back();
+  } else {
+    ex_ = new Exchange;
+  }
+  Exchange* ex = ex_;
+  llhttp_init(&ex->req, HTTP_REQUEST, &requestSettings());
+  ex->req.data = this;
+  ex->in_buf = nullptr;
+  ex->in_start = ex->in_end = 0;
+  ex->req_head_mem = nullptr;
+  ex->up_head = nullptr;
+  ex->rbuf = nullptr;
+  ex->resp_head_mem = nullptr;
+  ex->cl_head = nullptr;
+  ex->up = nullptr;
+  resetForNextRequest();
+  return ex;
+}
+
+// Per-request state back to its start; keeps the client buffer and its unparsed bytes.
+void ClientConn::resetForNextRequest() {
+  Exchange* ex = ex_;
+  ex->req_pause = Pause::None;
+  ex->req_chunked = ex->req_has_body = ex->req_done = false;
+  ex->expect_continue = ex->head_request = ex->client_keepalive = false;
+  ex->in_head = true;
+  ex->discard_body = false;
+  ex->error_status = 0;
+  ex->req_body_bytes = 0;
+  ex->start_ms = 0;
+  ex->pool = ex->backend = -1;
+  ex->ntried = 0;
+  ex->up_head_sent = false;
+  ex->body_ok = false;
+  ex->up_start_ms = 0;
+  ex->up_head_len = 0;
+  ex->up_iovcnt = 0;
+  ex->up_write_pending = false;
+  ex->up_nchunk = 0;
+  ex->resp_pause = Pause::None;
+  ex->status = ex->upstream_status = ex->fail_status = 0;
+  ex->stale_retry_done = ex->skip_interim = false;
+  ex->static_resp = nullptr;
+  ex->local_status = 0;
+  ex->req_content_length = 0;
+  ex->in_parse = false;
+  ex->resp_head_done = ex->resp_done = ex->resp_chunk_out = false;
+  ex->resp_close_after = ex->resp_started = false;
+  ex->resp_bytes = 0;
+  ex->up_header_ms = 0;
+  ex->cl_iovcnt = 0;
+  ex->cl_write_pending = false;
+  ex->cl_nchunk = 0;
+  ex->rbuf_start = ex->rbuf_end = 0;
+}
+
+// Gives every buffer back and the exchange to the free list: the connection is idle again.
+void ClientConn::releaseExchange() {
+  Exchange* ex = ex_;
+  if (ex == nullptr) {
+    return;
+  }
+  if (ex->up != nullptr) {
+    ex->up->close();
+    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    ex->up = nullptr;
+  }
+  BufferPool& bp = ctx_->buffers;
+  bp.put(ex->in_buf);
+  if (ex->req_head_heap) {
+    std::free(ex->req_head_mem);
+    ex->req_head_heap = false;
+  } else {
+    bp.put(ex->req_head_mem);
+  }
+  bp.put(ex->up_head);
+  bp.put(ex->rbuf);
+  bp.put(ex->resp_head_mem);
+  bp.put(ex->cl_head);
+  ex_ = nullptr;
+  if (ctx_->free_exchanges.size() < 1024) {
+    ctx_->free_exchanges.push_back(ex);
+  } else {
+    delete ex;
+  }
+}
+
+void ClientConn::startReading() {
+  if (!reading_ && !closing_) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::onAlloc,
+                  &ClientConn::onRead);
+  }
+}
+
+void ClientConn::stopReading() {
+  if (reading_) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  }
+}
+
+void ClientConn::armClientTimer(uint32_t ms) { ctx_->timers.arm(&timer_, ms); }
+
+void ClientConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  ClientConn* c = fromHandle(h);
+  Exchange* ex = c->exchange();
+  if (ex->in_buf == nullptr) {
+    ex->in_buf = c->ctx_->buffers.get();
+    ex->in_start = ex->in_end = 0;
+  } else if (ex->in_start == ex->in_end) {
+    ex->in_start = ex->in_end = 0;
+  } else if (ex->in_start > 0 && !ex->up_write_pending) {
+    std::memmove(ex->in_buf, ex->in_buf + ex->in_start, ex->in_end - ex->in_start);
+    ex->in_end -= ex->in_start;
+    ex->in_start = 0;
+  }
+  *buf = uv_buf_init(ex->in_buf + ex->in_end, kBufferSize - ex->in_end);
+}
+
+void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  ClientConn* c = fromHandle(reinterpret_cast<uv_handle_t*>(s));
+  Exchange* ex = c->ex_;
+  if (c->closing_) {
+    return;
+  }
+  if (c->sm_.state() == ConnState::Draining) {
+    // Lingering close: input is read and dropped until the client closes or the timer fires.
+    if (ex != nullptr) {
+      ex->in_start = ex->in_end = 0;
+    }
+    if (nread < 0) {
+      c->closeNow();
+    }
+    return;
+  }
+  if (nread > 0) {
+    ex->in_end += static_cast<uint32_t>(nread);
+    if (c->sm_.state() == ConnState::KeepAlive) {
+      c->sm_.transition(ConnState::ReadingRequest);
+      c->armClientTimer(c->listener_->limits.header_timeout_ms);
+    }
+    c->parseRequest();
+    return;
+  }
+  if (nread == 0) {
+    return;  // EAGAIN
+  }
+  // EOF or error. Between requests that is the client's normal way to end keep-alive.
+  bool idle = ex == nullptr || (ex->in_start == ex->in_end && ex->req_head.count() == 0 &&
+                                ex->req_head.url().empty() && ex->start_ms == 0);
+  if (!idle && ex->req_done && nread == UV_EOF) {
+    // The client half-closed after a complete request: the response may still go out.
+    c->stopReading();
+    return;
+  }
+  c->closeNow();
+}
+
+void ClientConn::parseRequest() {
+  Exchange* ex = ex_;
+  ex->in_parse = true;
+  while (!closing_ && ex_ == ex && ex->in_start < ex->in_end) {
+    if (ex->req_done || ex->up_write_pending) {
+      break;
+    }
+    if (!ex->in_head && !ex->body_ok) {
+      break;  // waiting for an upstream before reading the body
+    }
+    if (sm_.state() == ConnState::ReadingRequest || sm_.state() == ConnState::KeepAlive) {
+      sm_.transition(ConnState::ParsingRequest);
+    }
+    if (ex->start_ms == 0) {
+      ex->start_ms = uv_now(ctx_->loop);
+    }
+    const char* p = ex->in_buf + ex->in_start;
+    size_t n = ex->in_end - ex->in_start;
+    llhttp_errno_t err = llhttp_execute(&ex->req, p, n);
+    if (err == HPE_OK) {
+      ex->in_start = ex->in_end;
+      break;
+    }
+    if (err == HPE_PAUSED) {
+      ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
+      llhttp_resume(&ex->req);
+      Pause why = ex->req_pause;
+      ex->req_pause = Pause::None;
+      if (why == Pause::HeadComplete) {
+        headComplete();
+        continue;
+      }
+      if (why == Pause::MessageComplete) {
+        ex->req_done = true;
+        break;
+      }
+      if (why == Pause::IovFull) {
+        break;  // flushed below; parsing resumes when the write completes
+      }
+      continue;
+    }
+    if (err == HPE_PAUSED_UPGRADE) {
+      // Upgrade is not proxied yet: the request went out without it; treat as complete.
+      ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
+      llhttp_resume_after_upgrade(&ex->req);
+      ex->req_done = true;
+      break;
+    }
+    int status = ex->error_status != 0 ? ex->error_status : 400;
+    LB_INFO("client sent an invalid request: %s (%s)", llhttp_errno_name(err),
+            llhttp_get_error_reason(&ex->req));
+    ex->in_parse = false;
+    requestRefused(status);
+    return;
+  }
+  if (ex_ != ex) {
+    return;
+  }
+  ex->in_parse = false;
+  if (closing_) {
+    return;
+  }
+  if (ex->req_done && (ex->static_resp != nullptr || ex->local_status != 0) &&
+      !ex->resp_started && !ex->cl_write_pending) {
+    stopReading();
+    respondLocal();
+    return;
+  }
+  if (ex->up_iovcnt > 0 && !ex->up_write_pending) {
+    flushUpstream();
+  }
+  // Read more only when the parser can take it: in a head, or in a body whose upstream is ready
+  // and has no write in flight.
+  if (!ex->req_done && !ex->up_write_pending && (ex->in_head || ex->body_ok)) {
+    if (!ex->in_head) {
+      armClientTimer(listener_->limits.body_timeout_ms);
+    }
+    startReading();
+  } else {
+    stopReading();
+  }
+}
+
+int ClientConn::onReqMessageBegin(llhttp_t* p) {
+  ClientConn* c = self(p);
+  Exchange* ex = c->ex_;
+  if (ex->req_head_mem == nullptr) {
+    uint32_t cap = c->listener_->limits.max_header_size;
+    if (cap <= kBufferSize) {
+      ex->req_head_mem = c->ctx_->buffers.get();
+    } else {
+      ex->req_head_mem = static_cast<char*>(std::malloc(cap));
+      ex->req_head_heap = true;
+    }
+  }
+  ex->req_head.reset(ex->req_head_mem, c->listener_->limits.max_header_size);
+  ex->in_head = true;
+  return 0;
+}
+
+int ClientConn::onReqUrl(llhttp_t* p, const char* at, size_t n) {
+  Exchange* ex = self(p)->ex_;
+  if (!ex->req_head.appendUrl(at, n)) {
+    ex->error_status = 414;
+    return -1;
+  }
+  return 0;
+}
+
+int ClientConn::onReqHeaderField(llhttp_t* p, const char* at, size_t n) {
+  Exchange* ex = self(p)->ex_;
+  if (!ex->req_head.appendName(at, n)) {
+    ex->error_status = 431;
+    return -1;
+  }
+  return 0;
+}
+
+int ClientConn::onReqHeaderFieldComplete(llhttp_t* p) {
+  self(p)->ex_->req_head.endName();
+  return 0;
+}
+
+int ClientConn::onReqHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  Exchange* ex = self(p)->ex_;
+  if (!ex->req_head.appendValue(at, n)) {
+    ex->error_status = 431;
+    return -1;
+  }
+  return 0;
+}
+
+int ClientConn::onReqHeadersComplete(llhttp_t* p) {
+  Exchange* ex = self(p)->ex_;
+  ex->req_pause = Pause::HeadComplete;
+  ex->in_head = false;
+  return HPE_PAUSED;
+}
+
+int ClientConn::onReqBody(llhttp_t* p, const char* at, size_t n) {
+  ClientConn* c = self(p);
+  Exchange* ex = c->ex_;
+  ex->req_body_bytes += n;
+  uint64_t max = c->listener_->limits.max_body_size;
+  if (max != 0 && ex->req_body_bytes > max) {
+    ex->error_status = 413;
+    return -1;
+  }
+  if (ex->discard_body) {
+    return 0;
+  }
+  if (ex->req_chunked) {
+    int k = ex->up_nchunk++;
+    int len = std::snprintf(ex->up_chunk[k], sizeof(ex->up_chunk[k]), "%zx\r\n", n);
+    ex->up_iov[ex->up_iovcnt++] = uv_buf_init(ex->up_chunk[k], static_cast<unsigned>(len));
+    ex->up_iov[ex->up_iovcnt++] = uv_buf_init(const_cast<char*>(at), static_cast<unsigned>(n));
+    ex->up_iov[ex->up_iovcnt++] = uv_buf_init(const_cast<char*>("\r\n"), 2);
+  } else {
+    ex->up_iov[ex->up_iovcnt++] = uv_buf_init(const_cast<char*>(at), static_cast<unsigned>(n));
+  }
+  return 0;
+}
+
+int ClientConn::onReqChunkHeader(llhttp_t* p) {
+  Exchange* ex = self(p)->ex_;
+  // A chunk adds at most three iovecs, the terminator one more.
+  if (!ex->discard_body && ex->up_iovcnt + 4 > kMaxIov) {
+    ex->req_pause = Pause::IovFull;
+    return HPE_PAUSED;
+  }
+  return 0;
+}
+
+int ClientConn::onReqMessageComplete(llhttp_t* p) {
+  Exchange* ex = self(p)->ex_;
+  if (ex->req_chunked && !ex->discard_body) {
+    ex->up_iov[ex->up_iovcnt++] = uv_buf_init(const_cast<char*>("0\r\n\r\n"), 5);
+  }
+  ex->client_keepalive = llhttp_should_keep_alive(p) != 0;
+  ex->req_pause = Pause::MessageComplete;
+  return HPE_PAUSED;
+}
+
+void ClientConn::onTimeout(TimerNode* node) {
+  auto* c = static_cast<ClientConn*>(node->data);
+  Exchange* ex = c->ex_;
+  ConnState s = c->sm_.state();
+  if (s == ConnState::Draining || s == ConnState::KeepAlive || ex == nullptr) {
+    c->closeNow();
+    return;
+  }
+  if (ex->cl_write_pending) {
+    LB_INFO("client timed out reading the response, closing");
+    c->closeNow();
+    return;
+  }
+  if (!ex->resp_started && (ex->in_head || !ex->req_done)) {
+    LB_INFO("client timed out sending the request");
+    c->requestRefused(408);
+    return;
+  }
+  c->closeNow();
+}
+
+// Answers `status` to a request lb will not proxy, then closes: the rest of the input cannot be
+// trusted to be framed.
+void ClientConn::requestRefused(int status) {
+  Exchange* ex = ex_;
+  if (ex->up != nullptr) {
+    ex->up->close();
+    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    ex->up = nullptr;
+  }
+  stopReading();
+  ex->req_done = true;
+  ex->client_keepalive = false;
+  if (ex->resp_started || ex->cl_write_pending) {
+    closeNow();
+    return;
+  }
+  sendError(status);
+}
+
+void ClientConn::lingeringClose() {
+  if (closing_) {
+    return;
+  }
+  sm_.transition(ConnState::Draining);
+  Exchange* ex = exchange();
+  ex->shutdown_req.data = this;
+  if (uv_shutdown(&ex->shutdown_req, reinterpret_cast<uv_stream_t*>(&tcp_),
+                  &ClientConn::onShutdown) != 0) {
+    closeNow();
+    return;
+  }
+  armClientTimer(kLingerMs);
+  startReading();
+}
+
+void ClientConn::onShutdown(uv_shutdown_t* req, int status) {
+  auto* c = static_cast<ClientConn*>(req->data);
+  if (status != 0 && status != UV_ECANCELED) {
+    c->closeNow();
+  }
+}
+
+void ClientConn::closeNow() {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  ctx_->timers.disarm(&timer_);
+  if (ex_ != nullptr && ex_->up != nullptr) {
+    ex_->up->close();
+    ctx_->pools[ex_->pool].balancer->release(ex_->backend);
+    ex_->up = nullptr;
+  }
+  if (sm_.state() != ConnState::Closing) {
+    sm_.transition(ConnState::Closing);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &ClientConn::onClose);
+}
+
+void ClientConn::onClose(uv_handle_t* h) {
+  ClientConn* c = fromHandle(h);
+  c->sm_.transition(ConnState::Closed);
+  c->releaseExchange();
+  WorkerContext* ctx = c->ctx_;
+  --ctx->connections;
+  if (c->prev_ != nullptr) {
+    c->prev_->next_ = c->next_;
+  } else {
+    ctx->clients = c->next_;
+  }
+  if (c->next_ != nullptr) {
+    c->next_->prev_ = c->prev_;
+  }
+  ctx->slot->active_connections.fetch_sub(1, std::memory_order_relaxed);
+  delete c;
+  if (ctx->on_connection_closed != nullptr) {
+    ctx->on_connection_closed(ctx);
+  }
+}
+
+void ClientConn::drain() {
+  draining_ = true;
+  ConnState s = sm_.state();
+  if (s == ConnState::KeepAlive || (s == ConnState::ReadingRequest && ex_ == nullptr)) {
+    closeNow();
+  }
+}
+
+void ClientConn::abort() { closeNow(); }
+
+}  // namespace lb::worker

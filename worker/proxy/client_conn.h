@@ -1,0 +1,211 @@
+#pragma once
+
+// One accepted client connection speaking HTTP/1.1, and the exchange it proxies.
+//
+// The connection itself is small (an idle keep-alive client holds a uv_tcp_t and a few words);
+// everything a request needs -- parsers, head arenas, I/O buffers, iovecs -- lives in an Exchange
+// taken from a per-worker free list when bytes arrive and given back when the connection is idle
+// again.
+//
+// Flow: read -> llhttp (paused at the end of the head) -> route -> balancer -> upstream (idle or
+// new) -> head + body streamed with writev, one buffer in flight per direction (backpressure both
+// ways) -> response parsed (paused at the end of its head), head rewritten, body streamed ->
+// finish: access log, upstream back to its idle list, next pipelined request or keep-alive.
+// All of it runs on the worker's loop; no exceptions.
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include <cstdint>
+
+#include "shared/config/model.h"
+#include "worker/context.h"
+#include "worker/http1/headers.h"
+#include "worker/net/conn_state.h"
+#include "worker/timer_queue.h"
+
+namespace lb::worker {
+
+class UpstreamConn;
+
+inline constexpr int kMaxIov = 48;
+
+// Where a paused parser stopped.
+enum class Pause : uint8_t { None, HeadComplete, MessageComplete, IovFull };
+
+struct Exchange {
+  // Client side.
+  llhttp_t req;
+  Pause req_pause = Pause::None;
+  char* in_buf = nullptr;  // client read buffer, [in_start, in_end) not yet parsed
+  uint32_t in_start = 0;
+  uint32_t in_end = 0;
+  http1::HeadArena req_head;
+  char* req_head_mem = nullptr;
+  bool req_head_heap = false;
+  bool req_chunked = false;
+  bool req_has_body = false;
+  bool req_done = false;
+  bool expect_continue = false;
+  bool head_request = false;
+  bool client_keepalive = false;
+  bool in_head = true;        // parsing a request head (not its body)
+  bool discard_body = false;  // static response: the request body is read and dropped
+  int error_status = 0;       // set by a parser callback that refuses the request
+  bool in_parse = false;      // inside parseRequest's loop: callees must not re-enter it
+  bool stale_retry_done = false;
+  bool skip_interim = false;  // a 1xx response is being skipped
+  const config::StaticResponse* static_resp = nullptr;  // answered once the body is read
+  int local_status = 0;       // error answered once the body is read
+  uint64_t req_content_length = 0;
+  uint64_t req_body_bytes = 0;
+  uint64_t start_ms = 0;
+
+  // Upstream side.
+  UpstreamConn* up = nullptr;
+  int pool = -1;
+  int backend = -1;
+  int tried[8];
+  int ntried = 0;
+  bool up_head_sent = false;
+  uint64_t up_start_ms = 0;
+  char* up_head = nullptr;  // the rewritten request head
+  uint32_t up_head_len = 0;
+  bool body_ok = false;  // the head is dealt with: body bytes may be parsed and forwarded
+  uv_buf_t up_iov[kMaxIov];
+  int up_iovcnt = 0;
+  bool up_write_pending = false;
+  char up_chunk[kMaxIov / 3 + 1][20];
+  int up_nchunk = 0;
+
+  // Response.
+  llhttp_t resp;
+  char* rbuf = nullptr;  // response read buffer, [rbuf_start, rbuf_end) not yet parsed
+  uint32_t rbuf_start = 0;
+  uint32_t rbuf_end = 0;
+  Pause resp_pause = Pause::None;
+  http1::HeadArena resp_head;
+  char* resp_head_mem = nullptr;
+  int status = 0;          // status sent to the client
+  int upstream_status = 0;
+  int fail_status = 0;  // 502/504 of the last failed backend, answered when retries run out
+  bool resp_head_done = false;
+  bool resp_done = false;
+  bool resp_chunk_out = false;  // lb chunks the body for the client
+  bool resp_close_after = false;
+  bool resp_started = false;   // a byte of the response went to the client
+  uint64_t resp_bytes = 0;     // bytes written to the client
+  uint64_t up_header_ms = 0;
+  char* cl_head = nullptr;     // the rewritten response head
+  uv_buf_t cl_iov[kMaxIov];
+  int cl_iovcnt = 0;
+  bool cl_write_pending = false;
+  uv_write_t cl_wreq;
+  char cl_chunk[kMaxIov / 3 + 1][20];
+  int cl_nchunk = 0;
+
+  uv_shutdown_t shutdown_req;
+};
+
+class ClientConn {
+ public:
+  // Takes ownership of an accepted, non-blocking socket.
+  static void accept(WorkerContext* ctx, const config::Listener* listener, int listener_index,
+                     int fd, const sockaddr* peer);
+
+  // Graceful stop: an idle connection closes now, a busy one after its current response.
+  void drain();
+  // Fast stop.
+  void abort();
+  static ClientConn* fromHandle(uv_handle_t* h);
+  ClientConn* next() const { return next_; }
+
+  // Upstream events (called by UpstreamConn).
+  void onUpstreamConnected(UpstreamConn* up);
+  void onUpstreamError(UpstreamConn* up, int err);
+  void onUpstreamAlloc(uv_buf_t* buf);
+  void onUpstreamRead(UpstreamConn* up, ssize_t nread);
+  void onUpstreamWritten(int status);
+  void onUpstreamTimeout();
+
+ private:
+  ClientConn(WorkerContext* ctx, const config::Listener* listener);
+
+  // client_conn.cc: reading and parsing the request, closing.
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onClose(uv_handle_t* h);
+  static void onTimeout(TimerNode* node);
+  static void onShutdown(uv_shutdown_t* req, int status);
+  static int onReqMessageBegin(llhttp_t* p);
+  static int onReqUrl(llhttp_t* p, const char* at, size_t n);
+  static int onReqHeaderField(llhttp_t* p, const char* at, size_t n);
+  static int onReqHeaderFieldComplete(llhttp_t* p);
+  static int onReqHeaderValue(llhttp_t* p, const char* at, size_t n);
+  static int onReqHeadersComplete(llhttp_t* p);
+  static int onReqBody(llhttp_t* p, const char* at, size_t n);
+  static int onReqChunkHeader(llhttp_t* p);
+  static int onReqMessageComplete(llhttp_t* p);
+  static const llhttp_settings_t& requestSettings();
+  Exchange* exchange();
+  void releaseExchange();
+  void parseRequest();
+  void startReading();
+  void stopReading();
+  void armClientTimer(uint32_t ms);
+  void requestRefused(int status);
+  void closeNow();
+  void lingeringClose();
+  void resetForNextRequest();
+
+  // exchange.cc: routing, backend selection, upstream request.
+  void headComplete();
+  void routeAndDispatch();
+  void selectBackend();
+  void upstreamReady();
+  bool buildUpstreamHead();
+  void flushUpstream();
+  void upstreamFailed(int err, bool timeout);
+  void sendStatic(const config::StaticResponse& r);
+  void localResponse(int status);
+  void respondLocal();
+  void connectBackend(int backend);
+
+  // response.cc: parsing the response and sending it to the client.
+  static int onRespStatus(llhttp_t* p, const char* at, size_t n);
+  static int onRespHeaderField(llhttp_t* p, const char* at, size_t n);
+  static int onRespHeaderFieldComplete(llhttp_t* p);
+  static int onRespHeaderValue(llhttp_t* p, const char* at, size_t n);
+  static int onRespHeadersComplete(llhttp_t* p);
+  static int onRespBody(llhttp_t* p, const char* at, size_t n);
+  static int onRespChunkHeader(llhttp_t* p);
+  static int onRespMessageComplete(llhttp_t* p);
+  static const llhttp_settings_t& responseSettings();
+  void parseResponse();
+  bool buildClientHead();
+  void flushClient();
+  static void onClientWritten(uv_write_t* req, int status);
+  void sendError(int status);
+  void finishExchange();
+  void abortExchange();
+  void writeClient(const char* data, size_t len);
+  void logAccess();
+
+  uv_tcp_t tcp_;
+  WorkerContext* ctx_;
+  const config::Listener* listener_;
+  Exchange* ex_ = nullptr;
+  TimerNode timer_;
+  uint32_t requests_ = 0;
+  ConnStateMachine sm_;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool draining_ = false;
+  ClientConn* next_ = nullptr;  // WorkerContext::clients
+  ClientConn* prev_ = nullptr;
+  uint8_t peer_family_ = 0;
+  uint8_t peer_addr_[16];
+  uint16_t peer_port_ = 0;
+};
+
+}  // namespace lb::worker

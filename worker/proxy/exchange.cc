@@ -1,0 +1,385 @@
+// The request's way to a backend: validation of the head, routing, backend selection, the
+// upstream connection, the rewritten request head and the body stream.
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <span>
+
+#include "shared/log/log.h"
+#include "worker/http1/appender.h"
+#include "worker/http1/error_pages.h"
+#include "worker/proxy/client_conn.h"
+#include "worker/proxy/upstream_conn.h"
+
+namespace lb::worker {
+
+using http1::equalsIgnoreCase;
+
+namespace {
+
+std::string_view hostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  size_t colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+// The path of an origin-form or absolute-form request target.
+std::string_view pathOf(std::string_view url) {
+  if (!url.empty() && url.front() == '/') {
+    return url;
+  }
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) {
+    return url;
+  }
+  size_t slash = url.find('/', scheme + 3);
+  return slash == std::string_view::npos ? std::string_view("/") : url.substr(slash);
+}
+
+}  // namespace
+
+// The request head is complete (the parser is paused right after it). Decide what to do with it.
+void ClientConn::headComplete() {
+  Exchange* ex = ex_;
+  llhttp_t* p = &ex->req;
+  ++requests_;
+  ctx_->slot->requests.fetch_add(1, std::memory_order_relaxed);
+  ctx_->timers.disarm(&timer_);
+  ex->req_chunked = (p->flags & F_CHUNKED) != 0;
+  ex->req_content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+  ex->req_has_body = ex->req_chunked || ex->req_content_length > 0;
+  ex->head_request = p->method == HTTP_HEAD;
+  ex->client_keepalive = llhttp_should_keep_alive(p) != 0;
+
+  if (p->http_major != 1) {
+    requestRefused(505);
+    return;
+  }
+  // RFC 9112 6.1: a request Transfer-Encoding whose final coding is not chunked cannot be framed.
+  if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
+    requestRefused(400);
+    return;
+  }
+  int hosts = 0;
+  for (int i = 0; i < ex->req_head.count(); ++i) {
+    if (equalsIgnoreCase(ex->req_head.name(i), "host")) {
+      ++hosts;
+    }
+  }
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+  if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
+    requestRefused(400);
+    return;
+  }
+  if (p->method == HTTP_CONNECT) {
+    requestRefused(405);
+    return;
+  }
+  uint64_t max_body = listener_->limits.max_body_size;
+  if (max_body != 0 && ex->req_content_length > max_body) {
+    requestRefused(413);
+    return;
+  }
+  if (p->http_minor >= 1) {
+    std::string_view expect = ex->req_head.find("expect");
+    ex->expect_continue = equalsIgnoreCase(expect, "100-continue");
+  }
+  if (draining_ || ctx_->draining) {
+    ex->client_keepalive = false;
+  }
+  routeAndDispatch();
+}
+
+void ClientConn::routeAndDispatch() {
+  Exchange* ex = ex_;
+  const config::Action* action = nullptr;
+  if (listener_->routes_index >= 0) {
+    const config::RouteTable& table = ctx_->config->routes[listener_->routes_index];
+    std::string_view host = hostWithoutPort(ex->req_head.find("host"));
+    std::string_view path = pathOf(ex->req_head.url());
+    for (const config::RouteRule& rule : table.rules) {
+      if (!rule.host.empty() && !equalsIgnoreCase(host, rule.host)) {
+        continue;
+      }
+      if (!rule.path_prefix.empty() && !path.starts_with(rule.path_prefix)) {
+        continue;
+      }
+      action = &rule.action;
+      break;
+    }
+  } else {
+    action = &listener_->action;
+  }
+  if (action == nullptr) {
+    localResponse(404);
+    return;
+  }
+  if (action->kind == config::Action::Kind::Static) {
+    ex->static_resp = &action->response;
+    ex->discard_body = true;
+    ex->body_ok = true;
+    sm_.transition(ConnState::SelectingBackend);
+    return;
+  }
+  ex->pool = action->pool_index;
+  sm_.transition(ConnState::SelectingBackend);
+  selectBackend();
+}
+
+void ClientConn::selectBackend() {
+  Exchange* ex = ex_;
+  PoolRuntime& pr = ctx_->pools[ex->pool];
+  int b = pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)));
+  if (b < 0) {
+    if (ex->ntried == 0) {
+      LB_WARN("no live upstream in pool \"%s\" can take the request", pr.pool->name.c_str());
+      localResponse(503);
+    } else {
+      localResponse(ex->fail_status != 0 ? ex->fail_status : 502);
+    }
+    return;
+  }
+  ex->backend = b;
+  if (ex->ntried < static_cast<int>(sizeof(ex->tried) / sizeof(ex->tried[0]))) {
+    ex->tried[ex->ntried++] = b;
+  }
+  UpstreamConn* up = UpstreamConn::takeIdle(ctx_, ex->pool, b, this);
+  if (up != nullptr) {
+    ex->up = up;
+    upstreamReady();
+    return;
+  }
+  connectBackend(b);
+}
+
+void ClientConn::connectBackend(int b) {
+  Exchange* ex = ex_;
+  sm_.transition(ConnState::ConnectingBackend);
+  int err = 0;
+  UpstreamConn* up = UpstreamConn::connect(ctx_, ex->pool, b, this, &err);
+  if (up == nullptr) {
+    ex->up = nullptr;
+    upstreamFailed(err, false);
+    return;
+  }
+  ex->up = up;
+  up->armTimer(ctx_->pools[ex->pool].pool->connect_timeout_ms);
+}
+
+void ClientConn::onUpstreamConnected(UpstreamConn* up) {
+  if (ex_ == nullptr || ex_->up != up) {
+    up->close();
+    return;
+  }
+  upstreamReady();
+}
+
+void ClientConn::onUpstreamError(UpstreamConn* up, int err) {
+  if (ex_ == nullptr || ex_->up != up) {
+    up->close();
+    return;
+  }
+  upstreamFailed(err, false);
+}
+
+void ClientConn::onUpstreamTimeout() {
+  if (ex_ == nullptr || ex_->up == nullptr) {
+    return;
+  }
+  upstreamFailed(UV_ETIMEDOUT, true);
+}
+
+// A connection to the backend is there: send the head, then let the body flow.
+void ClientConn::upstreamReady() {
+  Exchange* ex = ex_;
+  UpstreamConn* up = ex->up;
+  sm_.transition(ConnState::SendingRequest);
+  up->countRequest();
+  ctx_->backendSlot(ex->pool, ex->backend).requests.fetch_add(1, std::memory_order_relaxed);
+  ex->up_start_ms = uv_now(ctx_->loop);
+  if (!buildUpstreamHead()) {
+    requestRefused(431);
+    return;
+  }
+  llhttp_init(&ex->resp, HTTP_RESPONSE, &responseSettings());
+  ex->resp.data = this;
+  ex->up_iovcnt = 0;
+  ex->up_iov[ex->up_iovcnt++] = uv_buf_init(ex->up_head, ex->up_head_len);
+  ex->up_head_sent = true;
+  ex->body_ok = true;
+  if (ex->expect_continue && ex->req_has_body && ex->in_start == ex->in_end) {
+    // lb asks for the body itself; the backend never sees Expect (RFC 9110 10.1.1).
+    static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init(const_cast<char*>(kContinue), sizeof(kContinue) - 1);
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+  }
+  up->startReading();
+  if (!ex->in_parse) {
+    parseRequest();
+    if (ex_ == ex && ex->up_iovcnt > 0 && !ex->up_write_pending) {
+      flushUpstream();
+    }
+  }
+}
+
+bool ClientConn::buildUpstreamHead() {
+  Exchange* ex = ex_;
+  if (ex->up_head == nullptr) {
+    ex->up_head = ctx_->buffers.get();
+  }
+  const http1::HeadArena& h = ex->req_head;
+  http1::Appender out(ex->up_head, kBufferSize);
+  out << llhttp_method_name(static_cast<llhttp_method_t>(ex->req.method)) << " ";
+  std::string_view url = h.url();
+  out << (url.front() == '/' ? url : pathOf(url)) << " HTTP/1.1\r\n";
+  std::string_view xff;
+  std::string_view host;
+  for (int i = 0; i < h.count(); ++i) {
+    std::string_view n = h.name(i);
+    if (http1::isHopByHop(n) || http1::isConnectionToken(h, n)) {
+      continue;
+    }
+    if (n.size() >= 15 && (n[0] == 'x' || n[0] == 'X')) {
+      if (equalsIgnoreCase(n, "x-forwarded-for")) {
+        xff = h.value(i);  // the last one wins if a client repeated it
+        continue;
+      }
+      if (equalsIgnoreCase(n, "x-forwarded-proto") || equalsIgnoreCase(n, "x-forwarded-host")) {
+        continue;
+      }
+    }
+    if (ex->expect_continue && equalsIgnoreCase(n, "expect")) {
+      continue;
+    }
+    if (n.size() == 4 && equalsIgnoreCase(n, "host")) {
+      host = h.value(i);
+    }
+    out.header(n, h.value(i));
+  }
+  char ip[64];
+  size_t iplen = 0;
+  if (peer_family_ != 0 && inet_ntop(peer_family_, peer_addr_, ip, sizeof(ip)) != nullptr) {
+    iplen = std::strlen(ip);
+  }
+  out << "X-Forwarded-For: ";
+  if (!xff.empty()) {
+    out << xff << ", ";
+  }
+  out << std::string_view(ip, iplen) << "\r\nX-Forwarded-Proto: http\r\n";
+  if (!host.empty()) {
+    out.header("X-Forwarded-Host", host);
+  }
+  if (ex->req_chunked) {
+    out << "Transfer-Encoding: chunked\r\n";
+  } else if (ex->req.flags & F_CONTENT_LENGTH) {
+    out << "Content-Length: " << ex->req_content_length << "\r\n";
+  }
+  out << "\r\n";
+  ex->up_head_len = static_cast<uint32_t>(out.size());
+  return out.ok();
+}
+
+void ClientConn::flushUpstream() {
+  Exchange* ex = ex_;
+  size_t bytes = 0;
+  for (int i = 0; i < ex->up_iovcnt; ++i) {
+    bytes += ex->up_iov[i].len;
+  }
+  int rc = ex->up->write(ex->up_iov, ex->up_iovcnt);
+  if (rc != 0) {
+    upstreamFailed(rc, false);
+    return;
+  }
+  ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  ex->up_write_pending = true;
+  ex->up->armTimer(ctx_->pools[ex->pool].pool->send_timeout_ms);
+  stopReading();
+}
+
+void ClientConn::onUpstreamWritten(int status) {
+  Exchange* ex = ex_;
+  if (ex == nullptr || closing_) {
+    return;
+  }
+  ex->up_write_pending = false;
+  ex->up_iovcnt = 0;
+  ex->up_nchunk = 0;
+  if (status < 0) {
+    upstreamFailed(status, false);
+    return;
+  }
+  if (ex->up != nullptr && !ex->resp_done) {
+    ex->up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+  }
+  if (ex->req_done) {
+    if (sm_.state() == ConnState::SendingRequest) {
+      sm_.transition(ConnState::ReadingResponse);
+    }
+    if (ex->resp_done && !ex->cl_write_pending) {
+      finishExchange();
+    }
+    return;
+  }
+  parseRequest();
+}
+
+// The backend failed: connect error, reset, timeout or EOF before a complete response.
+void ClientConn::upstreamFailed(int err, bool timeout) {
+  Exchange* ex = ex_;
+  UpstreamConn* up = ex->up;
+  const config::Pool& pool = *ctx_->pools[ex->pool].pool;
+  const config::Backend& backend = pool.backends[ex->backend];
+  bool connecting = !ex->up_head_sent;
+  bool reused = up != nullptr && up->reused() && !connecting;
+  bool got_response = ex->resp_head_done || ex->rbuf_end > 0;
+  ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
+  // A kept-alive connection the backend closed just as we reused it: the request never reached
+  // it, so it is sent again on a fresh connection to the same backend (once), as nginx does. The
+  // balancer's connection count is kept for it.
+  if (reused && !got_response && !ex->req_has_body && !ex->stale_retry_done) {
+    ex->stale_retry_done = true;
+    LB_INFO("upstream %s closed a kept-alive connection, retrying on a new one",
+            backend.address_text.c_str());
+    up->close();
+    ex->up = nullptr;
+    ex->up_head_sent = false;
+    ex->body_ok = false;
+    ex->up_iovcnt = 0;
+    ex->up_write_pending = false;
+    sm_.transition(ConnState::SelectingBackend);
+    connectBackend(ex->backend);
+    return;
+  }
+  if (up != nullptr) {
+    up->close();
+    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    ex->up = nullptr;
+  }
+  const char* what = timeout ? (connecting ? "timed out connecting to" : "timed out reading from")
+                             : (connecting ? "failed to connect to" : "lost connection to");
+  LB_ERROR("upstream %s %s in pool \"%s\": %s", what, backend.address_text.c_str(),
+           pool.name.c_str(), timeout ? "timed out" : uv_strerror(err));
+  int status = timeout ? 504 : 502;
+  ex->fail_status = status;
+  if (connecting && ex->ntried <= pool.retries) {
+    sm_.transition(ConnState::SelectingBackend);
+    selectBackend();
+    return;
+  }
+  if (got_response || ex->resp_started || ex->cl_write_pending) {
+    closeNow();  // part of the response went out: only closing can tell the client
+    return;
+  }
+  if (connecting || (!ex->req_has_body && !ex->up_write_pending)) {
+    ex->up_head_sent = false;
+    localResponse(status);
+    return;
+  }
+  requestRefused(status);
+}
+
+}  // namespace lb::worker

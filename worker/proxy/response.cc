@@ -1,0 +1,516 @@
+// The response's way back: parsing what the backend sends, the rewritten head, the body stream
+// to the client, responses lb makes itself, and the end of an exchange.
+
+#include <cstdio>
+#include <cstring>
+
+#include "shared/log/log.h"
+#include "worker/access_log.h"
+#include "worker/http1/appender.h"
+#include "worker/http1/error_pages.h"
+#include "worker/proxy/client_conn.h"
+#include "worker/proxy/upstream_conn.h"
+
+namespace lb::worker {
+
+using http1::equalsIgnoreCase;
+
+namespace {
+
+ClientConn* self(llhttp_t* p) { return static_cast<ClientConn*>(p->data); }
+
+}  // namespace
+
+const llhttp_settings_t& ClientConn::responseSettings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t x;
+    llhttp_settings_init(&x);
+    x.on_status = &ClientConn::onRespStatus;
+    x.on_header_field = &ClientConn::onRespHeaderField;
+    x.on_header_field_complete = &ClientConn::onRespHeaderFieldComplete;
+    x.on_header_value = &ClientConn::onRespHeaderValue;
+    x.on_headers_complete = &ClientConn::onRespHeadersComplete;
+    x.on_body = &ClientConn::onRespBody;
+    x.on_chunk_header = &ClientConn::onRespChunkHeader;
+    x.on_message_complete = &ClientConn::onRespMessageComplete;
+    return x;
+  }();
+  return s;
+}
+
+void ClientConn::onUpstreamAlloc(uv_buf_t* buf) {
+  Exchange* ex = ex_;
+  if (ex->rbuf == nullptr) {
+    ex->rbuf = ctx_->buffers.get();
+    ex->rbuf_start = ex->rbuf_end = 0;
+  } else if (ex->rbuf_start == ex->rbuf_end) {
+    ex->rbuf_start = ex->rbuf_end = 0;
+  } else if (ex->rbuf_start > 0 && !ex->cl_write_pending) {
+    std::memmove(ex->rbuf, ex->rbuf + ex->rbuf_start, ex->rbuf_end - ex->rbuf_start);
+    ex->rbuf_end -= ex->rbuf_start;
+    ex->rbuf_start = 0;
+  }
+  *buf = uv_buf_init(ex->rbuf + ex->rbuf_end, kBufferSize - ex->rbuf_end);
+}
+
+void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
+  Exchange* ex = ex_;
+  if (ex == nullptr || ex->up != up || closing_) {
+    up->close();
+    return;
+  }
+  if (nread > 0) {
+    ex->rbuf_end += static_cast<uint32_t>(nread);
+    ctx_->backendSlot(ex->pool, ex->backend)
+        .bytes_received.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
+    if (!ex->up_write_pending) {
+      up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+    }
+    parseResponse();
+    return;
+  }
+  if (nread == 0) {
+    return;
+  }
+  if (nread == UV_EOF && ex->resp_head_done && !ex->resp_done) {
+    // A body delimited by the close of the connection ends here; any other is cut short.
+    llhttp_errno_t err = llhttp_finish(&ex->resp);
+    if ((err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete) {
+      ex->resp_pause = Pause::None;
+      ex->resp_done = true;
+      ex->up->stopReading();
+      if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
+        flushClient();
+      } else if (!ex->cl_write_pending) {
+        finishExchange();
+      }
+      return;
+    }
+  }
+  upstreamFailed(static_cast<int>(nread), false);
+}
+
+void ClientConn::parseResponse() {
+  Exchange* ex = ex_;
+  while (ex->rbuf_start < ex->rbuf_end && !ex->resp_done && !ex->cl_write_pending) {
+    const char* p = ex->rbuf + ex->rbuf_start;
+    size_t n = ex->rbuf_end - ex->rbuf_start;
+    llhttp_errno_t err = llhttp_execute(&ex->resp, p, n);
+    if (err == HPE_OK) {
+      ex->rbuf_start = ex->rbuf_end;
+      break;
+    }
+    if (err == HPE_PAUSED) {
+      ex->rbuf_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->resp) - p);
+      llhttp_resume(&ex->resp);
+      Pause why = ex->resp_pause;
+      ex->resp_pause = Pause::None;
+      if (why == Pause::HeadComplete) {
+        if (!buildClientHead()) {
+          LB_ERROR("upstream %s sent a response head lb cannot forward",
+                   ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str());
+          upstreamFailed(UV_EPROTO, false);
+          return;
+        }
+        continue;
+      }
+      if (why == Pause::MessageComplete) {
+        ex->resp_done = true;
+        break;
+      }
+      break;  // IovFull
+    }
+    LB_ERROR("upstream %s sent an invalid response: %s (%s)",
+             ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str(),
+             llhttp_errno_name(err), llhttp_get_error_reason(&ex->resp));
+    if (ex->resp_head_done) {
+      ex->resp_close_after = true;
+      if (ex->cl_iovcnt > 0) {
+        // What was valid goes out; the connection then closes so the client sees the cut.
+        ex->resp_done = true;
+        ex->up->close();
+        ctx_->pools[ex->pool].balancer->release(ex->backend);
+        ex->up = nullptr;
+        ex->client_keepalive = false;
+        closeNow();
+        return;
+      }
+      closeNow();
+      return;
+    }
+    upstreamFailed(UV_EPROTO, false);
+    return;
+  }
+  if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
+    flushClient();
+  }
+  if (ex->up != nullptr) {
+    if (!ex->resp_done && !ex->cl_write_pending) {
+      ex->up->startReading();
+    } else {
+      ex->up->stopReading();
+    }
+  }
+  if (ex->resp_done && !ex->cl_write_pending) {
+    finishExchange();
+  }
+}
+
+int ClientConn::onRespStatus(llhttp_t* p, const char* at, size_t n) {
+  Exchange* ex = self(p)->ex_;
+  if (ex->resp_head_mem == nullptr) {
+    ex->resp_head_mem = self(p)->ctx_->buffers.get();
+    ex->resp_head.reset(ex->resp_head_mem, kBufferSize);
+  }
+  return ex->resp_head.appendStatus(at, n) ? 0 : -1;
+}
+
+int ClientConn::onRespHeaderField(llhttp_t* p, const char* at, size_t n) {
+  Exchange* ex = self(p)->ex_;
+  if (ex->resp_head_mem == nullptr) {
+    ex->resp_head_mem = self(p)->ctx_->buffers.get();
+    ex->resp_head.reset(ex->resp_head_mem, kBufferSize);
+  }
+  return ex->resp_head.appendName(at, n) ? 0 : -1;
+}
+
+int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
+  self(p)->ex_->resp_head.endName();
+  return 0;
+}
+
+int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  return self(p)->ex_->resp_head.appendValue(at, n) ? 0 : -1;
+}
+
+int ClientConn::onRespHeadersComplete(llhttp_t* p) {
+  Exchange* ex = self(p)->ex_;
+  int code = p->status_code;
+  if (code < 200 && code != 101) {
+    // Interim responses (100, 103) are not forwarded: lb answered Expect itself.
+    ex->skip_interim = true;
+    return 0;
+  }
+  if (ex->head_request || code == 204 || code == 304) {
+    p->flags |= F_SKIPBODY;
+  }
+  ex->resp_pause = Pause::HeadComplete;
+  return HPE_PAUSED;
+}
+
+int ClientConn::onRespBody(llhttp_t* p, const char* at, size_t n) {
+  Exchange* ex = self(p)->ex_;
+  if (ex->resp_chunk_out) {
+    int k = ex->cl_nchunk++;
+    int len = std::snprintf(ex->cl_chunk[k], sizeof(ex->cl_chunk[k]), "%zx\r\n", n);
+    ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(ex->cl_chunk[k], static_cast<unsigned>(len));
+    ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>(at), static_cast<unsigned>(n));
+    ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>("\r\n"), 2);
+  } else {
+    ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>(at), static_cast<unsigned>(n));
+  }
+  return 0;
+}
+
+int ClientConn::onRespChunkHeader(llhttp_t* p) {
+  Exchange* ex = self(p)->ex_;
+  if (ex->cl_iovcnt + 4 > kMaxIov) {
+    ex->resp_pause = Pause::IovFull;
+    return HPE_PAUSED;
+  }
+  return 0;
+}
+
+int ClientConn::onRespMessageComplete(llhttp_t* p) {
+  Exchange* ex = self(p)->ex_;
+  if (ex->skip_interim) {
+    ex->skip_interim = false;
+    ex->resp_head.reset(ex->resp_head_mem, kBufferSize);
+    return 0;
+  }
+  if (ex->resp_chunk_out) {
+    ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>("0\r\n\r\n"), 5);
+  }
+  ex->resp_pause = Pause::MessageComplete;
+  return HPE_PAUSED;
+}
+
+// The backend's head, rewritten for the client: hop-by-hop headers dropped, framing chosen for
+// this client (a body of unknown length is chunked for HTTP/1.1 and close-delimited for 1.0).
+bool ClientConn::buildClientHead() {
+  Exchange* ex = ex_;
+  llhttp_t* p = &ex->resp;
+  ex->resp_head_done = true;
+  ex->upstream_status = p->status_code;
+  ex->status = p->status_code;
+  ex->up_header_ms = uv_now(ctx_->loop);
+  sm_.transition(ConnState::SendingResponse);
+  if (ex->cl_head == nullptr) {
+    ex->cl_head = ctx_->buffers.get();
+  }
+  const http1::HeadArena& h = ex->resp_head;
+  bool no_body = (p->flags & F_SKIPBODY) != 0;
+  bool has_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  bool chunked = (p->flags & F_CHUNKED) != 0;
+  bool client11 = ex->req.http_minor >= 1;
+  bool close = !ex->client_keepalive || draining_ || ctx_->draining || !ex->req_done;
+  uint32_t max_requests = listener_->limits.keepalive_requests;
+  if (max_requests != 0 && requests_ >= max_requests) {
+    close = true;
+  }
+  ex->resp_chunk_out = false;
+  if (!no_body && !has_length) {
+    if (client11) {
+      ex->resp_chunk_out = true;
+    } else {
+      close = true;  // HTTP/1.0 client: the close marks the end
+    }
+  }
+  ex->resp_close_after = close;
+
+  http1::Appender out(ex->cl_head, kBufferSize);
+  out << "HTTP/1.1 " << static_cast<uint64_t>(p->status_code) << " ";
+  std::string_view reason = h.status();
+  out << (reason.empty() ? http1::reasonPhrase(p->status_code) : reason) << "\r\n";
+  for (int i = 0; i < h.count(); ++i) {
+    std::string_view n = h.name(i);
+    if (http1::isHopByHop(n) || http1::isConnectionToken(h, n)) {
+      // Content-Length is framing lb keeps as the backend sent it (also for HEAD and 304).
+      if (has_length && n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
+        out.header(n, h.value(i));
+      } else if (no_body && chunked && n.size() == 17 &&
+                 equalsIgnoreCase(n, "transfer-encoding")) {
+        out.header(n, h.value(i));
+      }
+      continue;
+    }
+    out.header(n, h.value(i));
+  }
+  if (ex->resp_chunk_out) {
+    out << "Transfer-Encoding: chunked\r\n";
+  }
+  if (close) {
+    out << "Connection: close\r\n";
+  } else if (!client11) {
+    out << "Connection: keep-alive\r\n";
+  }
+  out << "\r\n";
+  if (!out.ok()) {
+    return false;
+  }
+  ex->cl_iovcnt = 0;
+  ex->cl_nchunk = 0;
+  ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(ex->cl_head, static_cast<unsigned>(out.size()));
+  return true;
+}
+
+void ClientConn::flushClient() {
+  Exchange* ex = ex_;
+  size_t bytes = 0;
+  for (int i = 0; i < ex->cl_iovcnt; ++i) {
+    bytes += ex->cl_iov[i].len;
+  }
+  ex->cl_wreq.data = this;
+  int rc = uv_write(&ex->cl_wreq, reinterpret_cast<uv_stream_t*>(&tcp_), ex->cl_iov,
+                    static_cast<unsigned>(ex->cl_iovcnt), &ClientConn::onClientWritten);
+  if (rc != 0) {
+    closeNow();
+    return;
+  }
+  ex->resp_bytes += bytes;
+  ex->resp_started = true;
+  if (sm_.state() == ConnState::ReadingResponse) {
+    sm_.transition(ConnState::SendingResponse);
+  }
+  ex->cl_write_pending = true;
+  armClientTimer(listener_->limits.send_timeout_ms);
+  if (ex->up != nullptr) {
+    ex->up->stopReading();
+  }
+}
+
+void ClientConn::onClientWritten(uv_write_t* req, int status) {
+  auto* c = static_cast<ClientConn*>(req->data);
+  Exchange* ex = c->ex_;
+  if (c->closing_ || ex == nullptr) {
+    return;
+  }
+  ex->cl_write_pending = false;
+  ex->cl_iovcnt = 0;
+  ex->cl_nchunk = 0;
+  c->ctx_->timers.disarm(&c->timer_);
+  if (status < 0) {
+    c->closeNow();
+    return;
+  }
+  if (ex->resp_done) {
+    c->finishExchange();
+    return;
+  }
+  if (ex->up != nullptr) {
+    c->sm_.transition(ConnState::ReadingResponse);
+    c->parseResponse();
+  }
+}
+
+void ClientConn::writeClient(const char* data, size_t len) {
+  Exchange* ex = ex_;
+  ex->cl_iovcnt = 0;
+  ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  flushClient();
+}
+
+// An error lb answers itself once the request body has been read (so the connection can stay).
+void ClientConn::localResponse(int status) {
+  Exchange* ex = ex_;
+  ex->local_status = status;
+  ex->discard_body = true;
+  ex->body_ok = true;
+  if (!ex->in_parse) {
+    parseRequest();
+  }
+}
+
+void ClientConn::respondLocal() {
+  Exchange* ex = ex_;
+  if (ex->static_resp != nullptr) {
+    sendStatic(*ex->static_resp);
+  } else {
+    sendError(ex->local_status);
+  }
+}
+
+void ClientConn::sendError(int status) {
+  Exchange* ex = ex_;
+  bool close = !ex->req_done || !ex->client_keepalive || draining_ || ctx_->draining ||
+               ex->req.http_minor == 0 || status == 400 || status == 408 || status == 413 ||
+               status == 414 || status == 431 || status == 505;
+  ex->status = status;
+  ex->resp_close_after = close;
+  ex->resp_done = true;
+  ctx_->count(http1::errorCounter(status));
+  if (sm_.state() == ConnState::ReadingRequest) {
+    sm_.transition(ConnState::ParsingRequest);
+  }
+  if (sm_.state() != ConnState::SendingResponse) {
+    sm_.transition(ConnState::SendingResponse);
+  }
+  std::string_view text = http1::errorResponse(status, close, ex->head_request);
+  writeClient(text.data(), text.size());
+}
+
+void ClientConn::sendStatic(const config::StaticResponse& r) {
+  Exchange* ex = ex_;
+  if (ex->cl_head == nullptr) {
+    ex->cl_head = ctx_->buffers.get();
+  }
+  bool close = !ex->client_keepalive || draining_ || ctx_->draining;
+  uint32_t max_requests = listener_->limits.keepalive_requests;
+  if (max_requests != 0 && requests_ >= max_requests) {
+    close = true;
+  }
+  ex->status = r.status;
+  ex->resp_close_after = close;
+  ex->resp_done = true;
+  http1::Appender out(ex->cl_head, kBufferSize);
+  out << "HTTP/1.1 " << static_cast<uint64_t>(r.status) << " " << http1::reasonPhrase(r.status)
+      << "\r\n";
+  bool has_type = false;
+  for (const auto& [name, value] : r.headers) {
+    has_type = has_type || equalsIgnoreCase(name, "content-type");
+    out.header(name, value);
+  }
+  if (!has_type) {
+    out << "Content-Type: text/plain\r\n";
+  }
+  out << "Content-Length: " << static_cast<uint64_t>(r.body.size()) << "\r\n";
+  if (close) {
+    out << "Connection: close\r\n";
+  } else if (ex->req.http_minor == 0) {
+    out << "Connection: keep-alive\r\n";
+  }
+  out << "\r\n";
+  if (sm_.state() != ConnState::SendingResponse) {
+    sm_.transition(ConnState::SendingResponse);
+  }
+  ex->cl_iovcnt = 0;
+  ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(ex->cl_head, static_cast<unsigned>(out.size()));
+  if (!ex->head_request && !r.body.empty()) {
+    ex->cl_iov[ex->cl_iovcnt++] =
+        uv_buf_init(const_cast<char*>(r.body.data()), static_cast<unsigned>(r.body.size()));
+  }
+  flushClient();
+}
+
+// The response is out. Log it, give the upstream back, and go on with the next request, keep
+// the connection idle, or close it.
+void ClientConn::finishExchange() {
+  Exchange* ex = ex_;
+  if (sm_.state() == ConnState::ReadingResponse) {
+    sm_.transition(ConnState::SendingResponse);
+  }
+  int status = ex->status;
+  shm::Counter cls = status < 200   ? shm::Counter::Status1xx
+                     : status < 300 ? shm::Counter::Status2xx
+                     : status < 400 ? shm::Counter::Status3xx
+                     : status < 500 ? shm::Counter::Status4xx
+                                    : shm::Counter::Status5xx;
+  ctx_->count(cls);
+  logAccess();
+  if (ex->up != nullptr) {
+    UpstreamConn* up = ex->up;
+    const config::Pool& pool = *ctx_->pools[ex->pool].pool;
+    bool reusable = ex->req_done && ex->resp_done && llhttp_should_keep_alive(&ex->resp) &&
+                    ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
+                    (pool.keepalive_requests == 0 || up->requests() < pool.keepalive_requests);
+    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    up->stopReading();
+    up->release(reusable);
+    ex->up = nullptr;
+  }
+  if (ex->resp_close_after || !ex->req_done || closing_) {
+    lingeringClose();
+    return;
+  }
+  sm_.transition(ConnState::KeepAlive);
+  ctx_->buffers.put(ex->rbuf);
+  ex->rbuf = nullptr;
+  resetForNextRequest();
+  if (ex->in_start < ex->in_end) {
+    armClientTimer(listener_->limits.header_timeout_ms);
+    parseRequest();  // a pipelined request is already here
+    return;
+  }
+  releaseExchange();
+  if (draining_ || ctx_->draining) {
+    closeNow();
+    return;
+  }
+  armClientTimer(listener_->limits.keepalive_timeout_ms);
+  startReading();
+}
+
+void ClientConn::logAccess() {
+  if (ctx_->access_log == nullptr) {
+    return;
+  }
+  Exchange* ex = ex_;
+  AccessEntry e;
+  e.peer_family = peer_family_;
+  e.peer_addr = peer_addr_;
+  e.method = llhttp_method_name(static_cast<llhttp_method_t>(ex->req.method));
+  e.url = ex->req_head.url();
+  e.http_minor = ex->req.http_minor;
+  e.status = ex->status;
+  e.bytes = ex->resp_bytes;
+  if (ex->pool >= 0 && ex->backend >= 0 && ex->up_start_ms != 0) {
+    e.upstream = ctx_->pools[ex->pool].pool->backends[ex->backend].address_text;
+    e.upstream_status = ex->upstream_status;
+    uint64_t end = ex->up_header_ms != 0 ? ex->up_header_ms : uv_now(ctx_->loop);
+    e.upstream_ms = static_cast<int64_t>(end - ex->up_start_ms);
+  }
+  e.request_ms = static_cast<int64_t>(uv_now(ctx_->loop) - ex->start_ms);
+  ctx_->access_log->write(e);
+}
+
+}  // namespace lb::worker

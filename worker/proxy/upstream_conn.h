@@ -1,0 +1,87 @@
+#pragma once
+
+// A connection from a worker to one backend. It belongs either to a client exchange (owner_ set)
+// or to its backend's idle list, where it keeps reading so that a close by the backend is noticed
+// at once. Memory is freed in the libuv close callback, never before.
+
+#include <cstdint>
+
+#include <uv.h>
+
+#include "worker/context.h"
+#include "worker/timer_queue.h"
+
+namespace lb::worker {
+
+class ClientConn;
+
+class UpstreamConn {
+ public:
+  // Starts a non-blocking connect to backend `backend` of pool `pool`. The owner is told through
+  // ClientConn::onUpstreamConnected / onUpstreamError. Returns nullptr when the connect cannot
+  // even start (error in *err, a libuv code).
+  static UpstreamConn* connect(WorkerContext* ctx, int pool, int backend, ClientConn* owner,
+                               int* err);
+  // Takes the most recently used idle connection to that backend, or nullptr.
+  static UpstreamConn* takeIdle(WorkerContext* ctx, int pool, int backend, ClientConn* owner);
+
+  // Gives a finished connection back: cached on the idle list when `reusable` and the pool has
+  // room, else closed gracefully (FIN).
+  void release(bool reusable);
+  // Closes now (after an error). Pending writes are cancelled.
+  void close();
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  int pool() const { return pool_; }
+  int backend() const { return backend_; }
+  bool reused() const { return requests_ > 0; }
+  uint32_t requests() const { return requests_; }
+  void countRequest() { ++requests_; }
+  bool connected() const { return connected_; }
+
+  // Read side, driven by the owner: reads go to the owner's callbacks, into buffers the owner
+  // provides (ClientConn::onUpstreamAlloc), so a response buffer outlives this connection when a
+  // client write still points into it.
+  void startReading();
+  void stopReading();
+
+  // Writes `iov` (the owner keeps the memory valid until ClientConn::onUpstreamWritten).
+  int write(const uv_buf_t* iov, int iovcnt);
+  // The exchange gives the connection up without closing it (no more callbacks to it).
+  void detach() { owner_ = nullptr; }
+
+  // Timeout of the current phase (connect / send / read): fires ClientConn::onUpstreamTimeout.
+  void armTimer(uint32_t ms);
+  TimerNode timer;
+
+  // Closes every idle connection of the worker (graceful stop).
+  static void closeAllIdle(WorkerContext* ctx);
+
+ private:
+  UpstreamConn(WorkerContext* ctx, int pool, int backend);
+  static void onConnect(uv_connect_t* req, int status);
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onClose(uv_handle_t* h);
+  static void onWritten(uv_write_t* req, int status);
+  static void onIdleTimeout(TimerNode* node);
+  static void onOwnedTimeout(TimerNode* node);
+  void unlinkIdle();
+
+  uv_tcp_t tcp_;
+  uv_connect_t connect_req_;
+  uv_write_t write_req_;  // here, not in the exchange: a cancelled write outlives the exchange
+  WorkerContext* ctx_;
+  ClientConn* owner_ = nullptr;
+  UpstreamConn* idle_next_ = nullptr;
+  UpstreamConn* idle_prev_ = nullptr;
+  int pool_;
+  int backend_;
+  uint32_t requests_ = 0;
+  bool connected_ = false;
+  bool idle_ = false;
+  bool closing_ = false;
+  bool reading_ = false;
+};
+
+}  // namespace lb::worker
