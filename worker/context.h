@@ -44,8 +44,8 @@ struct WorkerContext {
   Timers timers;
   std::vector<PoolRuntime> pools;
   AccessLog* access_log = nullptr;
-  bool draining = false;      // graceful stop: no new requests on kept-alive connections
-  uint32_t connections = 0;   // client connections open
+  bool draining = false;          // graceful stop: no new requests on kept-alive connections
+  uint32_t connections = 0;       // client connections open
   ClientConn* clients = nullptr;  // all of them, for a graceful or fast stop
   std::vector<Exchange*> free_exchanges;
   void (*on_connection_closed)(WorkerContext*) = nullptr;

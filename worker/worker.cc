@@ -180,8 +180,8 @@ void Worker::fastStop() {
 void Worker::onShutdownTimeout(uv_timer_t* t) {
   auto* w = static_cast<Worker*>(t->data);
   if (w->ctx_.connections > 0) {
-    LB_WARN("worker %d: worker_shutdown_timeout_ms passed, closing %u connections",
-            w->init_.index, w->ctx_.connections);
+    LB_WARN("worker %d: worker_shutdown_timeout_ms passed, closing %u connections", w->init_.index,
+            w->ctx_.connections);
   }
   w->fastStop();
 }

@@ -20,7 +20,7 @@ inline constexpr int kExitFatal = 2;
 
 struct WorkerInit {
   const config::Config* config = nullptr;
-  int index = 0;            // 0 .. worker_processes-1
+  int index = 0;  // 0 .. worker_processes-1
   uint64_t generation = 1;
   shm::Segment* segment = nullptr;
   std::vector<int> listen_fds;  // parallel to config->listeners; owned by the master too

@@ -32,8 +32,8 @@ struct StaticResponse {
 struct Action {
   enum class Kind : uint8_t { Pool, Static };
   Kind kind = Kind::Pool;
-  std::string pool;    // Kind::Pool: the pool's name
-  int pool_index = -1;  // resolved index into Config::pools
+  std::string pool;         // Kind::Pool: the pool's name
+  int pool_index = -1;      // resolved index into Config::pools
   StaticResponse response;  // Kind::Static
 };
 
@@ -81,8 +81,8 @@ struct Listener {
 struct Backend {
   std::string address_text;  // as written, "10.0.0.1:8080"
   os::SocketAddress address;
-  int weight = 1;             // 1..1000
-  int max_connections = 0;    // 0 = unlimited; counted across all workers
+  int weight = 1;           // 1..1000
+  int max_connections = 0;  // 0 = unlimited; counted across all workers
   int line = 0;
   int slot = -1;  // shared-memory backend slot, assigned by the master after loading
 };
@@ -91,12 +91,12 @@ struct Pool {
   std::string name;
   Algorithm algorithm = Algorithm::RoundRobin;
   std::vector<Backend> backends;
-  int keepalive = 64;                        // idle upstream connections cached per worker
-  uint32_t keepalive_timeout_ms = 60000;     // an idle cached connection is closed after this
-  uint32_t keepalive_requests = 10000;       // requests per upstream connection; 0 = unlimited
+  int keepalive = 64;                     // idle upstream connections cached per worker
+  uint32_t keepalive_timeout_ms = 60000;  // an idle cached connection is closed after this
+  uint32_t keepalive_requests = 10000;    // requests per upstream connection; 0 = unlimited
   uint32_t connect_timeout_ms = 5000;
-  uint32_t read_timeout_ms = 60000;   // between two reads of the response
-  uint32_t send_timeout_ms = 60000;   // between two writes of the request
+  uint32_t read_timeout_ms = 60000;  // between two reads of the response
+  uint32_t send_timeout_ms = 60000;  // between two writes of the request
   int retries = 1;  // further backends tried after a connect failure, before any byte was sent
   int line = 0;
   int slot = -1;  // shared-memory pool slot (round-robin sequence), assigned by the master
@@ -112,8 +112,8 @@ struct AccessLog {
 };
 
 struct Config {
-  std::string file;            // the file it was loaded from
-  int worker_processes = 0;    // resolved: "auto" = number of online CPUs
+  std::string file;          // the file it was loaded from
+  int worker_processes = 0;  // resolved: "auto" = number of online CPUs
   bool daemon = true;
   std::string pid = "/run/lb.pid";
   uint32_t worker_shutdown_timeout_ms = 10000;  // lb -s quit: in-flight requests get this long

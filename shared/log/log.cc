@@ -68,13 +68,21 @@ bool reopen() {
   return true;
 }
 
-void setRole(const std::string& role) { state().role = role; }
+void setRole(const std::string& role) {
+  state().role = role;
+}
 
-int fd() { return state().fd; }
+int fd() {
+  return state().fd;
+}
 
-bool enabled(Level level) { return level >= state().level; }
+bool enabled(Level level) {
+  return level >= state().level;
+}
 
-const char* levelName(Level level) { return kNames[static_cast<int>(level)]; }
+const char* levelName(Level level) {
+  return kNames[static_cast<int>(level)];
+}
 
 bool parseLevel(const std::string& name, Level* out) {
   for (int i = 0; i < 8; ++i) {

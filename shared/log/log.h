@@ -35,11 +35,11 @@ bool parseLevel(const std::string& name, Level* out);
 
 }  // namespace lb::log
 
-#define LB_LOG(level, ...)                   \
-  do {                                       \
-    if (::lb::log::enabled(level)) {         \
-      ::lb::log::write(level, __VA_ARGS__);  \
-    }                                        \
+#define LB_LOG(level, ...)                  \
+  do {                                      \
+    if (::lb::log::enabled(level)) {        \
+      ::lb::log::write(level, __VA_ARGS__); \
+    }                                       \
   } while (0)
 #define LB_DEBUG(...) LB_LOG(::lb::log::Level::Debug, __VA_ARGS__)
 #define LB_INFO(...) LB_LOG(::lb::log::Level::Info, __VA_ARGS__)

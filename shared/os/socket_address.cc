@@ -25,9 +25,8 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      return unexpected(
-          Error{"an IPv6 address must be in brackets, \"[::1]:80\"; got \"" + std::string(text) +
-                "\""});
+      return unexpected(Error{"an IPv6 address must be in brackets, \"[::1]:80\"; got \"" +
+                              std::string(text) + "\""});
     }
   }
   unsigned value = 0;

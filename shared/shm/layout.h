@@ -51,7 +51,7 @@ struct alignas(64) BackendSlot {
   std::atomic<uint64_t> connections;  // upstream connections opened
   std::atomic<uint64_t> bytes_sent;
   std::atomic<uint64_t> bytes_received;
-  char key[kKeySize];                 // "pool/address", NUL-terminated; written by the master
+  char key[kKeySize];  // "pool/address", NUL-terminated; written by the master
 };
 
 struct alignas(64) PoolSlot {
@@ -94,8 +94,8 @@ static_assert(sizeof(BackendSlot) == 192);
 static_assert(sizeof(PoolSlot) == 128);
 static_assert(sizeof(WorkerSlot) == 192);
 static_assert(offsetof(Segment, workers) == 64);
-static_assert(sizeof(Segment) ==
-              64 + kMaxWorkers * sizeof(WorkerSlot) + kMaxPools * sizeof(PoolSlot) +
-                  kMaxBackends * sizeof(BackendSlot));
+static_assert(sizeof(Segment) == 64 + kMaxWorkers * sizeof(WorkerSlot) +
+                                     kMaxPools * sizeof(PoolSlot) +
+                                     kMaxBackends * sizeof(BackendSlot));
 
 }  // namespace lb::shm

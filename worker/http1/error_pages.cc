@@ -19,12 +19,14 @@ struct Pages {
       std::string reason(reasonPhrase(status));
       std::string body = "<html>\r\n<head><title>" + std::to_string(status) + " " + reason +
                          "</title></head>\r\n<body>\r\n<center><h1>" + std::to_string(status) +
-                         " " + reason + "</h1></center>\r\n<hr><center>lb</center>\r\n</body>\r\n"
+                         " " + reason +
+                         "</h1></center>\r\n<hr><center>lb</center>\r\n</body>\r\n"
                          "</html>\r\n";
       for (int close = 0; close < 2; ++close) {
-        std::string head = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                           "\r\nContent-Type: text/html\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n";
+        std::string head =
+            "HTTP/1.1 " + std::to_string(status) + " " + reason +
+            "\r\nContent-Type: text/html\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n";
         if (close) {
           head += "Connection: close\r\n";
         }
@@ -45,39 +47,72 @@ const Pages& pages() {
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -92,16 +127,26 @@ std::string_view errorResponse(int status, bool close, bool head_only) {
 
 shm::Counter errorCounter(int status) {
   switch (status) {
-    case 400: return shm::Counter::Error400;
-    case 404: return shm::Counter::Error404;
-    case 408: return shm::Counter::Error408;
-    case 413: return shm::Counter::Error413;
-    case 414: return shm::Counter::Error414;
-    case 431: return shm::Counter::Error431;
-    case 502: return shm::Counter::Error502;
-    case 503: return shm::Counter::Error503;
-    case 504: return shm::Counter::Error504;
-    default: return status >= 500 ? shm::Counter::Status5xx : shm::Counter::Status4xx;
+    case 400:
+      return shm::Counter::Error400;
+    case 404:
+      return shm::Counter::Error404;
+    case 408:
+      return shm::Counter::Error408;
+    case 413:
+      return shm::Counter::Error413;
+    case 414:
+      return shm::Counter::Error414;
+    case 431:
+      return shm::Counter::Error431;
+    case 502:
+      return shm::Counter::Error502;
+    case 503:
+      return shm::Counter::Error503;
+    case 504:
+      return shm::Counter::Error504;
+    default:
+      return status >= 500 ? shm::Counter::Status5xx : shm::Counter::Status4xx;
   }
 }
 

@@ -19,8 +19,12 @@ bool HeadArena::append(Span* s, const char* p, size_t n) {
   return true;
 }
 
-bool HeadArena::appendUrl(const char* p, size_t n) { return append(&url_, p, n); }
-bool HeadArena::appendStatus(const char* p, size_t n) { return append(&status_, p, n); }
+bool HeadArena::appendUrl(const char* p, size_t n) {
+  return append(&url_, p, n);
+}
+bool HeadArena::appendStatus(const char* p, size_t n) {
+  return append(&status_, p, n);
+}
 
 bool HeadArena::appendName(const char* p, size_t n) {
   if (!in_name_) {

@@ -18,7 +18,9 @@ namespace {
 // into an RST that could destroy the response in flight (nginx's lingering_timeout).
 constexpr uint32_t kLingerMs = 5000;
 
-ClientConn* self(llhttp_t* p) { return static_cast<ClientConn*>(p->data); }
+ClientConn* self(llhttp_t* p) {
+  return static_cast<ClientConn*>(p->data);
+}
 
 }  // namespace
 
@@ -28,7 +30,9 @@ ClientConn::ClientConn(WorkerContext* ctx, const config::Listener* listener)
   timer_.on_timeout = &ClientConn::onTimeout;
 }
 
-ClientConn* ClientConn::fromHandle(uv_handle_t* h) { return static_cast<ClientConn*>(h->data); }
+ClientConn* ClientConn::fromHandle(uv_handle_t* h) {
+  return static_cast<ClientConn*>(h->data);
+}
 
 void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, int, int fd,
                         const sockaddr* peer) {
@@ -181,8 +185,7 @@ void ClientConn::releaseExchange() {
 void ClientConn::startReading() {
   if (!reading_ && !closing_) {
     reading_ = true;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::onAlloc,
-                  &ClientConn::onRead);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::onAlloc, &ClientConn::onRead);
   }
 }
 
@@ -193,7 +196,9 @@ void ClientConn::stopReading() {
   }
 }
 
-void ClientConn::armClientTimer(uint32_t ms) { ctx_->timers.arm(&timer_, ms); }
+void ClientConn::armClientTimer(uint32_t ms) {
+  ctx_->timers.arm(&timer_, ms);
+}
 
 void ClientConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   ClientConn* c = fromHandle(h);
@@ -312,8 +317,8 @@ void ClientConn::parseRequest() {
   if (closing_) {
     return;
   }
-  if (ex->req_done && (ex->static_resp != nullptr || ex->local_status != 0) &&
-      !ex->resp_started && !ex->cl_write_pending) {
+  if (ex->req_done && (ex->static_resp != nullptr || ex->local_status != 0) && !ex->resp_started &&
+      !ex->cl_write_pending) {
     stopReading();
     respondLocal();
     return;
@@ -542,6 +547,8 @@ void ClientConn::drain() {
   }
 }
 
-void ClientConn::abort() { closeNow(); }
+void ClientConn::abort() {
+  closeNow();
+}
 
 }  // namespace lb::worker

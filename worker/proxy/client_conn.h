@@ -54,9 +54,9 @@ struct Exchange {
   int error_status = 0;       // set by a parser callback that refuses the request
   bool in_parse = false;      // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
-  bool skip_interim = false;  // a 1xx response is being skipped
+  bool skip_interim = false;                            // a 1xx response is being skipped
   const config::StaticResponse* static_resp = nullptr;  // answered once the body is read
-  int local_status = 0;       // error answered once the body is read
+  int local_status = 0;                                 // error answered once the body is read
   uint64_t req_content_length = 0;
   uint64_t req_body_bytes = 0;
   uint64_t start_ms = 0;
@@ -86,17 +86,17 @@ struct Exchange {
   Pause resp_pause = Pause::None;
   http1::HeadArena resp_head;
   char* resp_head_mem = nullptr;
-  int status = 0;          // status sent to the client
+  int status = 0;  // status sent to the client
   int upstream_status = 0;
   int fail_status = 0;  // 502/504 of the last failed backend, answered when retries run out
   bool resp_head_done = false;
   bool resp_done = false;
   bool resp_chunk_out = false;  // lb chunks the body for the client
   bool resp_close_after = false;
-  bool resp_started = false;   // a byte of the response went to the client
-  uint64_t resp_bytes = 0;     // bytes written to the client
+  bool resp_started = false;  // a byte of the response went to the client
+  uint64_t resp_bytes = 0;    // bytes written to the client
   uint64_t up_header_ms = 0;
-  char* cl_head = nullptr;     // the rewritten response head
+  char* cl_head = nullptr;  // the rewritten response head
   uv_buf_t cl_iov[kMaxIov];
   int cl_iovcnt = 0;
   bool cl_write_pending = false;

@@ -17,7 +17,9 @@ using http1::equalsIgnoreCase;
 
 namespace {
 
-ClientConn* self(llhttp_t* p) { return static_cast<ClientConn*>(p->data); }
+ClientConn* self(llhttp_t* p) {
+  return static_cast<ClientConn*>(p->data);
+}
 
 }  // namespace
 
@@ -278,8 +280,7 @@ bool ClientConn::buildClientHead() {
       // Content-Length is framing lb keeps as the backend sent it (also for HEAD and 304).
       if (has_length && n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
         out.header(n, h.value(i));
-      } else if (no_body && chunked && n.size() == 17 &&
-                 equalsIgnoreCase(n, "transfer-encoding")) {
+      } else if (no_body && chunked && n.size() == 17 && equalsIgnoreCase(n, "transfer-encoding")) {
         out.header(n, h.value(i));
       }
       continue;

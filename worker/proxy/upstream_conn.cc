@@ -38,8 +38,7 @@ UpstreamConn* UpstreamConn::connect(WorkerContext* ctx, int pool, int backend, C
   return up;
 }
 
-UpstreamConn* UpstreamConn::takeIdle(WorkerContext* ctx, int pool, int backend,
-                                     ClientConn* owner) {
+UpstreamConn* UpstreamConn::takeIdle(WorkerContext* ctx, int pool, int backend, ClientConn* owner) {
   IdleList& list = ctx->pools[pool].idle[backend];
   UpstreamConn* up = list.head;
   if (up == nullptr) {
@@ -131,7 +130,9 @@ void UpstreamConn::closeAllIdle(WorkerContext* ctx) {
   }
 }
 
-void UpstreamConn::onClose(uv_handle_t* h) { delete static_cast<UpstreamConn*>(h->data); }
+void UpstreamConn::onClose(uv_handle_t* h) {
+  delete static_cast<UpstreamConn*>(h->data);
+}
 
 void UpstreamConn::onConnect(uv_connect_t* req, int status) {
   auto* up = static_cast<UpstreamConn*>(req->data);
