@@ -73,7 +73,7 @@ TEST_CASE("nameFor is lb. plus the FNV-1a hash of the pid path", "[shm]") {
   CHECK(SharedSegment::nameFor("/run/lb.pid").size() == 3 + 16);
 }
 
-TEST_CASE("create writes the header and zeroes the segment; attach sees the same memory", "[shm]") {
+TEST_CASE("create writes the header and zeroes the segment, attach maps the same memory", "[shm]") {
   ScopedName name("create");
   auto seg = mustCreate(*name);
   Segment* s = seg->get();
