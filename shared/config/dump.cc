@@ -1,0 +1,245 @@
+// dumpConfig: the effective config (`lb -T`), written in the same libconfig syntax and with every
+// directive of schema.h spelled out, so that loading the output gives back an equal Config.
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/config/load.h"
+#include "shared/config/schema.h"
+#include "shared/log/log.h"
+
+namespace lb::config {
+
+namespace {
+
+// A libconfig string literal: escapes what its scanner understands (\\ \" \n \r \t \f \xNN).
+std::string literal(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          char hex[8];
+          std::snprintf(hex, sizeof(hex), "\\x%02x", u);
+          out += hex;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// An integer literal; one past libconfig's 32-bit range needs the "L" suffix.
+std::string integer(int64_t v) {
+  std::string out = std::to_string(v);
+  return (v > 2147483647 || v < -2147483648LL) ? out + "L" : out;
+}
+
+std::string size(uint64_t v) {
+  std::string text = schema::formatSize(v);
+  return text.back() >= '0' && text.back() <= '9' ? integer(static_cast<int64_t>(v))
+                                                  : literal(text);
+}
+
+class Writer {
+ public:
+  void open(int depth, std::string_view key, char bracket) {
+    line(depth, key.empty() ? std::string(1, bracket) : std::string(key) + " = " + bracket);
+  }
+  void close(int depth, char bracket) { line(depth, std::string(1, bracket) + ";"); }
+  void set(int depth, std::string_view key, const std::string& value) {
+    line(depth, std::string(key) + " = " + value + ";");
+  }
+  void blank() { out_ += "\n"; }
+  std::string take() { return std::move(out_); }
+
+  void line(int depth, const std::string& text) {
+    out_.append(static_cast<size_t>(depth) * 2, ' ');
+    out_ += text;
+    out_ += "\n";
+  }
+
+ private:
+  std::string out_;
+};
+
+// The items of a list are groups separated by commas; the last closes with no separator.
+void closeItem(Writer& w, int depth, bool last) {
+  w.line(depth, last ? "}" : "},");
+}
+
+void writeLimits(Writer& w, int depth, const ClientLimits& l) {
+  w.set(depth, "client_header_timeout_ms", integer(l.header_timeout_ms));
+  w.set(depth, "client_body_timeout_ms", integer(l.body_timeout_ms));
+  w.set(depth, "keepalive_timeout_ms", integer(l.keepalive_timeout_ms));
+  w.set(depth, "send_timeout_ms", integer(l.send_timeout_ms));
+  w.set(depth, "client_max_header_size", size(l.max_header_size));
+  w.set(depth, "client_max_body_size", size(l.max_body_size));
+  w.set(depth, "keepalive_requests", integer(l.keepalive_requests));
+}
+
+void writeReturn(Writer& w, int depth, const StaticResponse& r) {
+  w.open(depth, "return", '{');
+  w.set(depth + 1, "status", integer(r.status));
+  w.open(depth + 1, "headers", '{');
+  // A header given several times was an array; keep each name's values together, in order.
+  std::vector<bool> done(r.headers.size(), false);
+  for (size_t i = 0; i < r.headers.size(); ++i) {
+    if (done[i]) {
+      continue;
+    }
+    std::vector<std::string> values;
+    for (size_t j = i; j < r.headers.size(); ++j) {
+      if (!done[j] && r.headers[j].first == r.headers[i].first) {
+        values.push_back(literal(r.headers[j].second));
+        done[j] = true;
+      }
+    }
+    std::string value = values[0];
+    if (values.size() > 1) {
+      value = "[ " + values[0];
+      for (size_t k = 1; k < values.size(); ++k) {
+        value += ", " + values[k];
+      }
+      value += " ]";
+    }
+    w.set(depth + 2, r.headers[i].first, value);
+  }
+  w.close(depth + 1, '}');
+  w.set(depth + 1, "body", literal(r.body));
+  w.close(depth, '}');
+}
+
+void writeAction(Writer& w, int depth, const Action& a) {
+  if (a.kind == Action::Kind::Pool) {
+    w.set(depth, "pool", literal(a.pool));
+  } else {
+    writeReturn(w, depth, a.response);
+  }
+}
+
+void writeListeners(Writer& w, const Config& c) {
+  w.open(0, "listeners", '(');
+  for (size_t i = 0; i < c.listeners.size(); ++i) {
+    const Listener& l = c.listeners[i];
+    w.line(1, "{");
+    w.set(2, "name", literal(l.name));
+    w.set(2, "listen", literal(l.listen));
+    w.set(2, "protocol", literal("http"));
+    w.set(2, "backlog", integer(l.backlog));
+    if (l.has_action) {
+      writeAction(w, 2, l.action);
+    } else {
+      w.set(2, "routes", literal(l.routes));
+    }
+    writeLimits(w, 2, l.limits);
+    closeItem(w, 1, i + 1 == c.listeners.size());
+  }
+  w.close(0, ')');
+}
+
+void writeRoutes(Writer& w, const Config& c) {
+  w.open(0, "routes", '(');
+  for (size_t i = 0; i < c.routes.size(); ++i) {
+    const RouteTable& t = c.routes[i];
+    w.line(1, "{");
+    w.set(2, "name", literal(t.name));
+    w.open(2, "rules", '(');
+    for (size_t j = 0; j < t.rules.size(); ++j) {
+      const RouteRule& rule = t.rules[j];
+      w.line(3, "{");
+      w.set(4, "host", literal(rule.host));
+      w.set(4, "path_prefix", literal(rule.path_prefix));
+      writeAction(w, 4, rule.action);
+      closeItem(w, 3, j + 1 == t.rules.size());
+    }
+    w.close(2, ')');
+    closeItem(w, 1, i + 1 == c.routes.size());
+  }
+  w.close(0, ')');
+}
+
+void writePools(Writer& w, const Config& c) {
+  w.open(0, "pools", '(');
+  for (size_t i = 0; i < c.pools.size(); ++i) {
+    const Pool& p = c.pools[i];
+    w.line(1, "{");
+    w.set(2, "name", literal(p.name));
+    w.set(2, "algorithm",
+          literal(p.algorithm == Algorithm::LeastConn ? "least_conn" : "round_robin"));
+    w.open(2, "backends", '(');
+    for (size_t j = 0; j < p.backends.size(); ++j) {
+      const Backend& b = p.backends[j];
+      w.line(3, "{ address = " + literal(b.address_text) + "; weight = " + integer(b.weight) +
+                    "; max_connections = " + integer(b.max_connections) +
+                    (j + 1 == p.backends.size() ? "; }" : "; },"));
+    }
+    w.close(2, ')');
+    w.set(2, "keepalive", integer(p.keepalive));
+    w.set(2, "keepalive_timeout_ms", integer(p.keepalive_timeout_ms));
+    w.set(2, "keepalive_requests", integer(p.keepalive_requests));
+    w.set(2, "connect_timeout_ms", integer(p.connect_timeout_ms));
+    w.set(2, "read_timeout_ms", integer(p.read_timeout_ms));
+    w.set(2, "send_timeout_ms", integer(p.send_timeout_ms));
+    w.set(2, "retries", integer(p.retries));
+    closeItem(w, 1, i + 1 == c.pools.size());
+  }
+  w.close(0, ')');
+}
+
+}  // namespace
+
+std::string dumpConfig(const Config& config) {
+  Writer w;
+  w.line(0, "# The effective configuration" +
+                (config.file.empty() ? std::string() : " of " + config.file) +
+                ": every directive, defaults filled in.");
+  w.set(0, "worker_processes", integer(config.worker_processes));
+  w.set(0, "daemon", config.daemon ? "true" : "false");
+  w.set(0, "pid", literal(config.pid));
+  w.set(0, "worker_shutdown_timeout_ms", integer(config.worker_shutdown_timeout_ms));
+  w.set(0, "worker_connections", integer(config.worker_connections));
+  w.blank();
+  w.open(0, "error_log", '{');
+  w.set(1, "path", literal(config.error_log.path));
+  w.set(1, "level", literal(log::levelName(config.error_log.level)));
+  w.close(0, '}');
+  w.open(0, "access_log", '{');
+  w.set(1, "path", literal(config.access_log.path.empty() ? "off" : config.access_log.path));
+  w.close(0, '}');
+  w.blank();
+  w.open(0, "http", '{');
+  writeLimits(w, 1, config.http);
+  w.close(0, '}');
+  w.blank();
+  writeListeners(w, config);
+  w.blank();
+  writeRoutes(w, config);
+  w.blank();
+  writePools(w, config);
+  return w.take();
+}
+
+}  // namespace lb::config

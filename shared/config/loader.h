@@ -1,0 +1,63 @@
+#pragma once
+
+// Internal to the config loader: Loader turns a parsed libconfig tree into a Config. load.cc
+// holds the top level, the logs and the http limits; sections.cc the listeners, route tables
+// and pools.
+
+#include <libconfig.h++>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "shared/config/model.h"
+#include "shared/config/schema.h"
+
+namespace lb::config::detail {
+
+inline constexpr int64_t kMaxMs = schema::kMaxMs;
+inline constexpr int64_t kMaxInt = 2147483647;
+inline constexpr uint64_t kMinHeaderSize = 1024;
+inline constexpr uint64_t kMaxHeaderSize = 1024 * 1024;
+
+// Builds a Config from a parsed tree, in file order. Every check reports through the Reader
+// and carries on, so one load lists every problem. Never throws for any tree libconfig accepts:
+// each value's type is checked before it is read. One Loader per load.
+class Loader {
+ public:
+  explicit Loader(schema::Reader& reader) : r_(reader) {}
+  // The config, with defaults where the tree is silent. Meaningful only if the Reader has
+  // recorded no error.
+  Config load(const libconfig::Setting& root);
+
+ private:
+  using Setting = libconfig::Setting;
+
+  void collectNames(const Setting& root);
+  void readWorkerProcesses(const Setting& s);
+  void readPath(const Setting& s, std::string_view special, std::string* out);
+  void readErrorLog(const Setting& g);
+  void readAccessLog(const Setting& g);
+  void readHttp(const Setting& g);
+  // Applies `s` if it is one of the ClientLimits keys; false if it is none of them.
+  bool readLimit(const Setting& s, ClientLimits* limits);
+
+  void readListener(const Setting& g, int index);
+  void readAddress(const Setting& s, bool is_backend, os::SocketAddress* out);
+  void readReturn(const Setting& g, const std::string& context, StaticResponse* out);
+  void readHeaders(const Setting& g, StaticResponse* out);
+  void readRouteTable(const Setting& g, int index);
+  void readRule(const Setting& g, const std::string& context, RouteRule* rule);
+  void readPool(const Setting& g, int index);
+  void readBackend(const Setting& g, const std::string& context, Backend* backend);
+  // The index of the pool / route table named by string setting `s`; -1 (and an error) if none.
+  int resolve(const Setting& s, const std::map<std::string, int>& names, const char* kind);
+
+  schema::Reader& r_;
+  Config c_;
+  std::map<std::string, int> pool_names_;   // name -> index; the first definition wins
+  std::map<std::string, int> route_names_;  // the same for route tables
+  std::vector<int> listener_name_lines_;    // line of each listener's "name", 0 = defaulted
+};
+
+}  // namespace lb::config::detail

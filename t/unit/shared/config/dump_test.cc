@@ -1,0 +1,175 @@
+// dumpConfig (`lb -T`): the effective config in libconfig syntax, which loads back to an equal
+// Config.
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "shared/config/load.h"
+#include "shared/config/schema.h"
+
+namespace lb::config {
+namespace {
+
+const std::string kFixtures = LB_TEST_DATA_DIR "/config/";
+const std::string kConfDir = LB_TEST_DATA_DIR "/../../conf/";
+
+std::string allErrors(const ConfigErrors& errors) {
+  std::string out;
+  for (const ConfigError& e : errors) {
+    out += e.toString() + "\n";
+  }
+  return out;
+}
+
+Config mustLoad(const Result<Config, ConfigErrors>& r) {
+  if (!r) {
+    FAIL("unexpected errors:\n" << allErrors(r.error()));
+  }
+  return r.value();
+}
+
+void checkEqual(const ClientLimits& a, const ClientLimits& b) {
+  CHECK(a.header_timeout_ms == b.header_timeout_ms);
+  CHECK(a.body_timeout_ms == b.body_timeout_ms);
+  CHECK(a.keepalive_timeout_ms == b.keepalive_timeout_ms);
+  CHECK(a.send_timeout_ms == b.send_timeout_ms);
+  CHECK(a.max_header_size == b.max_header_size);
+  CHECK(a.max_body_size == b.max_body_size);
+  CHECK(a.keepalive_requests == b.keepalive_requests);
+}
+
+void checkEqual(const Action& a, const Action& b) {
+  CHECK(a.kind == b.kind);
+  CHECK(a.pool == b.pool);
+  CHECK(a.pool_index == b.pool_index);
+  CHECK(a.response.status == b.response.status);
+  CHECK(a.response.headers == b.response.headers);
+  CHECK(a.response.body == b.response.body);
+}
+
+// Every field but Config::file and the source lines, which name where the text came from.
+void checkEqual(const Config& a, const Config& b) {
+  CHECK(a.worker_processes == b.worker_processes);
+  CHECK(a.daemon == b.daemon);
+  CHECK(a.pid == b.pid);
+  CHECK(a.worker_shutdown_timeout_ms == b.worker_shutdown_timeout_ms);
+  CHECK(a.worker_connections == b.worker_connections);
+  CHECK(a.error_log.path == b.error_log.path);
+  CHECK(a.error_log.level == b.error_log.level);
+  CHECK(a.access_log.path == b.access_log.path);
+  checkEqual(a.http, b.http);
+  REQUIRE(a.listeners.size() == b.listeners.size());
+  for (size_t i = 0; i < a.listeners.size(); ++i) {
+    const Listener& x = a.listeners[i];
+    const Listener& y = b.listeners[i];
+    CHECK(x.name == y.name);
+    CHECK(x.listen == y.listen);
+    CHECK(x.address == y.address);
+    CHECK(x.protocol == y.protocol);
+    CHECK(x.backlog == y.backlog);
+    CHECK(x.routes == y.routes);
+    CHECK(x.routes_index == y.routes_index);
+    CHECK(x.has_action == y.has_action);
+    checkEqual(x.action, y.action);
+    checkEqual(x.limits, y.limits);
+  }
+  REQUIRE(a.routes.size() == b.routes.size());
+  for (size_t i = 0; i < a.routes.size(); ++i) {
+    CHECK(a.routes[i].name == b.routes[i].name);
+    REQUIRE(a.routes[i].rules.size() == b.routes[i].rules.size());
+    for (size_t j = 0; j < a.routes[i].rules.size(); ++j) {
+      CHECK(a.routes[i].rules[j].host == b.routes[i].rules[j].host);
+      CHECK(a.routes[i].rules[j].path_prefix == b.routes[i].rules[j].path_prefix);
+      checkEqual(a.routes[i].rules[j].action, b.routes[i].rules[j].action);
+    }
+  }
+  REQUIRE(a.pools.size() == b.pools.size());
+  for (size_t i = 0; i < a.pools.size(); ++i) {
+    const Pool& x = a.pools[i];
+    const Pool& y = b.pools[i];
+    CHECK(x.name == y.name);
+    CHECK(x.algorithm == y.algorithm);
+    CHECK(x.keepalive == y.keepalive);
+    CHECK(x.keepalive_timeout_ms == y.keepalive_timeout_ms);
+    CHECK(x.keepalive_requests == y.keepalive_requests);
+    CHECK(x.connect_timeout_ms == y.connect_timeout_ms);
+    CHECK(x.read_timeout_ms == y.read_timeout_ms);
+    CHECK(x.send_timeout_ms == y.send_timeout_ms);
+    CHECK(x.retries == y.retries);
+    REQUIRE(x.backends.size() == y.backends.size());
+    for (size_t j = 0; j < x.backends.size(); ++j) {
+      CHECK(x.backends[j].address_text == y.backends[j].address_text);
+      CHECK(x.backends[j].address == y.backends[j].address);
+      CHECK(x.backends[j].weight == y.backends[j].weight);
+      CHECK(x.backends[j].max_connections == y.backends[j].max_connections);
+    }
+  }
+}
+
+// Dumps, loads the dump back under the same name, and checks both the Config and the text.
+void checkRoundTrip(const Config& original) {
+  std::string text = dumpConfig(original);
+  INFO("dump:\n" << text);
+  Config again = mustLoad(loadConfigFromString(text, original.file));
+  checkEqual(original, again);
+  CHECK(dumpConfig(again) == text);
+}
+
+TEST_CASE("dumps of the shipped configs load back equal", "[config]") {
+  checkRoundTrip(mustLoad(loadConfig(kConfDir + "lb.conf")));
+  checkRoundTrip(mustLoad(loadConfig(kConfDir + "minimal.conf")));
+  checkRoundTrip(mustLoad(loadConfig(kFixtures + "full.conf")));
+  checkRoundTrip(mustLoad(loadConfig(kFixtures + "include_main.conf")));
+}
+
+TEST_CASE("a dump writes every directive, defaults included", "[config]") {
+  Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
+  std::string text = dumpConfig(c);
+  // minimal.conf sets no route table and no static response: add one of each.
+  c.routes.push_back({"r", {{"", "/", {Action::Kind::Static, "", -1, {}}, 0}}, 0});
+  text += dumpConfig(c);
+  for (auto list : {std::span<const std::string_view>(schema::kTopLevel),
+                    std::span<const std::string_view>(schema::kErrorLog),
+                    std::span<const std::string_view>(schema::kAccessLog),
+                    std::span<const std::string_view>(schema::kLimits),
+                    std::span<const std::string_view>(schema::kReturn),
+                    std::span<const std::string_view>(schema::kRouteTable),
+                    std::span<const std::string_view>(schema::kRule),
+                    std::span<const std::string_view>(schema::kPool),
+                    std::span<const std::string_view>(schema::kBackend)}) {
+    for (std::string_view name : list) {
+      INFO(name);
+      CHECK(text.find(std::string(name) + " = ") != std::string::npos);
+    }
+  }
+  CHECK(text.find("access_log = {\n  path = \"off\";") != std::string::npos);
+  CHECK(text.find("pid = \"/run/lb.pid\";") != std::string::npos);
+  CHECK(text.find("client_max_header_size = \"16k\";") != std::string::npos);
+  CHECK(text.find("client_max_body_size = \"1m\";") != std::string::npos);
+}
+
+TEST_CASE("awkward strings and sizes survive a dump", "[config]") {
+  Config c = mustLoad(loadConfigFromString(
+      R"(listeners = ( { listen = "[::1]:8080"; return = { body = "x"; }; } );)", "awkward.conf"));
+  std::string body;
+  for (int b = 1; b < 256; ++b) {
+    body += static_cast<char>(b);
+  }
+  StaticResponse& r = c.listeners[0].action.response;
+  r.body = body + "\\\"\\n";
+  r.status = 418;
+  r.headers = {{"X-Quote", "say \"hi\"\t\\"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}};
+  c.http.max_body_size = 3000000001ULL;  // no exact k/m/g: a 64-bit integer
+  c.http.max_header_size = 1025;
+  c.listeners[0].limits.max_body_size = 0;
+  c.listeners[0].limits.max_header_size = 1048576;
+  c.error_log.level = LogLevel::Emerg;
+  c.worker_processes = 256;
+  std::string text = dumpConfig(c);
+  CHECK(text.find("client_max_body_size = 3000000001L;") != std::string::npos);
+  CHECK(text.find("Set-Cookie = [ \"a=1\", \"b=2\" ];") != std::string::npos);
+  checkRoundTrip(c);
+}
+
+}  // namespace
+}  // namespace lb::config
