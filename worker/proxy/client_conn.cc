@@ -141,6 +141,7 @@ void ClientConn::resetForNextRequest() {
   ex->local_status = 0;
   ex->req_content_length = 0;
   ex->in_parse = false;
+  ex->req_kick = ex->resp_kick = false;
   ex->resp_head_done = ex->resp_done = ex->resp_chunk_out = false;
   ex->resp_close_after = ex->resp_started = false;
   ex->resp_bytes = 0;
@@ -206,9 +207,11 @@ void ClientConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   if (ex->in_buf == nullptr) {
     ex->in_buf = c->ctx_->buffers.get();
     ex->in_start = ex->in_end = 0;
+  } else if (ex->up_write_pending) {
+    // The write in flight points into the buffer: only the space after in_end is free.
   } else if (ex->in_start == ex->in_end) {
     ex->in_start = ex->in_end = 0;
-  } else if (ex->in_start > 0 && !ex->up_write_pending) {
+  } else if (ex->in_start > 0) {
     std::memmove(ex->in_buf, ex->in_buf + ex->in_start, ex->in_end - ex->in_start);
     ex->in_end -= ex->in_start;
     ex->in_start = 0;
@@ -244,9 +247,12 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   if (nread == 0) {
     return;  // EAGAIN
   }
+  if (nread == UV_ENOBUFS) {
+    c->stopReading();  // the buffer is full: backpressure until the parser catches up
+    return;
+  }
   // EOF or error. Between requests that is the client's normal way to end keep-alive.
-  bool idle = ex == nullptr || (ex->in_start == ex->in_end && ex->req_head.count() == 0 &&
-                                ex->req_head.url().empty() && ex->start_ms == 0);
+  bool idle = ex == nullptr || (ex->in_start == ex->in_end && ex->start_ms == 0);
   if (!idle && ex->req_done && nread == UV_EOF) {
     // The client half-closed after a complete request: the response may still go out.
     c->stopReading();
@@ -257,85 +263,99 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 
 void ClientConn::parseRequest() {
   Exchange* ex = ex_;
-  ex->in_parse = true;
-  while (!closing_ && ex_ == ex && ex->in_start < ex->in_end) {
-    if (ex->req_done || ex->up_write_pending) {
-      break;
-    }
-    if (!ex->in_head && !ex->body_ok) {
-      break;  // waiting for an upstream before reading the body
-    }
-    if (sm_.state() == ConnState::ReadingRequest || sm_.state() == ConnState::KeepAlive) {
-      sm_.transition(ConnState::ParsingRequest);
-    }
-    if (ex->start_ms == 0) {
-      ex->start_ms = uv_now(ctx_->loop);
-    }
-    const char* p = ex->in_buf + ex->in_start;
-    size_t n = ex->in_end - ex->in_start;
-    llhttp_errno_t err = llhttp_execute(&ex->req, p, n);
-    if (err == HPE_OK) {
-      ex->in_start = ex->in_end;
-      break;
-    }
-    if (err == HPE_PAUSED) {
-      ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
-      llhttp_resume(&ex->req);
-      Pause why = ex->req_pause;
-      ex->req_pause = Pause::None;
-      if (why == Pause::HeadComplete) {
-        headComplete();
+  for (;;) {
+    ex->in_parse = true;
+    while (!closing_ && ex_ == ex && (ex->in_start < ex->in_end || ex->req_kick)) {
+      if (ex->req_done || ex->up_write_pending) {
+        break;
+      }
+      if (!ex->in_head && !ex->body_ok) {
+        break;  // waiting for an upstream before reading the body
+      }
+      if (sm_.state() == ConnState::ReadingRequest || sm_.state() == ConnState::KeepAlive) {
+        sm_.transition(ConnState::ParsingRequest);
+      }
+      if (ex->start_ms == 0) {
+        ex->start_ms = uv_now(ctx_->loop);
+      }
+      ex->req_kick = false;
+      static const char kEmpty[1] = {0};
+      const char* p = ex->in_buf != nullptr ? ex->in_buf + ex->in_start : kEmpty;
+      size_t n = ex->in_end - ex->in_start;
+      llhttp_errno_t err = llhttp_execute(&ex->req, p, n);
+      if (err == HPE_OK) {
+        ex->in_start = ex->in_end;
+        break;
+      }
+      if (err == HPE_PAUSED) {
+        ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
+        llhttp_resume(&ex->req);
+        Pause why = ex->req_pause;
+        ex->req_pause = Pause::None;
+        if (why == Pause::HeadComplete) {
+          ex->req_kick = true;
+          headComplete();
+          continue;
+        }
+        if (why == Pause::MessageComplete) {
+          ex->req_done = true;
+          break;
+        }
+        if (why == Pause::IovFull) {
+          break;  // flushed below; parsing resumes when the write completes
+        }
         continue;
       }
-      if (why == Pause::MessageComplete) {
+      if (err == HPE_PAUSED_UPGRADE) {
+        // Upgrade is not proxied yet: the request went out without it; treat as complete.
+        ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
+        llhttp_resume_after_upgrade(&ex->req);
         ex->req_done = true;
         break;
       }
-      if (why == Pause::IovFull) {
-        break;  // flushed below; parsing resumes when the write completes
-      }
-      continue;
+      int status = ex->error_status != 0 ? ex->error_status : 400;
+      LB_INFO("client sent an invalid request: %s (%s)", llhttp_errno_name(err),
+              llhttp_get_error_reason(&ex->req));
+      ex->in_parse = false;
+      requestRefused(status);
+      return;
     }
-    if (err == HPE_PAUSED_UPGRADE) {
-      // Upgrade is not proxied yet: the request went out without it; treat as complete.
-      ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
-      llhttp_resume_after_upgrade(&ex->req);
-      ex->req_done = true;
-      break;
+    if (ex_ != ex) {
+      return;
     }
-    int status = ex->error_status != 0 ? ex->error_status : 400;
-    LB_INFO("client sent an invalid request: %s (%s)", llhttp_errno_name(err),
-            llhttp_get_error_reason(&ex->req));
     ex->in_parse = false;
-    requestRefused(status);
-    return;
-  }
-  if (ex_ != ex) {
-    return;
-  }
-  ex->in_parse = false;
-  if (closing_) {
-    return;
-  }
-  if (ex->req_done && (ex->static_resp != nullptr || ex->local_status != 0) && !ex->resp_started &&
-      !ex->cl_write_pending) {
-    stopReading();
-    respondLocal();
-    return;
-  }
-  if (ex->up_iovcnt > 0 && !ex->up_write_pending) {
-    flushUpstream();
-  }
-  // Read more only when the parser can take it: in a head, or in a body whose upstream is ready
-  // and has no write in flight.
-  if (!ex->req_done && !ex->up_write_pending && (ex->in_head || ex->body_ok)) {
-    if (!ex->in_head) {
-      armClientTimer(listener_->limits.body_timeout_ms);
+    if (closing_) {
+      return;
     }
-    startReading();
-  } else {
-    stopReading();
+    if (ex->req_done && (ex->static_resp != nullptr || ex->local_status != 0) &&
+        !ex->resp_started && !ex->cl_write_pending) {
+      respondLocal();
+      return;
+    }
+    if (ex->up_iovcnt > 0 && !ex->up_write_pending) {
+      if (flushUpstream()) {
+        if (closing_ || ex_ != ex) {
+          return;
+        }
+        afterUpstreamWrite();
+        if (closing_ || ex_ != ex) {
+          return;
+        }
+        if (!ex->req_done && ex->in_start < ex->in_end) {
+          continue;  // paused on a full iovec array: parse on
+        }
+      } else if (closing_ || ex_ != ex) {
+        return;
+      }
+    }
+    break;
   }
+  if (!ex->req_done && !ex->in_head && ex->body_ok && !ex->up_write_pending) {
+    armClientTimer(listener_->limits.body_timeout_ms);
+  }
+  // Reading stays on (toggling it costs epoll_ctl calls per request); a full buffer stops it
+  // (UV_ENOBUFS), which is the backpressure.
+  startReading();
 }
 
 int ClientConn::onReqMessageBegin(llhttp_t* p) {

@@ -52,7 +52,11 @@ struct Exchange {
   bool in_head = true;        // parsing a request head (not its body)
   bool discard_body = false;  // static response: the request body is read and dropped
   int error_status = 0;       // set by a parser callback that refuses the request
-  bool in_parse = false;      // inside parseRequest's loop: callees must not re-enter it
+  bool in_parse = false;
+  // After a pause at the end of a head the parser must run once more even with no new bytes:
+  // that run is what ends a message without a body.
+  bool req_kick = false;
+  bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
   bool skip_interim = false;                            // a 1xx response is being skipped
   const config::StaticResponse* static_resp = nullptr;  // answered once the body is read
@@ -164,7 +168,9 @@ class ClientConn {
   void selectBackend();
   void upstreamReady();
   bool buildUpstreamHead();
-  void flushUpstream();
+  // Writes up_iov; true when the kernel took it all at once (no callback will follow).
+  bool flushUpstream();
+  void afterUpstreamWrite();
   void upstreamFailed(int err, bool timeout);
   void sendStatic(const config::StaticResponse& r);
   void localResponse(int status);
@@ -183,7 +189,8 @@ class ClientConn {
   static const llhttp_settings_t& responseSettings();
   void parseResponse();
   bool buildClientHead();
-  void flushClient();
+  // Writes cl_iov; with try_now, true when the kernel took it all at once.
+  bool flushClient(bool try_now);
   static void onClientWritten(uv_write_t* req, int status);
   void sendError(int status);
   void finishExchange();

@@ -220,9 +220,6 @@ void ClientConn::upstreamReady() {
   up->startReading();
   if (!ex->in_parse) {
     parseRequest();
-    if (ex_ == ex && ex->up_iovcnt > 0 && !ex->up_write_pending) {
-      flushUpstream();
-    }
   }
 }
 
@@ -283,21 +280,57 @@ bool ClientConn::buildUpstreamHead() {
   return out.ok();
 }
 
-void ClientConn::flushUpstream() {
+bool ClientConn::flushUpstream() {
   Exchange* ex = ex_;
   size_t bytes = 0;
   for (int i = 0; i < ex->up_iovcnt; ++i) {
     bytes += ex->up_iov[i].len;
   }
-  int rc = ex->up->write(ex->up_iov, ex->up_iovcnt);
+  ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  // uv_write costs an epoll_ctl per call in libuv 1.44 (its drain re-arms the watcher); a write
+  // the socket takes at once does not need it.
+  int n = uv_try_write(ex->up->stream(), ex->up_iov, static_cast<unsigned>(ex->up_iovcnt));
+  if (n >= 0 && static_cast<size_t>(n) == bytes) {
+    ex->up_iovcnt = 0;
+    ex->up_nchunk = 0;
+    return true;
+  }
+  if (n < 0 && n != UV_EAGAIN) {
+    upstreamFailed(n, false);
+    return false;
+  }
+  int first = 0;
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  while (done > 0 && done >= ex->up_iov[first].len) {
+    done -= ex->up_iov[first].len;
+    ++first;
+  }
+  ex->up_iov[first].base += done;
+  ex->up_iov[first].len -= static_cast<unsigned>(done);
+  int rc = ex->up->write(ex->up_iov + first, ex->up_iovcnt - first);
   if (rc != 0) {
     upstreamFailed(rc, false);
-    return;
+    return false;
   }
-  ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   ex->up_write_pending = true;
   ex->up->armTimer(ctx_->pools[ex->pool].pool->send_timeout_ms);
-  stopReading();
+  return false;
+}
+
+// The request bytes so far are with the backend: now its response is awaited.
+void ClientConn::afterUpstreamWrite() {
+  Exchange* ex = ex_;
+  if (ex->up != nullptr && !ex->resp_done) {
+    ex->up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+  }
+  if (ex->req_done) {
+    if (sm_.state() == ConnState::SendingRequest) {
+      sm_.transition(ConnState::ReadingResponse);
+    }
+    if (ex->resp_done && !ex->cl_write_pending) {
+      finishExchange();
+    }
+  }
 }
 
 void ClientConn::onUpstreamWritten(int status) {
@@ -312,19 +345,10 @@ void ClientConn::onUpstreamWritten(int status) {
     upstreamFailed(status, false);
     return;
   }
-  if (ex->up != nullptr && !ex->resp_done) {
-    ex->up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+  afterUpstreamWrite();
+  if (ex_ == ex && !closing_ && !ex->req_done) {
+    parseRequest();
   }
-  if (ex->req_done) {
-    if (sm_.state() == ConnState::SendingRequest) {
-      sm_.transition(ConnState::ReadingResponse);
-    }
-    if (ex->resp_done && !ex->cl_write_pending) {
-      finishExchange();
-    }
-    return;
-  }
-  parseRequest();
 }
 
 // The backend failed: connect error, reset, timeout or EOF before a complete response.

@@ -45,9 +45,11 @@ void ClientConn::onUpstreamAlloc(uv_buf_t* buf) {
   if (ex->rbuf == nullptr) {
     ex->rbuf = ctx_->buffers.get();
     ex->rbuf_start = ex->rbuf_end = 0;
+  } else if (ex->cl_write_pending) {
+    // The client write in flight points into the buffer: only the space after rbuf_end is free.
   } else if (ex->rbuf_start == ex->rbuf_end) {
     ex->rbuf_start = ex->rbuf_end = 0;
-  } else if (ex->rbuf_start > 0 && !ex->cl_write_pending) {
+  } else if (ex->rbuf_start > 0) {
     std::memmove(ex->rbuf, ex->rbuf + ex->rbuf_start, ex->rbuf_end - ex->rbuf_start);
     ex->rbuf_end -= ex->rbuf_start;
     ex->rbuf_start = 0;
@@ -74,6 +76,10 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
   if (nread == 0) {
     return;
   }
+  if (nread == UV_ENOBUFS) {
+    up->stopReading();  // backpressure: the client has not taken what we read
+    return;
+  }
   if (nread == UV_EOF && ex->resp_head_done && !ex->resp_done) {
     // A body delimited by the close of the connection ends here; any other is cut short.
     llhttp_errno_t err = llhttp_finish(&ex->resp);
@@ -82,7 +88,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
       ex->resp_done = true;
       ex->up->stopReading();
       if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
-        flushClient();
+        flushClient(false);
       } else if (!ex->cl_write_pending) {
         finishExchange();
       }
@@ -94,64 +100,72 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
 
 void ClientConn::parseResponse() {
   Exchange* ex = ex_;
-  while (ex->rbuf_start < ex->rbuf_end && !ex->resp_done && !ex->cl_write_pending) {
-    const char* p = ex->rbuf + ex->rbuf_start;
-    size_t n = ex->rbuf_end - ex->rbuf_start;
-    llhttp_errno_t err = llhttp_execute(&ex->resp, p, n);
-    if (err == HPE_OK) {
-      ex->rbuf_start = ex->rbuf_end;
-      break;
-    }
-    if (err == HPE_PAUSED) {
-      ex->rbuf_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->resp) - p);
-      llhttp_resume(&ex->resp);
-      Pause why = ex->resp_pause;
-      ex->resp_pause = Pause::None;
-      if (why == Pause::HeadComplete) {
-        if (!buildClientHead()) {
-          LB_ERROR("upstream %s sent a response head lb cannot forward",
-                   ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str());
-          upstreamFailed(UV_EPROTO, false);
-          return;
-        }
-        continue;
-      }
-      if (why == Pause::MessageComplete) {
-        ex->resp_done = true;
+  for (;;) {
+    while ((ex->rbuf_start < ex->rbuf_end || ex->resp_kick) && !ex->resp_done &&
+           !ex->cl_write_pending) {
+      ex->resp_kick = false;
+      const char* p = ex->rbuf + ex->rbuf_start;
+      size_t n = ex->rbuf_end - ex->rbuf_start;
+      llhttp_errno_t err = llhttp_execute(&ex->resp, p, n);
+      if (err == HPE_OK) {
+        ex->rbuf_start = ex->rbuf_end;
         break;
       }
-      break;  // IovFull
-    }
-    LB_ERROR("upstream %s sent an invalid response: %s (%s)",
-             ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str(),
-             llhttp_errno_name(err), llhttp_get_error_reason(&ex->resp));
-    if (ex->resp_head_done) {
-      ex->resp_close_after = true;
-      if (ex->cl_iovcnt > 0) {
-        // What was valid goes out; the connection then closes so the client sees the cut.
-        ex->resp_done = true;
-        ex->up->close();
-        ctx_->pools[ex->pool].balancer->release(ex->backend);
-        ex->up = nullptr;
-        ex->client_keepalive = false;
+      if (err == HPE_PAUSED) {
+        ex->rbuf_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->resp) - p);
+        llhttp_resume(&ex->resp);
+        Pause why = ex->resp_pause;
+        ex->resp_pause = Pause::None;
+        if (why == Pause::HeadComplete) {
+          ex->resp_kick = true;
+          if (!buildClientHead()) {
+            LB_ERROR("upstream %s sent a response head lb cannot forward",
+                     ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str());
+            upstreamFailed(UV_EPROTO, false);
+            return;
+          }
+          continue;
+        }
+        if (why == Pause::MessageComplete) {
+          ex->resp_done = true;
+          break;
+        }
+        break;  // IovFull
+      }
+      LB_ERROR("upstream %s sent an invalid response: %s (%s)",
+               ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str(),
+               llhttp_errno_name(err), llhttp_get_error_reason(&ex->resp));
+      if (ex->resp_head_done) {
+        ex->resp_close_after = true;
+        if (ex->cl_iovcnt > 0) {
+          // What was valid goes out; the connection then closes so the client sees the cut.
+          ex->resp_done = true;
+          ex->up->close();
+          ctx_->pools[ex->pool].balancer->release(ex->backend);
+          ex->up = nullptr;
+          ex->client_keepalive = false;
+          closeNow();
+          return;
+        }
         closeNow();
         return;
       }
-      closeNow();
+      upstreamFailed(UV_EPROTO, false);
       return;
     }
-    upstreamFailed(UV_EPROTO, false);
-    return;
-  }
-  if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
-    flushClient();
+    if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
+      if (flushClient(true)) {
+        if (!ex->resp_done && (ex->rbuf_start < ex->rbuf_end || ex->resp_kick)) {
+          continue;  // paused on a full iovec array: parse on
+        }
+      } else if (closing_) {
+        return;
+      }
+    }
+    break;
   }
   if (ex->up != nullptr) {
-    if (!ex->resp_done && !ex->cl_write_pending) {
-      ex->up->startReading();
-    } else {
-      ex->up->stopReading();
-    }
+    ex->up->startReading();
   }
   if (ex->resp_done && !ex->cl_write_pending) {
     finishExchange();
@@ -305,29 +319,49 @@ bool ClientConn::buildClientHead() {
   return true;
 }
 
-void ClientConn::flushClient() {
+bool ClientConn::flushClient(bool try_now) {
   Exchange* ex = ex_;
   size_t bytes = 0;
   for (int i = 0; i < ex->cl_iovcnt; ++i) {
     bytes += ex->cl_iov[i].len;
-  }
-  ex->cl_wreq.data = this;
-  int rc = uv_write(&ex->cl_wreq, reinterpret_cast<uv_stream_t*>(&tcp_), ex->cl_iov,
-                    static_cast<unsigned>(ex->cl_iovcnt), &ClientConn::onClientWritten);
-  if (rc != 0) {
-    closeNow();
-    return;
   }
   ex->resp_bytes += bytes;
   ex->resp_started = true;
   if (sm_.state() == ConnState::ReadingResponse) {
     sm_.transition(ConnState::SendingResponse);
   }
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  int first = 0;
+  if (try_now) {
+    // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
+    int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
+    if (n >= 0 && static_cast<size_t>(n) == bytes) {
+      ex->cl_iovcnt = 0;
+      ex->cl_nchunk = 0;
+      return true;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+      closeNow();
+      return false;
+    }
+    size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+    while (done > 0 && done >= ex->cl_iov[first].len) {
+      done -= ex->cl_iov[first].len;
+      ++first;
+    }
+    ex->cl_iov[first].base += done;
+    ex->cl_iov[first].len -= static_cast<unsigned>(done);
+  }
+  ex->cl_wreq.data = this;
+  int rc = uv_write(&ex->cl_wreq, stream, ex->cl_iov + first,
+                    static_cast<unsigned>(ex->cl_iovcnt - first), &ClientConn::onClientWritten);
+  if (rc != 0) {
+    closeNow();
+    return false;
+  }
   ex->cl_write_pending = true;
   armClientTimer(listener_->limits.send_timeout_ms);
-  if (ex->up != nullptr) {
-    ex->up->stopReading();
-  }
+  return false;
 }
 
 void ClientConn::onClientWritten(uv_write_t* req, int status) {
@@ -358,7 +392,7 @@ void ClientConn::writeClient(const char* data, size_t len) {
   Exchange* ex = ex_;
   ex->cl_iovcnt = 0;
   ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
-  flushClient();
+  flushClient(false);
 }
 
 // An error lb answers itself once the request body has been read (so the connection can stay).
@@ -440,7 +474,7 @@ void ClientConn::sendStatic(const config::StaticResponse& r) {
     ex->cl_iov[ex->cl_iovcnt++] =
         uv_buf_init(const_cast<char*>(r.body.data()), static_cast<unsigned>(r.body.size()));
   }
-  flushClient();
+  flushClient(false);
 }
 
 // The response is out. Log it, give the upstream back, and go on with the next request, keep
@@ -465,7 +499,6 @@ void ClientConn::finishExchange() {
                     ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
                     (pool.keepalive_requests == 0 || up->requests() < pool.keepalive_requests);
     ctx_->pools[ex->pool].balancer->release(ex->backend);
-    up->stopReading();
     up->release(reusable);
     ex->up = nullptr;
   }

@@ -46,7 +46,6 @@ UpstreamConn* UpstreamConn::takeIdle(WorkerContext* ctx, int pool, int backend, 
   }
   up->unlinkIdle();
   ctx->timers.disarm(&up->timer);
-  up->stopReading();
   up->owner_ = owner;
   return up;
 }
