@@ -1,0 +1,55 @@
+#pragma once
+
+// The command line of lb:
+//   lb [-c FILE] [-F] [-t | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]
+// Parsing is pure (no I/O), so every option and every misuse is unit-tested; main() prints.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/util/result.h"
+
+namespace lb::master {
+
+// What `lb` was asked to do. Exactly one action per invocation.
+enum class Action {
+  Run,           // start the master (the default)
+  Help,          // -h: usage on stdout, exit 0
+  Version,       // -v
+  VersionBuild,  // -V: version and build information
+  Test,          // -t: load and validate the config, exit 0/1
+  TestDump,      // -T: -t, then print the effective config
+  Signal,        // -s NAME: signal the running master
+};
+
+// The signals `lb -s` sends, by their nginx names.
+enum class ControlSignal { Stop, Quit, Reopen, Reload };
+
+struct Options {
+  Action action = Action::Run;
+  std::string config_file;                     // -c; the compiled-in default when absent
+  bool foreground = false;                     // -F
+  ControlSignal signal = ControlSignal::Stop;  // meaningful for Action::Signal only
+};
+
+// Parses argv (argv[0] is the program name and is skipped). `default_config` is used when -c
+// is absent. Flags may be clustered ("-Ft") and an option's argument may be attached ("-cFILE")
+// or follow as the next word. Errors are one line without the "lb: " prefix, e.g.
+// "invalid option: \"-x\""; the caller adds the usage text.
+Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
+                                 std::string_view default_config);
+
+// "stop" -> Stop, ... Returns false for anything else.
+bool parseControlSignal(std::string_view name, ControlSignal* out);
+// Stop -> "stop", ...
+const char* controlSignalName(ControlSignal sig);
+// Stop -> SIGTERM, Quit -> SIGQUIT, Reopen -> SIGUSR1, Reload -> SIGHUP.
+int controlSignalNumber(ControlSignal sig);
+
+// The usage text printed by -h (stdout) and after a usage error (stderr). Ends in a newline.
+std::string usageText(std::string_view default_config);
+// "lb version X\n"; with `build_info` also the compiler, build type and options.
+std::string versionText(bool build_info, std::string_view default_config);
+
+}  // namespace lb::master

@@ -1,0 +1,92 @@
+#pragma once
+
+// The master process (nginx ngx_master_process_cycle): start-up, then one loop that sleeps in
+// sigsuspend/ppoll with every handled signal blocked outside the wait, and acts on the flags the
+// handlers set in a fixed order: reap, stop, quit, reload, reopen, timers. It never touches a
+// request: it supervises workers, owns the listening sockets and the shared-memory segment.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "master/cli.h"
+#include "master/daemon.h"
+#include "master/listener_set.h"
+#include "master/process_table.h"
+#include "shared/config/model.h"
+#include "shared/shm/segment.h"
+
+namespace lb::master {
+
+// Starts the master for `options` (action Run) and returns the process exit code: 1 if start-up
+// failed (the reason is on stderr), 0 after a stop or quit. With daemonizing, the calling
+// process does not return (it exits with the daemon's start-up verdict).
+int runMaster(const Options& options);
+
+class Master {
+ public:
+  explicit Master(const Options& options) : options_(options) {}
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+
+  // Start-up: config, log, pid file check, sockets, daemon, signals, pid file, shm, workers.
+  // Returns false after printing the reason to stderr (and the log).
+  bool start();
+  // The loop; returns the exit code.
+  int loop();
+
+ private:
+  // Everything one configuration generation needs while any of its workers lives.
+  struct Generation {
+    std::unique_ptr<config::Config> config;
+    ListenerSet listeners;
+  };
+
+  struct PendingRespawn {
+    int index = 0;
+    uint64_t generation = 0;
+    Clock::time_point due;
+  };
+
+  enum class Stopping { No, Quit, Terminate };
+
+  // master.cc
+  void reap(Clock::time_point now);
+  void onChildExit(pid_t pid, int status, Clock::time_point now);
+  void beginTerminate(Clock::time_point now);
+  void beginQuit(Clock::time_point now);
+  void reopenLogs();
+  void runTimers(Clock::time_point now);
+  void retireGenerations();
+  bool spawn(int index, uint64_t generation, Clock::time_point now);
+  void signalWorker(ProcessSlot& slot, int signo, Clock::time_point kill_at);
+  const timespec* nextWakeup(Clock::time_point now, timespec* storage) const;
+  void cleanUp();
+  void failStart(const std::string& message);
+
+  // reload.cc
+  void reload(Clock::time_point now);
+  bool switchErrorLog(const config::Config& next);
+
+  Generation& current() { return generations_.at(generation_); }
+
+  Options options_;
+  Daemonizer daemonizer_;
+  std::map<uint64_t, Generation> generations_;
+  uint64_t generation_ = 0;
+  ProcessTable table_;
+  std::vector<PendingRespawn> respawns_;
+  std::unique_ptr<shm::SharedSegment> segment_;
+  std::string pid_path_;
+  std::string shm_name_;
+  pid_t pid_ = 0;
+  bool pid_file_written_ = false;
+  Stopping stopping_ = Stopping::No;
+  std::string comm_;
+};
+
+}  // namespace lb::master

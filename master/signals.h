@@ -1,0 +1,47 @@
+#pragma once
+
+// The master's signal handling, nginx style: every handled signal stays blocked except while the
+// master waits (sigsuspend/ppoll), and the handlers only set flags. All real work happens in the
+// master loop after the wait returns, so no handler ever touches the log, the heap or the
+// process table.
+//
+//   HUP  reload        QUIT  graceful stop     TERM, INT  fast stop
+//   USR1 reopen logs   CHLD  reap children     PIPE       ignored
+
+#include <signal.h>
+
+#include <ctime>
+
+namespace lb::master {
+
+// One snapshot of what arrived since the last take(). Fields are counts folded to booleans.
+struct SignalEvents {
+  bool reap = false;
+  bool terminate = false;
+  bool quit = false;
+  bool reload = false;
+  bool reopen = false;
+
+  bool any() const { return reap || terminate || quit || reload || reopen; }
+};
+
+// Installs the handlers, ignores SIGPIPE and blocks every handled signal. Call once in the
+// master before forking anything. Returns false (errno set) if a syscall failed.
+bool installMasterSignals();
+
+// Runs in a freshly forked child before anything else: restores default dispositions for the
+// signals the master handles (SIGPIPE stays ignored: a worker writes to sockets) and unblocks
+// every signal. Async-signal-safe.
+void resetSignalsInChild();
+
+// Atomically unblocks the handled signals and sleeps until one arrives or `timeout` (if not
+// null) passes. Master only.
+void waitForSignals(const timespec* timeout);
+
+// Takes and clears the flags set by the handlers. Master only, with the signals blocked.
+SignalEvents takeSignalEvents();
+
+// For tests: raise the flags as if the signal had been delivered.
+void setSignalFlagForTest(int signo);
+
+}  // namespace lb::master

@@ -1,0 +1,34 @@
+#pragma once
+
+// Forking one worker process. The child inherits the master's memory (the config of its
+// generation, the shared-memory mapping, the listening sockets), drops what it must not hold and
+// enters worker::runWorker(), never returning into the master's code.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "shared/config/model.h"
+#include "shared/shm/layout.h"
+#include "shared/util/result.h"
+
+namespace lb::master {
+
+struct SpawnRequest {
+  const config::Config* config = nullptr;  // the generation's config; stays valid in the child
+  int index = 0;
+  uint64_t generation = 0;
+  shm::Segment* segment = nullptr;
+  std::vector<int> listen_fds;  // parallel to config->listeners
+  // Descriptors the child closes at once: listening sockets of other generations, so that a
+  // socket removed by a reload really closes when its last old worker exits.
+  std::vector<int> close_fds;
+};
+
+// Forks. In the parent returns the child's pid (or the fork error). In the child: resets signal
+// handling, closes close_fds, sets the log role "worker N" and _exit()s with runWorker()'s code,
+// so no destructor or atexit handler of the master runs twice.
+Result<pid_t> spawnWorker(const SpawnRequest& request);
+
+}  // namespace lb::master

@@ -1,0 +1,156 @@
+#include "master/cli.h"
+
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lb::master {
+namespace {
+
+constexpr std::string_view kDefault = "/usr/local/etc/lb/lb.conf";
+
+Result<Options> parse(std::vector<std::string_view> words) {
+  words.insert(words.begin(), "lb");
+  return parseCommandLine(words, kDefault);
+}
+
+Options ok(std::vector<std::string_view> words) {
+  auto r = parse(std::move(words));
+  INFO((r ? std::string() : r.error().message));
+  REQUIRE(r);
+  return *r;
+}
+
+std::string fails(std::vector<std::string_view> words) {
+  auto r = parse(std::move(words));
+  REQUIRE_FALSE(r);
+  return r.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("cli: no options runs the master on the default config", "[master]") {
+  Options o = ok({});
+  CHECK(o.action == Action::Run);
+  CHECK(o.config_file == kDefault);
+  CHECK_FALSE(o.foreground);
+}
+
+TEST_CASE("cli: -c takes the next word or an attached value", "[master]") {
+  CHECK(ok({"-c", "/etc/a.conf"}).config_file == "/etc/a.conf");
+  CHECK(ok({"-c/etc/b.conf"}).config_file == "/etc/b.conf");
+  CHECK(ok({"-c", "a.conf", "-c", "b.conf"}).config_file == "b.conf");  // the last one wins
+  CHECK(fails({"-c"}) == "option \"-c\" requires a file name");
+  CHECK(fails({"-c", ""}) == "option \"-c\" requires a file name");
+}
+
+TEST_CASE("cli: -F keeps the master in the foreground", "[master]") {
+  Options o = ok({"-F", "-c", "x.conf"});
+  CHECK(o.action == Action::Run);
+  CHECK(o.foreground);
+  CHECK(o.config_file == "x.conf");
+}
+
+TEST_CASE("cli: -t and -T test the configuration", "[master]") {
+  CHECK(ok({"-t"}).action == Action::Test);
+  CHECK(ok({"-T"}).action == Action::TestDump);
+  CHECK(ok({"-t", "-T"}).action == Action::TestDump);  // -T is -t plus the dump
+  Options o = ok({"-t", "-c", "f.conf"});
+  CHECK(o.config_file == "f.conf");
+}
+
+TEST_CASE("cli: -s accepts exactly the four signal names", "[master]") {
+  struct Case {
+    std::string_view name;
+    ControlSignal sig;
+    int signo;
+  };
+  for (const Case& c :
+       {Case{"stop", ControlSignal::Stop, SIGTERM}, Case{"quit", ControlSignal::Quit, SIGQUIT},
+        Case{"reopen", ControlSignal::Reopen, SIGUSR1},
+        Case{"reload", ControlSignal::Reload, SIGHUP}}) {
+    Options o = ok({"-s", c.name});
+    CHECK(o.action == Action::Signal);
+    CHECK(o.signal == c.sig);
+    CHECK(controlSignalNumber(o.signal) == c.signo);
+    CHECK(controlSignalName(o.signal) == c.name);
+    CHECK(ok({std::string("-s") + std::string(c.name)}).signal == c.sig);
+  }
+  CHECK(fails({"-s", "restart"}) ==
+        "invalid signal \"restart\" (expected stop, quit, reopen or reload)");
+  CHECK(fails({"-s", "STOP"}).find("invalid signal") == 0);
+  CHECK(fails({"-s"}) == "option \"-s\" requires a signal name");
+}
+
+TEST_CASE("cli: -s with -c names the instance", "[master]") {
+  Options o = ok({"-s", "reload", "-c", "/tmp/x.conf"});
+  CHECK(o.action == Action::Signal);
+  CHECK(o.signal == ControlSignal::Reload);
+  CHECK(o.config_file == "/tmp/x.conf");
+}
+
+TEST_CASE("cli: -v and -V print versions, -V wins", "[master]") {
+  CHECK(ok({"-v"}).action == Action::Version);
+  CHECK(ok({"-V"}).action == Action::VersionBuild);
+  CHECK(ok({"-v", "-V"}).action == Action::VersionBuild);
+  CHECK(ok({"--version"}).action == Action::Version);
+  CHECK(ok({"-v", "-t"}).action == Action::Version);
+}
+
+TEST_CASE("cli: -h wins over every other option", "[master]") {
+  CHECK(ok({"-h"}).action == Action::Help);
+  CHECK(ok({"-?"}).action == Action::Help);
+  CHECK(ok({"--help"}).action == Action::Help);
+  CHECK(ok({"-t", "-s", "stop", "-h"}).action == Action::Help);
+  CHECK(ok({"-v", "-h"}).action == Action::Help);
+}
+
+TEST_CASE("cli: flags can be clustered, an argument ends the cluster", "[master]") {
+  Options o = ok({"-Ftc", "c.conf"});
+  CHECK(o.foreground);
+  CHECK(o.action == Action::Test);
+  CHECK(o.config_file == "c.conf");
+  Options o2 = ok({"-Fcfile.conf"});
+  CHECK(o2.foreground);
+  CHECK(o2.config_file == "file.conf");
+}
+
+TEST_CASE("cli: bad usage is refused with a one-line reason", "[master]") {
+  CHECK(fails({"-x"}) == "invalid option: \"-x\"");
+  CHECK(fails({"-Fx"}) == "invalid option: \"-x\"");
+  CHECK(fails({"--frobnicate"}) == "invalid option: \"--frobnicate\"");
+  CHECK(fails({"lb.conf"}) == "invalid option: \"lb.conf\"");
+  CHECK(fails({"-"}) == "invalid option: \"-\"");
+  CHECK(fails({"-t", "-s", "reload"}) == "options -t/-T and -s cannot be combined");
+  CHECK(fails({"-T", "-s", "stop"}) == "options -t/-T and -s cannot be combined");
+}
+
+TEST_CASE("cli: parseControlSignal rejects unknown names", "[master]") {
+  ControlSignal sig = ControlSignal::Quit;
+  CHECK_FALSE(parseControlSignal("", &sig));
+  CHECK_FALSE(parseControlSignal("term", &sig));
+  CHECK(sig == ControlSignal::Quit);  // untouched on failure
+  CHECK(parseControlSignal("reopen", &sig));
+  CHECK(sig == ControlSignal::Reopen);
+}
+
+TEST_CASE("cli: usage and version texts", "[master]") {
+  std::string usage = usageText(kDefault);
+  CHECK(usage.rfind(
+            "Usage: lb [-c FILE] [-F] [-t | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]\n",
+            0) == 0);
+  CHECK(usage.find(std::string(kDefault)) != std::string::npos);
+  for (const char* opt : {"-c FILE", "-F", "-t", "-T", "-s SIGNAL", "-v", "-V", "-h"}) {
+    CHECK(usage.find(std::string("  ") + opt) != std::string::npos);
+  }
+  CHECK(versionText(false, kDefault) == "lb version " LB_VERSION "\n");
+  std::string build = versionText(true, kDefault);
+  CHECK(build.rfind("lb version " LB_VERSION "\n", 0) == 0);
+  CHECK(build.find("built by ") != std::string::npos);
+  CHECK(build.find("default-config=" + std::string(kDefault)) != std::string::npos);
+}
+
+}  // namespace lb::master

@@ -1,0 +1,167 @@
+#include "master/control.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "master/pidfile.h"
+
+namespace lb::master {
+namespace {
+
+// A temporary directory with a config whose pid file lives inside it.
+class Instance {
+ public:
+  Instance() {
+    char tmpl[] = "/tmp/lb-control-test.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    writeConfig("pid = \"" + pidPath() +
+                "\";\n"
+                "listeners = ( { listen = \"127.0.0.1:1\"; return = { status = 204; }; } );\n");
+  }
+  ~Instance() {
+    int rc = std::system(("rm -rf '" + dir_ + "'").c_str());
+    (void)rc;
+  }
+  void writeConfig(const std::string& text) { std::ofstream(configPath()) << text; }
+  std::string configPath() const { return dir_ + "/lb.conf"; }
+  std::string pidPath() const { return dir_ + "/lb.pid"; }
+
+  Options options(Action action, ControlSignal sig = ControlSignal::Stop) const {
+    Options o;
+    o.action = action;
+    o.config_file = configPath();
+    o.signal = sig;
+    return o;
+  }
+
+ private:
+  std::string dir_;
+};
+
+// Captures what a function prints to a FILE*.
+class Capture {
+ public:
+  Capture() : file_(std::tmpfile()) { REQUIRE(file_ != nullptr); }
+  ~Capture() { std::fclose(file_); }
+  std::FILE* file() { return file_; }
+  std::string text() {
+    std::fflush(file_);
+    std::rewind(file_);
+    std::string out;
+    char buf[512];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, file_)) > 0) {
+      out.append(buf, n);
+    }
+    return out;
+  }
+
+ private:
+  std::FILE* file_;
+};
+
+}  // namespace
+
+TEST_CASE("control: -t on a good file reports success on stderr", "[master]") {
+  Instance lb;
+  Capture out, err;
+  CHECK(testConfig(lb.options(Action::Test), false, out.file(), err.file()) == 0);
+  CHECK(err.text() == "lb: configuration file " + lb.configPath() + " test is successful\n");
+  CHECK(out.text().empty());
+}
+
+TEST_CASE("control: -T also prints the effective config on stdout", "[master]") {
+  Instance lb;
+  Capture out, err;
+  CHECK(testConfig(lb.options(Action::TestDump), true, out.file(), err.file()) == 0);
+  CHECK(err.text().find("test is successful") != std::string::npos);
+  std::string dump = out.text();
+  CHECK(dump.find("pid = \"" + lb.pidPath() + "\"") != std::string::npos);
+  CHECK(dump.find("worker_shutdown_timeout_ms") != std::string::npos);  // a default, filled in
+}
+
+TEST_CASE("control: -t on a bad file prints file:line errors and fails", "[master]") {
+  Instance lb;
+  lb.writeConfig("listeners = ( { listen = \"127.0.0.1:1\"; pool = \"nope\"; } );\n");
+  Capture out, err;
+  CHECK(testConfig(lb.options(Action::Test), false, out.file(), err.file()) == 1);
+  std::string text = err.text();
+  CHECK(text.rfind("lb: " + lb.configPath() + ":1: ", 0) == 0);
+  CHECK(text.find("nope") != std::string::npos);
+  CHECK(text.find("test failed") != std::string::npos);
+  CHECK(out.text().empty());
+}
+
+TEST_CASE("control: -s without a pid file says lb is not running", "[master]") {
+  Instance lb;
+  Capture err;
+  CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 1);
+  CHECK(err.text() == "lb: signal \"reload\" not sent: pid file \"" + lb.pidPath() +
+                          "\" does not exist (is lb running?)\n");
+}
+
+TEST_CASE("control: -s refuses garbled pid files and dead pids", "[master]") {
+  Instance lb;
+  std::ofstream(lb.pidPath()) << "not a pid\n";
+  Capture garbled;
+  CHECK(signalMaster(lb.options(Action::Signal), garbled.file()) == 1);
+  CHECK(garbled.text().find("does not hold a valid pid") != std::string::npos);
+
+  pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) {
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(dead, &status, 0) == dead);
+  REQUIRE(writePidFile(lb.pidPath(), dead));
+  Capture stale;
+  CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Quit), stale.file()) == 1);
+  CHECK(stale.text() == "lb: signal \"quit\" not sent: no process with pid " +
+                            std::to_string(dead) + " (stale pid file \"" + lb.pidPath() + "\")\n");
+}
+
+TEST_CASE("control: -s refuses a config with errors", "[master]") {
+  Instance lb;
+  lb.writeConfig("pid = 5;\n");
+  Capture err;
+  CHECK(signalMaster(lb.options(Action::Signal), err.file()) == 1);
+  CHECK(err.text().find("has errors") != std::string::npos);
+}
+
+TEST_CASE("control: -s sends the mapped signal to the live master", "[master]") {
+  Instance lb;
+  // The "master": a forked copy of this process (same command name) waiting for SIGHUP.
+  sigset_t hup, old;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  REQUIRE(sigprocmask(SIG_BLOCK, &hup, &old) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    int sig = 0;
+    sigwait(&hup, &sig);
+    ::_exit(sig == SIGHUP ? 42 : 1);
+  }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  REQUIRE(writePidFile(lb.pidPath(), pid));
+
+  Capture err;
+  CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 0);
+  CHECK(err.text().empty());
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 42);
+}
+
+}  // namespace lb::master
