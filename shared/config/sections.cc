@@ -371,7 +371,8 @@ void Loader::readPool(const Setting& g, int index) {
     } else if (key == "send_timeout_ms") {
       r_.getInt(s, 1, kMaxMs, &p.send_timeout_ms);
     } else if (key == "retries") {
-      r_.getInt(s, 0, 100, &p.retries);
+      // At most 8 attempts per request: the worker remembers 8 tried backends (client_conn.h).
+      r_.getInt(s, 0, 7, &p.retries);
     } else {
       r_.unknown(s, context, schema::kPool);
     }

@@ -184,8 +184,8 @@ TEST_CASE("a value out of its range names the range", "[config]") {
       {kListener + "pools = ( { name = \"app\"; backends = (\n" +
            "  { address = \"127.0.0.1:9000\"; max_connections = -1; } ); } );\n",
        3, "\"max_connections\" must be between 0 and 2147483647, got -1"},
-      {kListener + "pools = ( { name = \"app\"; " + backends + "\n  retries = 101; } );\n", 3,
-       "\"retries\" must be between 0 and 100, got 101"},
+      {kListener + "pools = ( { name = \"app\"; " + backends + "\n  retries = 8; } );\n", 3,
+       "\"retries\" must be between 0 and 7, got 8"},
       {kListener + "pools = ( { name = \"app\"; " + backends + "\n  keepalive = -1; } );\n", 3,
        "\"keepalive\" must be between 0 and 65535, got -1"},
       {kListener + "pools = ( { name = \"app\"; " + backends + "\n  connect_timeout_ms = 0; } );\n",
