@@ -1,10 +1,10 @@
+// The listeners, route tables and pools sections, and the static responses they may return.
+
 #include <algorithm>
 #include <string>
 #include <vector>
 
 #include "shared/config/loader.h"
-
-// The listeners, route tables and pools sections, and the static responses they may return.
 
 namespace lb::config::detail {
 
