@@ -40,7 +40,14 @@ AccessLog::~AccessLog() {
 }
 
 Result<void> AccessLog::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd;
+  if (path == "/dev/stdout" || path == "/dev/stderr") {
+    // Share the inherited descriptor (and its file offset) with the master and the other
+    // workers: reopening it would give each process an offset of its own in a redirected file.
+    fd = ::dup(path == "/dev/stdout" ? STDOUT_FILENO : STDERR_FILENO);
+  } else {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
   if (fd < 0) {
     return unexpected(Error{"cannot open access log \"" + path + "\": " + std::strerror(errno)});
   }
@@ -120,7 +127,7 @@ void AccessLog::flush() {
 
 void AccessLog::reopen() {
   flush();
-  if (path_.empty()) {
+  if (path_.empty() || path_.starts_with("/dev/std")) {
     return;
   }
   auto r = open(path_);
