@@ -127,6 +127,7 @@ void ClientConn::resetForNextRequest() {
   ex->start_ms = 0;
   ex->pool = ex->backend = -1;
   ex->ntried = 0;
+  ex->holding = false;
   ex->up_head_sent = false;
   ex->body_ok = false;
   ex->up_start_ms = 0;
@@ -160,7 +161,7 @@ void ClientConn::releaseExchange() {
   }
   if (ex->up != nullptr) {
     ex->up->close();
-    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    releaseBackend();
     ex->up = nullptr;
   }
   BufferPool& bp = ctx_->buffers;
@@ -485,7 +486,7 @@ void ClientConn::requestRefused(int status) {
   Exchange* ex = ex_;
   if (ex->up != nullptr) {
     ex->up->close();
-    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    releaseBackend();
     ex->up = nullptr;
   }
   stopReading();
@@ -529,7 +530,7 @@ void ClientConn::closeNow() {
   ctx_->timers.disarm(&timer_);
   if (ex_ != nullptr && ex_->up != nullptr) {
     ex_->up->close();
-    ctx_->pools[ex_->pool].balancer->release(ex_->backend);
+    releaseBackend();
     ex_->up = nullptr;
   }
   if (sm_.state() != ConnState::Closing) {

@@ -71,6 +71,7 @@ struct Exchange {
   int backend = -1;
   int tried[8];
   int ntried = 0;
+  bool holding = false;  // a balancer connection count is taken for `backend`
   bool up_head_sent = false;
   uint64_t up_start_ms = 0;
   char* up_head = nullptr;  // the rewritten request head
@@ -176,6 +177,7 @@ class ClientConn {
   void localResponse(int status);
   void respondLocal();
   void connectBackend(int backend);
+  void releaseBackend();
 
   // response.cc: parsing the response and sending it to the client.
   static int onRespStatus(llhttp_t* p, const char* at, size_t n);

@@ -144,6 +144,7 @@ void ClientConn::selectBackend() {
     return;
   }
   ex->backend = b;
+  ex->holding = true;
   if (ex->ntried < static_cast<int>(sizeof(ex->tried) / sizeof(ex->tried[0]))) {
     ex->tried[ex->ntried++] = b;
   }
@@ -154,6 +155,14 @@ void ClientConn::selectBackend() {
     return;
   }
   connectBackend(b);
+}
+
+void ClientConn::releaseBackend() {
+  Exchange* ex = ex_;
+  if (ex != nullptr && ex->holding) {
+    ex->holding = false;
+    ctx_->pools[ex->pool].balancer->release(ex->backend);
+  }
 }
 
 void ClientConn::connectBackend(int b) {
@@ -380,9 +389,9 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   }
   if (up != nullptr) {
     up->close();
-    ctx_->pools[ex->pool].balancer->release(ex->backend);
     ex->up = nullptr;
   }
+  releaseBackend();
   const char* what = timeout ? (connecting ? "timed out connecting to" : "timed out reading from")
                              : (connecting ? "failed to connect to" : "lost connection to");
   LB_ERROR("upstream %s %s in pool \"%s\": %s", what, backend.address_text.c_str(),

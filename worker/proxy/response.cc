@@ -141,7 +141,7 @@ void ClientConn::parseResponse() {
           // What was valid goes out; the connection then closes so the client sees the cut.
           ex->resp_done = true;
           ex->up->close();
-          ctx_->pools[ex->pool].balancer->release(ex->backend);
+          releaseBackend();
           ex->up = nullptr;
           ex->client_keepalive = false;
           closeNow();
@@ -498,7 +498,7 @@ void ClientConn::finishExchange() {
     bool reusable = ex->req_done && ex->resp_done && llhttp_should_keep_alive(&ex->resp) &&
                     ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
                     (pool.keepalive_requests == 0 || up->requests() < pool.keepalive_requests);
-    ctx_->pools[ex->pool].balancer->release(ex->backend);
+    releaseBackend();
     up->release(reusable);
     ex->up = nullptr;
   }
