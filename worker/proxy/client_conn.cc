@@ -353,6 +353,10 @@ void ClientConn::parseRequest() {
   }
   if (!ex->req_done && !ex->in_head && ex->body_ok && !ex->up_write_pending) {
     armClientTimer(listener_->limits.body_timeout_ms);
+  } else if (!ex->in_head && !ex->cl_write_pending) {
+    // Waiting on the backend (connect, a write it has not taken, its response): its own
+    // timeouts apply, not the client's.
+    ctx_->timers.disarm(&timer_);
   }
   // Reading stays on (toggling it costs epoll_ctl calls per request); a full buffer stops it
   // (UV_ENOBUFS), which is the backpressure.

@@ -278,6 +278,9 @@ bool ClientConn::buildUpstreamHead() {
   out << std::string_view(ip, iplen) << "\r\nX-Forwarded-Proto: http\r\n";
   if (!host.empty()) {
     out.header("X-Forwarded-Host", host);
+  } else {
+    // An HTTP/1.0 client may omit Host; the HTTP/1.1 request lb sends must have one.
+    out.header("Host", ctx_->pools[ex->pool].pool->backends[ex->backend].address_text);
   }
   if (ex->req_chunked) {
     out << "Transfer-Encoding: chunked\r\n";
