@@ -1,0 +1,35 @@
+#include "e2e/harness/e2e.h"
+
+namespace lb::e2e {
+
+std::string poolBlock(const std::string& name, const std::vector<std::string>& backends,
+                      const std::string& extra) {
+  std::string out = "{ name = \"" + name + "\"; backends = (";
+  for (size_t i = 0; i < backends.size(); ++i) {
+    const std::string& b = backends[i];
+    size_t semi = b.find(';');
+    std::string address = b.substr(0, semi);
+    std::string rest = semi == std::string::npos ? "" : b.substr(semi);
+    out += (i ? ", " : " ") + std::string("{ address = \"") + address + "\"" + rest + "; }";
+  }
+  out += " ); " + extra + " }";
+  return out;
+}
+
+std::string singlePoolConfig(const std::vector<std::string>& backends,
+                             const std::string& pool_extra, const std::string& listener_extra,
+                             const std::string& top) {
+  return top + "\nlisteners = ( { name = \"web\"; listen = \"127.0.0.1:@PORT_0@\"; " +
+         "protocol = \"http\"; pool = \"p\"; " + listener_extra + " } );\npools = ( " +
+         poolBlock("p", backends, pool_extra) + " );\n";
+}
+
+std::string describe(const std::optional<HttpResponse>& r, const std::string& error) {
+  if (!r) {
+    return "no response: " + error;
+  }
+  std::string body = r->body.data.substr(0, 300);
+  return "response: " + r->head + "[body " + std::to_string(r->body.length()) + " bytes] " + body;
+}
+
+}  // namespace lb::e2e

@@ -1,0 +1,161 @@
+// What the client sees when the upstream fails: 502 (refused, reset, closed without answer,
+// malformed response), 503 (no backend available: all at max_connections), 504 (no answer
+// within read_timeout_ms); each with a short body, logged; and a refused connection retried on
+// another backend.
+
+#include "e2e/harness/e2e.h"
+
+namespace lb::e2e {
+namespace {
+
+// One GET on a new connection; REQUIREs a response with `status` and a non-empty body.
+HttpResponse expectStatus(int port, int status, milliseconds timeout = 10s) {
+  std::string error;
+  auto r = fetch(port, buildRequest("GET", "/fail"), {.timeout = timeout}, &error);
+  INFO(describe(r, error));
+  REQUIRE(r);
+  CHECK(r->status == status);
+  CHECK(r->body.length() > 0);
+  return *r;
+}
+
+// The error log mentions the failing backend within a bounded wait.
+void expectLogged(LbInstance& lb, const std::string& what) {
+  bool logged = waitUntil([&] { return lb.errorLog().find(what) != std::string::npos; }, 3s);
+  INFO("error log:\n" << lb.errorLog());
+  CHECK(logged);
+}
+
+TEST_CASE("502 when the backend refuses the connection", "[errors][502]") {
+  LbInstance lb;
+  std::string dead = "127.0.0.1:" + std::to_string(lb.port(1));  // nothing listens there
+  lb.start(singlePoolConfig({dead}, "connect_timeout_ms = 2000;"));
+
+  auto start = Clock::now();
+  expectStatus(lb.port(0), 502);
+  CHECK(elapsedMs(start) < 2000);
+  expectLogged(lb, dead);
+  // lb stays healthy: the next request gets the same answer.
+  expectStatus(lb.port(0), 502);
+}
+
+TEST_CASE("502 when the backend resets the connection", "[errors][502]") {
+  FakeUpstream up("reset", upstream::reset());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+
+  expectStatus(lb.port(0), 502);
+  CHECK(up.requests() >= 1);
+  expectLogged(lb, up.address());
+}
+
+TEST_CASE("502 when the backend closes without answering", "[errors][502]") {
+  FakeUpstream up("close", upstream::closeWithoutAnswer());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+
+  expectStatus(lb.port(0), 502);
+}
+
+TEST_CASE("502 when the backend sends a malformed response", "[errors][502]") {
+  FakeUpstream up("garbage", upstream::malformed());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+
+  expectStatus(lb.port(0), 502);
+  expectLogged(lb, up.address());
+}
+
+TEST_CASE("502 for malformed response framing from the backend", "[errors][502]") {
+  // Both Content-Length and Transfer-Encoding in a response: ambiguous, never relayed as is.
+  FakeUpstream up("ambiguous",
+                  upstream::raw("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                                true));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+
+  expectStatus(lb.port(0), 502);
+}
+
+TEST_CASE("a refused connection is retried on another backend", "[errors][retry]") {
+  FakeUpstream up("alive");
+  LbInstance lb;
+  std::string dead = "127.0.0.1:" + std::to_string(lb.port(1));
+  lb.start(singlePoolConfig({dead, up.address()}, "retries = 1;"));
+
+  for (int i = 0; i < 10; ++i) {
+    auto r = get(lb.port(0), "/retry/" + std::to_string(i));
+    INFO("request " << i << ": " << describe(r));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body.data == "alive");
+  }
+}
+
+TEST_CASE("503 when the only backend is at max_connections", "[errors][503]") {
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("A", upstream::gated(gate, upstream::named()));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address() + "; max_connections = 1"}));
+
+  HttpClient held(lb.port(0));
+  REQUIRE(held.send(buildRequest("GET", "/held")));
+  REQUIRE(up.waitForRequests(1));
+  // The one allowed connection is busy (counted across both workers).
+  for (int i = 0; i < 4; ++i) {
+    expectStatus(lb.port(0), 503);
+  }
+  CHECK(up.requests() == 1);
+  gate->open();
+  auto r = held.read();
+  INFO(describe(r, held.error()));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  // The slot is free again.
+  auto again = get(lb.port(0), "/again");
+  INFO(describe(again));
+  REQUIRE(again);
+  CHECK(again->status == 200);
+}
+
+TEST_CASE("504 when the backend does not answer within read_timeout_ms", "[errors][504]") {
+  FakeUpstream up("hang", upstream::hang());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 300; retries = 0;"));
+
+  auto start = Clock::now();
+  expectStatus(lb.port(0), 504, 10s);
+  long long ms = elapsedMs(start);
+  INFO("504 after " << ms << " ms");
+  CHECK(ms >= 250);
+  CHECK(ms < 5000);
+  expectLogged(lb, up.address());
+  // lb closed the upstream connection it gave up on.
+  CHECK(waitUntil([&] { return up.activeConnections() == 0; }, 3s));
+}
+
+TEST_CASE("504 when the backend stalls in the middle of the body is not a hang", "[errors][504]") {
+  // Headers and part of the body arrive, then nothing: the client must not wait forever; the
+  // status line is gone already, so lb can only cut the connection.
+  FakeUpstream up("stall", [](Exchange& ex) {
+    ex.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+    ex.waitFor([] { return false; }, 60s);
+    ex.closeAfter();
+  });
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 300;"));
+
+  HttpClient c(lb.port(0));
+  auto start = Clock::now();
+  REQUIRE(c.send(buildRequest("GET", "/stall")));
+  auto r = c.read({.timeout = 10s});
+  INFO(describe(r, c.error()) << " after " << elapsedMs(start) << " ms");
+  // Either the truncated response is cut off (read fails on close) — never a complete one.
+  CHECK_FALSE(r);
+  CHECK(c.waitClosed(5s));
+  CHECK(elapsedMs(start) < 5000);
+}
+
+}  // namespace
+}  // namespace lb::e2e

@@ -1,0 +1,129 @@
+// The worker processes: with 2 workers and 50 concurrent client connections both workers serve
+// (seen from which process holds each established connection), and a worker killed with SIGKILL
+// is replaced within 1 s, logged, while service goes on.
+
+#include "e2e/harness/e2e.h"
+
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+namespace lb::e2e {
+namespace {
+
+TEST_CASE("with 2 workers and 50 client connections both workers serve", "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto workers = lb.workerPids();
+  REQUIRE(workers.size() == 2);
+
+  // Open all 50 first, then use them, so that lb accepts them while all are pending.
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 50; ++i) {
+    clients.push_back(std::make_unique<HttpClient>(lb.port(0)));
+    REQUIRE(clients.back()->connected());
+  }
+  for (auto& c : clients) {
+    REQUIRE(c->send(buildRequest("GET", "/")));
+  }
+  for (auto& c : clients) {
+    auto r = c->read();
+    INFO(describe(r, c->error()));
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  // Every connection has been served, and is still open: find which worker holds each.
+  std::map<int, pid_t> owners = connectionOwners(lb.port(0), workers);
+  std::map<pid_t, int> per_worker;
+  for (auto& c : clients) {
+    auto it = owners.find(c->localPort());
+    per_worker[it == owners.end() ? 0 : it->second]++;
+  }
+  std::string shown;
+  for (auto [pid, n] : per_worker) {
+    shown += std::to_string(pid) + ": " + std::to_string(n) + "  ";
+  }
+  INFO("connections per worker pid (0 = not found): " << shown);
+  CHECK(per_worker.count(0) == 0);
+  CHECK(per_worker[workers[0]] >= 1);
+  CHECK(per_worker[workers[1]] >= 1);
+}
+
+TEST_CASE("a worker killed with SIGKILL is replaced within 1 s and service continues",
+          "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto before = lb.workerPids();
+  REQUIRE(before.size() == 2);
+  pid_t victim = before[0];
+  // lb may well log the death of a worker loudly; that line is expected here.
+  lb.allowAlertsContaining(std::to_string(victim));
+
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  auto killed_at = Clock::now();
+  std::vector<pid_t> now;
+  bool replaced = waitUntil(
+      [&] {
+        now = lb.workerPids();
+        return now.size() == 2 && std::find(now.begin(), now.end(), victim) == now.end();
+      },
+      1000ms, 5ms);
+  INFO("workers before: " << before[0] << " " << before[1] << "; replaced after "
+                          << elapsedMs(killed_at) << " ms");
+  INFO(lb.diagnostics());
+  CHECK(replaced);
+  // The survivor is untouched.
+  CHECK(std::find(now.begin(), now.end(), before[1]) != now.end());
+
+  // Service continues: requests on new connections (reaching either worker) all succeed.
+  for (int i = 0; i < 20; ++i) {
+    auto r = get(lb.port(0), "/after-kill/" + std::to_string(i));
+    INFO("request " << i << ": " << describe(r));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  // The master logged the event, naming the dead worker.
+  bool logged = waitUntil(
+      [&] { return lb.errorLog().find(std::to_string(victim)) != std::string::npos; }, 2s);
+  INFO(lb.errorLog());
+  CHECK(logged);
+}
+
+TEST_CASE("killing every worker repeatedly still leaves lb serving", "[process][workers]") {
+  // A restart back-off is fine, as long as it stays within a few seconds for workers that had
+  // been serving.
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+
+  for (int round = 0; round < 3; ++round) {
+    auto workers = lb.workerPids();
+    REQUIRE(workers.size() == 2);
+    for (pid_t w : workers) {
+      lb.allowAlertsContaining(std::to_string(w));
+      ::kill(w, SIGKILL);
+    }
+    bool replaced = waitUntil(
+        [&] {
+          auto now = lb.workerPids();
+          return now.size() == 2 && std::none_of(now.begin(), now.end(), [&](pid_t p) {
+                   return std::find(workers.begin(), workers.end(), p) != workers.end();
+                 });
+        },
+        5s, 5ms);
+    INFO("round " << round);
+    INFO(lb.diagnostics());
+    REQUIRE(replaced);
+    auto r = get(lb.port(0), "/");
+    INFO(describe(r));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  CHECK(lb.running());
+}
+
+}  // namespace
+}  // namespace lb::e2e
