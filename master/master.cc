@@ -111,8 +111,8 @@ bool Master::start() {
   header.worker_count.store(static_cast<uint32_t>(config->worker_processes));
 
   const int workers = config->worker_processes;
-  LB_NOTICE("lb version %s, master process started: configuration \"%s\", %d worker processes",
-            LB_VERSION, options_.config_file.c_str(), workers);
+  LB_NOTICE("lb version %s, master process started: configuration \"%s\", %d worker process%s",
+            LB_VERSION, options_.config_file.c_str(), workers, workers == 1 ? "" : "es");
   const bool log_on_stderr = log::fd() == STDERR_FILENO;
   generations_.emplace(generation_, Generation{std::move(config), std::move(*listeners)});
   daemonizer_.startupDone(log_on_stderr);
