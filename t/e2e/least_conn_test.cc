@@ -3,6 +3,7 @@
 
 #include "e2e/harness/e2e.h"
 
+#include <map>
 #include <memory>
 
 namespace lb::e2e {
@@ -17,38 +18,49 @@ TEST_CASE("least_conn sends new requests to the backend that is not busy",
   LbInstance lb;
   lb.start(singlePoolConfig({a.address(), b.address()}, "algorithm = \"least_conn\";"));
 
-  // Two requests held in flight: least_conn puts the second where the first is not.
-  HttpClient first(lb.port(0));
-  REQUIRE(first.send(buildRequest("GET", "/held-1")));
-  REQUIRE(waitUntil([&] { return a.requests() + b.requests() == 1; }, 5s));
-  HttpClient second(lb.port(0));
-  REQUIRE(second.send(buildRequest("GET", "/held-2")));
-  REQUIRE(waitUntil([&] { return a.requests() + b.requests() == 2; }, 5s));
-  CHECK(a.requests() == 1);
-  CHECK(b.requests() == 1);
+  // Four requests held in flight, one after the other: least_conn alternates, 2 and 2.
+  std::map<std::string, std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 4; ++i) {
+    std::string target = "/held-" + std::to_string(i);
+    held[target] = std::make_unique<HttpClient>(lb.port(0));
+    REQUIRE(held[target]->send(buildRequest("GET", target)));
+    REQUIRE(waitUntil([&] { return a.requests() + b.requests() == i + 1; }, 5s));
+  }
+  CHECK(a.requests() == 2);
+  CHECK(b.requests() == 2);
 
-  // Release B: A stays busy with one request, B is idle. Every new request must go to B.
+  // Release B: A stays busy with two requests, B becomes idle. Every new request must go to B.
+  // (Two, not one, held on A: lb may give B's count back a moment after the client has its
+  // response, and a new request in that moment must still see B as less loaded.)
   gate_b->open();
-  auto r = second.read();
-  INFO(describe(r, second.error()));
-  REQUIRE(r);
-  CHECK(r->body.data == "B");
+  for (const auto& req : b.received()) {
+    auto& c = held[req.target];
+    auto r = c->read();
+    INFO(req.target << ": " << describe(r, c->error()));
+    REQUIRE(r);
+    CHECK(r->body.data == "B");
+  }
   int to_b = 0;
   for (int i = 0; i < 20; ++i) {
-    auto rr = get(lb.port(0), "/next/" + std::to_string(i));
-    INFO("request " << i << ": " << describe(rr));
+    std::string error;
+    auto rr = fetch(lb.port(0), buildRequest("GET", "/next/" + std::to_string(i)), {.timeout = 5s},
+                    &error);
+    INFO("request " << i << ": " << describe(rr, error));
     REQUIRE(rr);
     to_b += rr->body.data == "B";
   }
   CHECK(to_b == 20);
-  CHECK(a.requests() == 1);
+  CHECK(a.requests() == 2);
 
-  // Release A: its held request completes normally.
+  // Release A: its held requests complete normally.
   gate_a->open();
-  r = first.read();
-  INFO(describe(r, first.error()));
-  REQUIRE(r);
-  CHECK(r->body.data == "A");
+  for (const auto& req : a.received()) {
+    auto& c = held[req.target];
+    auto r = c->read();
+    INFO(req.target << ": " << describe(r, c->error()));
+    REQUIRE(r);
+    CHECK(r->body.data == "A");
+  }
 }
 
 TEST_CASE("least_conn balances concurrent slow requests evenly", "[balancer][least_conn]") {
