@@ -1,5 +1,7 @@
 #include "master/spawn.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,10 +15,17 @@
 namespace lb::master {
 namespace {
 
-[[noreturn]] void runChild(const SpawnRequest& request) {
+[[noreturn]] void runChild(const SpawnRequest& request, pid_t master) {
   // Signals stay blocked from the fork until here, so nothing the master's handlers would have
   // caught is lost: pending ones take the default action once unblocked.
   resetSignalsInChild();
+  // A worker must not outlive a master killed with SIGKILL: it would keep the listening ports
+  // and no new master could bind them. The getppid() check closes the race with a master that
+  // died before prctl().
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != master) {
+    ::_exit(0);
+  }
   for (int fd : request.close_fds) {
     ::close(fd);
   }
@@ -34,12 +43,13 @@ namespace {
 }  // namespace
 
 Result<pid_t> spawnWorker(const SpawnRequest& request) {
+  const pid_t master = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     return unexpected(Error{std::string("fork() failed: ") + std::strerror(errno)});
   }
   if (pid == 0) {
-    runChild(request);
+    runChild(request, master);
   }
   return pid;
 }

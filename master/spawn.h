@@ -27,8 +27,9 @@ struct SpawnRequest {
 };
 
 // Forks. In the parent returns the child's pid (or the fork error). In the child: resets signal
-// handling, closes close_fds, sets the log role "worker N" and _exit()s with runWorker()'s code,
-// so no destructor or atexit handler of the master runs twice.
+// handling, arranges for SIGTERM when the master dies, closes close_fds, sets the log role "worker
+// N" and _exit()s with runWorker()'s code, so no destructor or atexit handler of the master runs
+// twice.
 Result<pid_t> spawnWorker(const SpawnRequest& request);
 
 }  // namespace lb::master
