@@ -88,6 +88,17 @@ bool isHopByHop(std::string_view n) {
   }
 }
 
+bool followsObsFold(const char* buf_begin, const char* at) {
+  if (buf_begin == nullptr) {
+    return false;
+  }
+  const char* q = at;
+  while (q > buf_begin && (q[-1] == ' ' || q[-1] == '\t')) {
+    --q;
+  }
+  return q > buf_begin && q[-1] == '\n';
+}
+
 namespace {
 
 std::string_view trim(std::string_view s) {

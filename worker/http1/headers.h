@@ -83,6 +83,12 @@ bool isHopByHop(std::string_view name);
 // `head` (RFC 9110 7.6.1: those headers are hop-by-hop too).
 bool isConnectionToken(const HeadArena& head, std::string_view name);
 
+// llhttp accepts an obs-fold (a header value continued on a line starting with SP or HTAB) and
+// hands the continuation over as more value bytes. RFC 9112 5.2 lets a recipient reject it, and
+// passing it on is a smuggling vector, so lb refuses it. True if the value piece at `at` follows
+// a line break (only whitespace between), looking back no further than `buf_begin`.
+bool followsObsFold(const char* buf_begin, const char* at);
+
 // True if the Connection header(s) of `head` carry the token `token` ("close", "upgrade").
 bool connectionHas(const HeadArena& head, std::string_view token);
 

@@ -405,6 +405,10 @@ int ClientConn::onReqHeaderFieldComplete(llhttp_t* p) {
 
 int ClientConn::onReqHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
+  if (http1::followsObsFold(ex->in_buf, at)) {
+    ex->error_status = 400;
+    return -1;
+  }
   if (!ex->req_head.appendValue(at, n)) {
     ex->error_status = 431;
     return -1;

@@ -216,6 +216,10 @@ void ClientConn::upstreamReady() {
   }
   llhttp_init(&ex->resp, HTTP_RESPONSE, &responseSettings());
   ex->resp.data = this;
+  if (ex->resp_head_mem == nullptr) {
+    ex->resp_head_mem = ctx_->buffers.get();
+  }
+  ex->resp_head.reset(ex->resp_head_mem, kBufferSize);
   ex->up_iovcnt = 0;
   ex->up_iov[ex->up_iovcnt++] = uv_buf_init(ex->up_head, ex->up_head_len);
   ex->up_head_sent = true;
@@ -406,7 +410,7 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
     selectBackend();
     return;
   }
-  if (got_response || ex->resp_started || ex->cl_write_pending) {
+  if (ex->resp_started || ex->cl_write_pending) {
     closeNow();  // part of the response went out: only closing can tell the client
     return;
   }

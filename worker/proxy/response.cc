@@ -174,19 +174,11 @@ void ClientConn::parseResponse() {
 
 int ClientConn::onRespStatus(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
-  if (ex->resp_head_mem == nullptr) {
-    ex->resp_head_mem = self(p)->ctx_->buffers.get();
-    ex->resp_head.reset(ex->resp_head_mem, kBufferSize);
-  }
   return ex->resp_head.appendStatus(at, n) ? 0 : -1;
 }
 
 int ClientConn::onRespHeaderField(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
-  if (ex->resp_head_mem == nullptr) {
-    ex->resp_head_mem = self(p)->ctx_->buffers.get();
-    ex->resp_head.reset(ex->resp_head_mem, kBufferSize);
-  }
   return ex->resp_head.appendName(at, n) ? 0 : -1;
 }
 
@@ -196,6 +188,9 @@ int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
 }
 
 int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  if (http1::followsObsFold(self(p)->ex_->rbuf, at)) {
+    return -1;  // the response is refused (502), RFC 9112 5.2
+  }
   return self(p)->ex_->resp_head.appendValue(at, n) ? 0 : -1;
 }
 
