@@ -12,21 +12,27 @@
 namespace lb::worker {
 namespace {
 
-// Connections taken per wake-up and listener before the loop serves the others again.
-constexpr int kAcceptBatch = 64;
+// Connections taken per wake-up and listener: many for a lone worker (fewer loop turns under
+// connection churn), few when workers share the listeners (fairness).
+constexpr int kAcceptBatchAlone = 64;
+constexpr int kAcceptBatchShared = 2;
+// A worker with this many connections (plus 1/8) more than another leaves new ones to it.
+constexpr int64_t kYieldMargin = 2;
+constexpr int kMaxYields = 64;
 
 }  // namespace
 
 Result<void> Acceptor::start(WorkerContext* ctx, const std::vector<int>& fds) {
   ctx_ = ctx;
   fds_ = fds;
+  batch_ = ctx->config->worker_processes > 1 ? kAcceptBatchShared : kAcceptBatchAlone;
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) {
     return unexpected(Error{std::string("epoll_create1: ") + std::strerror(errno)});
   }
   for (size_t i = 0; i < fds_.size(); ++i) {
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.events = EPOLLIN;
     ev.data.u32 = static_cast<uint32_t>(i);
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fds_[i], &ev) != 0) {
       return unexpected(Error{"epoll_ctl on listener \"" + ctx->config->listeners[i].name +
@@ -83,9 +89,40 @@ void Acceptor::onReadable(uv_poll_t* poll, int status, int) {
   }
 }
 
+// True when another live worker of this generation has clearly fewer connections: this one then
+// leaves the connection to it (every worker is woken for it), so a burst or a trickle of
+// connections cannot all land on the first worker to wake.
+bool Acceptor::shouldYield() const {
+  const config::Config& cfg = *ctx_->config;
+  if (cfg.worker_processes < 2) {
+    return false;
+  }
+  int64_t mine = ctx_->slot->active_connections.load(std::memory_order_relaxed);
+  uint64_t gen = ctx_->slot->generation.load(std::memory_order_relaxed);
+  for (int i = 0; i < cfg.worker_processes && i < static_cast<int>(shm::kMaxWorkers); ++i) {
+    const shm::WorkerSlot& w = ctx_->segment->workers[i];
+    if (i == ctx_->index || w.pid.load(std::memory_order_relaxed) == 0 ||
+        w.generation.load(std::memory_order_relaxed) != gen) {
+      continue;
+    }
+    int64_t other = w.active_connections.load(std::memory_order_relaxed);
+    if (mine > other + kYieldMargin + other / 8) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Acceptor::acceptOn(int index) {
   const config::Listener& listener = ctx_->config->listeners[index];
-  for (int i = 0; i < kAcceptBatch; ++i) {
+  // The other workers were woken for the same connection; one of them takes it. The cap keeps a
+  // worker from spinning on a readable listener if the others cannot get to it.
+  if (yields_ < kMaxYields && shouldYield()) {
+    ++yields_;
+    return;
+  }
+  yields_ = 0;
+  for (int i = 0; i < batch_; ++i) {
     if (ctx_->connections >= ctx_->config->worker_connections) {
       LB_WARN("%u worker_connections are not enough", ctx_->config->worker_connections);
       pause();

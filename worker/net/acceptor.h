@@ -2,10 +2,12 @@
 
 // Accepts on the listening sockets inherited from the master.
 //
-// Every worker shares the same listening sockets. Instead of letting libuv poll each of them
-// (which wakes every worker for every connection), the worker registers them in an epoll set of
-// its own with EPOLLEXCLUSIVE, so the kernel wakes one waiting worker per connection (as nginx
-// does), and libuv polls that one epoll descriptor.
+// Every worker shares the same listening sockets; each worker polls them through one epoll set
+// of its own (one libuv handle for all listeners). Every worker is woken for a new connection
+// and the first to call accept() gets it; taking only a few connections per wake-up when there
+// are several workers is what spreads a burst of connections over all of them (taking all that
+// are queued would hand a burst to whichever worker woke first). A worker with clearly more
+// connections than another leaves a new one to it (shouldYield).
 
 #include <sys/epoll.h>
 #include <uv.h>
@@ -33,6 +35,9 @@ class Acceptor {
  private:
   static void onReadable(uv_poll_t* poll, int status, int events);
   void acceptOn(int index);
+  bool shouldYield() const;
+  int yields_ = 0;
+  int batch_ = 64;
 
   WorkerContext* ctx_ = nullptr;
   std::vector<int> fds_;
