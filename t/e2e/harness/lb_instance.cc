@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <regex>
 #include <sstream>
 
 #include "e2e/harness/net.h"
@@ -87,16 +86,30 @@ void LbInstance::setPort(int n, int port) {
 
 std::string LbInstance::expand(const std::string& text) {
   std::string out;
-  static const std::regex kPlaceholder(R"(@PORT_(\d+)@|@DIR@)");
-  auto begin = std::sregex_iterator(text.begin(), text.end(), kPlaceholder);
-  size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    out.append(text, last, static_cast<size_t>(m.position()) - last);
-    out += m[1].matched ? std::to_string(port(std::stoi(m[1].str()))) : dir();
-    last = static_cast<size_t>(m.position() + m.length());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t at = text.find('@', pos);
+    if (at == std::string::npos) {
+      break;
+    }
+    out.append(text, pos, at - pos);
+    size_t end = text.find('@', at + 1);
+    std::string name = end == std::string::npos ? "" : text.substr(at + 1, end - at - 1);
+    bool is_port =
+        name.size() > 5 && name.starts_with("PORT_") &&
+        std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (name == "DIR") {
+      out += dir();
+      pos = end + 1;
+    } else if (is_port) {
+      out += std::to_string(port(std::stoi(name.substr(5))));
+      pos = end + 1;
+    } else {
+      out += '@';
+      pos = at + 1;
+    }
   }
-  out.append(text, last, std::string::npos);
+  out.append(text, std::min(pos, text.size()), std::string::npos);
   return out;
 }
 
@@ -119,11 +132,24 @@ std::string LbInstance::writeConfig(const std::string& body, const LbOptions& op
 }
 
 std::vector<int> LbInstance::listenerPorts() const {
+  // Every `listen = "host:port"` of the config (the port is what follows the last colon).
   std::vector<int> out;
-  static const std::regex kListen(R"re(listen\s*=\s*"[^"]*:(\d+)")re");
-  for (auto it = std::sregex_iterator(config_.begin(), config_.end(), kListen);
-       it != std::sregex_iterator(); ++it) {
-    out.push_back(std::stoi((*it)[1].str()));
+  for (size_t at = config_.find("listen"); at != std::string::npos;
+       at = config_.find("listen", at + 1)) {
+    size_t p = config_.find_first_not_of(" \t", at + 6);
+    if (p == std::string::npos || config_[p] != '=') {
+      continue;
+    }
+    p = config_.find_first_not_of(" \t", p + 1);
+    if (p == std::string::npos || config_[p] != '"') {
+      continue;
+    }
+    size_t close = config_.find('"', p + 1);
+    std::string value = config_.substr(p + 1, close - p - 1);
+    size_t colon = value.rfind(':');
+    if (colon != std::string::npos && colon + 1 < value.size()) {
+      out.push_back(std::atoi(value.c_str() + colon + 1));
+    }
   }
   return out;
 }
