@@ -243,10 +243,9 @@ bool FakeUpstream::readRequest(Stream& s, UpstreamRequest* r, int number, int se
   IoStatus st = s.readUntil("\r\n\r\n", kMaxRequestHead, deadlineIn(kIdleLimit), &r->head);
   bytes_ += s.bytesReceived() - before;
   if (st != IoStatus::Ok) {
+    // A head cut short by a close is not malformed; it just never becomes a request.
     if (st == IoStatus::Error) {
       protocolError(s, "request head over 64 KiB");
-    } else if ((st == IoStatus::Closed || st == IoStatus::Reset) && !s.buffer().empty()) {
-      // lb gave up in the middle of a head; not malformed, but never a complete request.
     }
     return false;
   }
