@@ -1,0 +1,177 @@
+#include "worker/http1/headers.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+namespace lb::worker::http1 {
+namespace {
+
+// Feeds a head the way llhttp does: every element in pieces of `piece` bytes.
+class ArenaFixture {
+ public:
+  explicit ArenaFixture(uint32_t cap = 4096) : mem_(cap) { arena.reset(mem_.data(), cap); }
+
+  bool url(std::string_view s, size_t piece = 1000) {
+    return pieces(s, piece, &HeadArena::appendUrl);
+  }
+  bool field(std::string_view name, std::string_view value, size_t piece = 1000) {
+    if (!pieces(name, piece, &HeadArena::appendName)) {
+      return false;
+    }
+    arena.endName();
+    return pieces(value, piece, &HeadArena::appendValue);
+  }
+
+  HeadArena arena;
+
+ private:
+  bool pieces(std::string_view s, size_t piece, bool (HeadArena::*append)(const char*, size_t)) {
+    for (size_t i = 0; i < s.size(); i += piece) {
+      size_t n = std::min(piece, s.size() - i);
+      if (!(arena.*append)(s.data() + i, n)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::vector<char> mem_;
+};
+
+TEST_CASE("HeadArena keeps url and fields fed in pieces of any size", "[http1]") {
+  for (size_t piece : {1, 2, 3, 7, 1000}) {
+    INFO("piece size " << piece);
+    ArenaFixture f;
+    REQUIRE(f.url("/path/to?x=1", piece));
+    REQUIRE(f.field("Host", "example.com", piece));
+    REQUIRE(f.field("X-Long-Header-Name", "a value with spaces", piece));
+    REQUIRE(f.field("Accept", "*/*", piece));
+    CHECK(f.arena.url() == "/path/to?x=1");
+    REQUIRE(f.arena.count() == 3);
+    CHECK(f.arena.name(0) == "Host");
+    CHECK(f.arena.value(0) == "example.com");
+    CHECK(f.arena.name(1) == "X-Long-Header-Name");
+    CHECK(f.arena.value(1) == "a value with spaces");
+    CHECK(f.arena.name(2) == "Accept");
+    CHECK(f.arena.value(2) == "*/*");
+    CHECK_FALSE(f.arena.overflowed());
+  }
+}
+
+TEST_CASE("HeadArena find is case-insensitive, returns the first value, empty if absent",
+          "[http1]") {
+  ArenaFixture f;
+  REQUIRE(f.field("X-Dup", "first"));
+  REQUIRE(f.field("x-dup", "second"));
+  REQUIRE(f.field("Empty", ""));
+  CHECK(f.arena.find("X-DUP") == "first");
+  CHECK(f.arena.find("x-dup") == "first");
+  CHECK(f.arena.find("missing").empty());
+  CHECK(f.arena.find("X-Du").empty());
+  CHECK(f.arena.find("Empty").empty());
+  CHECK(f.arena.count() == 3);
+}
+
+TEST_CASE("HeadArena refuses exactly what passes its capacity", "[http1]") {
+  ArenaFixture f(16);
+  REQUIRE(f.url("/0123456789"));  // 11 bytes
+  REQUIRE(f.field("Ab", "cde"));  // 16: exactly full
+  CHECK(f.arena.used() == 16);
+  CHECK_FALSE(f.arena.overflowed());
+  CHECK_FALSE(f.arena.appendValue("f", 1));
+  CHECK(f.arena.overflowed());
+  // What was there is intact.
+  CHECK(f.arena.url() == "/0123456789");
+  CHECK(f.arena.value(0) == "cde");
+
+  ArenaFixture g(8);
+  CHECK_FALSE(g.url("/123456789"));
+  CHECK(g.arena.overflowed());
+}
+
+TEST_CASE("HeadArena refuses header number kMaxHeaders + 1, and reset forgets everything",
+          "[http1]") {
+  ArenaFixture f(64 * 1024);
+  for (int i = 0; i < kMaxHeaders; ++i) {
+    REQUIRE(f.field("H" + std::to_string(i), "v"));
+  }
+  CHECK(f.arena.count() == kMaxHeaders);
+  CHECK_FALSE(f.arena.tooManyHeaders());
+  CHECK_FALSE(f.arena.appendName("X", 1));
+  CHECK(f.arena.tooManyHeaders());
+  CHECK(f.arena.count() == kMaxHeaders);
+
+  char mem[64];
+  f.arena.reset(mem, sizeof(mem));
+  CHECK(f.arena.count() == 0);
+  CHECK(f.arena.used() == 0);
+  CHECK(f.arena.url().empty());
+  CHECK(f.arena.status().empty());
+  CHECK_FALSE(f.arena.tooManyHeaders());
+  CHECK_FALSE(f.arena.overflowed());
+  REQUIRE(f.arena.appendStatus("O", 1));
+  REQUIRE(f.arena.appendStatus("K", 1));
+  CHECK(f.arena.status() == "OK");
+}
+
+TEST_CASE("equalsIgnoreCase folds ASCII letters only", "[http1]") {
+  CHECK(equalsIgnoreCase("", ""));
+  CHECK(equalsIgnoreCase("Content-Length", "content-length"));
+  CHECK(equalsIgnoreCase("CONTENT-LENGTH", "content-length"));
+  CHECK(equalsIgnoreCase("x-FoO", "X-fOo"));
+  CHECK_FALSE(equalsIgnoreCase("host", "hos"));
+  CHECK_FALSE(equalsIgnoreCase("", "a"));
+  CHECK_FALSE(equalsIgnoreCase("host", "hosu"));
+  // Pairs that differ only in bit 0x20 but are not letters must not match.
+  CHECK_FALSE(equalsIgnoreCase("@", "`"));
+  CHECK_FALSE(equalsIgnoreCase("[", "{"));
+  CHECK_FALSE(equalsIgnoreCase("]", "}"));
+  CHECK_FALSE(equalsIgnoreCase("^", "~"));
+  CHECK_FALSE(equalsIgnoreCase("-", "\r"));
+  CHECK_FALSE(equalsIgnoreCase("0", "\x10"));
+  CHECK_FALSE(equalsIgnoreCase("\xC1", "\xE1"));  // Latin-1 'Á'/'á' are not folded
+  CHECK(equalsIgnoreCase("\xE1", "\xE1"));
+  CHECK(equalsIgnoreCase(std::string_view("a\0b", 3), std::string_view("A\0B", 3)));
+  CHECK_FALSE(equalsIgnoreCase(std::string_view("a\0b", 3), std::string_view("a b", 3)));
+}
+
+TEST_CASE("isHopByHop names the connection-level and framing headers", "[http1]") {
+  for (const char* n :
+       {"Connection", "connection", "Keep-Alive", "TE", "te", "Trailer", "Upgrade",
+        "Transfer-Encoding", "transfer-ENCODING", "Content-Length", "Proxy-Connection"}) {
+    INFO(n);
+    CHECK(isHopByHop(n));
+  }
+  for (const char* n : {"Host", "Content-Type", "Trailers", "Tea", "Connections", "Keep-Alive2",
+                        "X-Connection", "Content-Lengths", "", "T", "Transfer-Encodin"}) {
+    INFO(n);
+    CHECK_FALSE(isHopByHop(n));
+  }
+}
+
+TEST_CASE("isConnectionToken reads comma lists over every Connection header", "[http1]") {
+  ArenaFixture f;
+  REQUIRE(f.field("Host", "a"));
+  REQUIRE(f.field("Connection", "close, X-Foo"));
+  REQUIRE(f.field("X-Foo", "1"));
+  REQUIRE(f.field("connection", " \tX-Bar\t ,,  , keep-alive "));
+  CHECK(isConnectionToken(f.arena, "close"));
+  CHECK(isConnectionToken(f.arena, "X-Foo"));
+  CHECK(isConnectionToken(f.arena, "x-foo"));
+  CHECK(isConnectionToken(f.arena, "X-BAR"));
+  CHECK(isConnectionToken(f.arena, "Keep-Alive"));
+  CHECK_FALSE(isConnectionToken(f.arena, "X-Fo"));
+  CHECK_FALSE(isConnectionToken(f.arena, "X-Foo2"));
+  CHECK_FALSE(isConnectionToken(f.arena, "Host"));
+  CHECK_FALSE(isConnectionToken(f.arena, ""));
+  CHECK(connectionHas(f.arena, "CLOSE"));
+  CHECK_FALSE(connectionHas(f.arena, "upgrade"));
+
+  ArenaFixture none;
+  REQUIRE(none.field("X-Connection", "close"));
+  CHECK_FALSE(isConnectionToken(none.arena, "close"));
+}
+
+}  // namespace
+}  // namespace lb::worker::http1
