@@ -200,6 +200,51 @@ TEST_CASE("limits: a chunked body growing past client_max_body_size gets 413 and
   }
 }
 
+// The status lb answers `req` with on a fresh connection, proxied or not: the upstream answers
+// 200 to whatever it receives. Waits for the request to be refused or forwarded.
+int statusFor(Harness& h, const std::string& req) {
+  Peer& c = h.connect("proxy");
+  h.feed(c, req);
+  Peer* u = nullptr;
+  Message got, m;
+  h.pumpUntil([&] {
+    return readMessage(c.unread(), true, false, c.eof, &m) == Parse::Complete ||
+           h.upstreamRequest(&u, &got, std::chrono::milliseconds(0));
+  });
+  if (u != nullptr) {
+    h.feed(*u, kOkResponse);
+  }
+  int status = h.response(c, &m) ? m.status() : 0;
+  h.closeAll();
+  return status;
+}
+
+TEST_CASE("limits: exactly at client_max_header_size and client_max_body_size is accepted",
+          "[http1]") {
+  Harness h;
+  // The arena counts the target, names and values: "/" + "Host" + "example.com" + "X-Pad" = 21.
+  auto padded = [](size_t pad) {
+    return "GET / HTTP/1.1\r\nHost: example.com\r\nX-Pad: " + std::string(pad, 'p') + "\r\n\r\n";
+  };
+  CHECK(statusFor(h, padded(1024 - 21)) == 200);
+  CHECK(statusFor(h, padded(1024 - 21 + 1)) == 431);
+  // The target alone: 1024 bytes fit, but then Host does not; 1025 bytes are too long a URL.
+  auto target = [](size_t n) {
+    return "GET /" + std::string(n - 1, 't') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+  };
+  CHECK(statusFor(h, target(1024 - 5)) == 200);
+  CHECK(statusFor(h, target(1024 - 4)) == 431);
+  CHECK(statusFor(h, target(1025)) == 414);
+
+  const std::string post = "POST /p HTTP/1.1\r\nHost: example.com\r\n";
+  CHECK(statusFor(h, post + "Content-Length: 4096\r\n\r\n" + std::string(4096, 'b')) == 200);
+  CHECK(statusFor(h, post + "Content-Length: 4097\r\n\r\n" + std::string(4097, 'b')) == 413);
+  const std::string chunked = post + "Transfer-Encoding: chunked\r\n\r\n";
+  CHECK(statusFor(h, chunked + "1000\r\n" + std::string(4096, 'b') + "\r\n0\r\n\r\n") == 200);
+  CHECK(statusFor(h, chunked + "1000\r\n" + std::string(4096, 'b') + "\r\n1\r\nb\r\n0\r\n\r\n") ==
+        413);
+}
+
 TEST_CASE("HEAD: static, error and proxied responses carry no body", "[http1]") {
   Harness h;
   const std::string static_head = kStaticResponse.substr(0, kStaticResponse.size() - 5);
