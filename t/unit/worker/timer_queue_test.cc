@@ -114,7 +114,8 @@ class LoopFixture {
     // The tick is unref'd, and uv_run runs no timer on a loop without a referenced handle (a
     // worker always has its listeners and signals): this one stands in for them.
     uv_timer_init(&loop, &keep_alive_);
-    uv_timer_start(&keep_alive_, [](uv_timer_t*) {}, 3600 * 1000, 0);
+    uv_timer_start(
+        &keep_alive_, [](uv_timer_t*) {}, 3600 * 1000, 0);
   }
   ~LoopFixture() {
     timers.stop();
