@@ -250,6 +250,20 @@ TEST_CASE("proxy: three pipelined requests split at every offset get their own r
   }
 }
 
+TEST_CASE("proxy: an upstream connection that answered Connection: close is not reused",
+          "[http1]") {
+  Harness h;
+  const std::string req = "GET /c HTTP/1.1\r\nHost: example.com\r\n\r\n";
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+  Peer& c = h.connect("proxy");
+  for (size_t i = 0; i < 3; ++i) {
+    RoundTrip rt = roundTrip(h, c, req, 0, resp, 0);
+    CHECK(rt.client.head == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");  // client kept
+    REQUIRE(h.pumpUntil([&] { return h.upstreams().back().eof; }));
+    CHECK(h.upstreams().size() == i + 1);
+  }
+}
+
 // --- Framing edge cases -----------------------------------------------------------------------
 
 // `n` chunks of "abc" with the last-chunk and optional trailer: more chunks than one iovec array

@@ -76,6 +76,70 @@ TEST_CASE("obs-fold in an upstream response head is answered 502 wherever it is 
   }
 }
 
+TEST_CASE("ambiguous upstream response framing is answered 502 and that connection dropped",
+          "[http1]") {
+  const std::string req = "GET /r HTTP/1.1\r\nHost: example.com\r\n\r\n";
+  const std::pair<const char*, std::string> attacks[] = {
+      {"Content-Length and Transfer-Encoding",
+       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"two different Content-Length",
+       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"},
+      {"space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok"},
+      {"bad status line", "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok"},
+  };
+  for (const auto& [name, resp] : attacks) {
+    SECTION(name) {
+      Harness h;
+      for (size_t j = 0; j <= resp.size(); ++j) {
+        INFO("upstream response split at " << j);
+        Peer& c = h.connect("proxy");
+        REQUIRE(h.feed(c, req));
+        Peer* u = nullptr;
+        Message got;
+        REQUIRE(h.upstreamRequest(&u, &got));
+        h.feed(*u, piece(resp, 0, j));  // lb may drop the connection before the rest
+        h.feed(*u, piece(resp, j));
+        Message m;
+        REQUIRE(h.response(c, &m));
+        REQUIRE(m.status() == 502);
+        REQUIRE(h.pumpUntil([&] { return u->eof; }));  // never reused
+        u->close();
+        h.closeClients();
+      }
+    }
+  }
+}
+
+TEST_CASE("a bad chunk size in an upstream response cuts the client connection", "[http1]") {
+  const std::string req = "GET /r HTTP/1.1\r\nHost: example.com\r\n\r\n";
+  const std::string resp =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nmore\r\n0\r\n\r\n";
+  Harness h;
+  for (size_t j = 0; j <= resp.size(); ++j) {
+    INFO("upstream response split at " << j);
+    Peer& c = h.connect("proxy");
+    REQUIRE(h.feed(c, req));
+    Peer* u = nullptr;
+    Message got;
+    REQUIRE(h.upstreamRequest(&u, &got));
+    h.feed(*u, piece(resp, 0, j));
+    h.feed(*u, piece(resp, j));
+    // The head and the valid chunk may already be out: the client must then see the connection
+    // end before a complete response (never the bytes after the bad size).
+    REQUIRE(h.pumpUntil([&] { return c.eof; }));
+    Message m;
+    Parse r = readMessage(c.in, true, false, true, &m);
+    if (r == Parse::Complete) {
+      REQUIRE(m.status() == 502);
+    } else {
+      REQUIRE(c.in.find("more") == std::string::npos);
+    }
+    REQUIRE(h.pumpUntil([&] { return u->eof; }));
+    u->close();
+    h.closeClients();
+  }
+}
+
 TEST_CASE("a fresh upstream connection closed without a response is not retried",
           "[http1][!mayfail]") {
   // Bug: ClientConn::upstreamFailed retries a bodiless request once on a new connection when the
