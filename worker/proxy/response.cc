@@ -86,6 +86,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     if ((err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete) {
       ex->resp_pause = Pause::None;
       ex->resp_done = true;
+      releaseBackend();
       ex->up->stopReading();
       if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
         flushClient(false);
@@ -128,6 +129,9 @@ void ClientConn::parseResponse() {
         }
         if (why == Pause::MessageComplete) {
           ex->resp_done = true;
+          // The backend is done with this request: least_conn and max_connections see it free
+          // now, not only once the client has taken the last bytes.
+          releaseBackend();
           break;
         }
         break;  // IovFull
