@@ -88,7 +88,7 @@ bool isHopByHop(std::string_view n) {
   }
 }
 
-bool followsObsFold(const char* buf_begin, const char* at) {
+bool followsObsFold(const char* buf_begin, const char* at, char before) {
   if (buf_begin == nullptr) {
     return false;
   }
@@ -96,7 +96,17 @@ bool followsObsFold(const char* buf_begin, const char* at) {
   while (q > buf_begin && (q[-1] == ' ' || q[-1] == '\t')) {
     --q;
   }
-  return q > buf_begin && q[-1] == '\n';
+  return (q > buf_begin ? q[-1] : before) == '\n';
+}
+
+char lastNonBlank(const char* begin, const char* end, char fallback) {
+  while (end > begin) {
+    --end;
+    if (*end != ' ' && *end != '\t') {
+      return *end;
+    }
+  }
+  return fallback;
 }
 
 namespace {

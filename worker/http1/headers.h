@@ -86,8 +86,13 @@ bool isConnectionToken(const HeadArena& head, std::string_view name);
 // llhttp accepts an obs-fold (a header value continued on a line starting with SP or HTAB) and
 // hands the continuation over as more value bytes. RFC 9112 5.2 lets a recipient reject it, and
 // passing it on is a smuggling vector, so lb refuses it. True if the value piece at `at` follows
-// a line break (only whitespace between), looking back no further than `buf_begin`.
-bool followsObsFold(const char* buf_begin, const char* at);
+// a line break (only whitespace between), looking back no further than `buf_begin`; when the look
+// back reaches it, `before` is the last non-blank byte of the input that came before the buffer.
+bool followsObsFold(const char* buf_begin, const char* at, char before);
+
+// The last byte of [begin, end) that is not SP or HTAB, or `fallback` if there is none. Kept when a
+// parse buffer is recycled, for followsObsFold.
+char lastNonBlank(const char* begin, const char* end, char fallback);
 
 // True if the Connection header(s) of `head` carry the token `token` ("close", "upgrade").
 bool connectionHas(const HeadArena& head, std::string_view token);

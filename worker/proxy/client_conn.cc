@@ -104,6 +104,7 @@ Exchange* ClientConn::exchange() {
   ex->req.data = this;
   ex->in_buf = nullptr;
   ex->in_start = ex->in_end = 0;
+  ex->in_before = ex->rbuf_before = '\n';
   ex->req_head_mem = nullptr;
   ex->up_head = nullptr;
   ex->rbuf = nullptr;
@@ -143,6 +144,7 @@ void ClientConn::resetForNextRequest() {
   ex->req_content_length = 0;
   ex->in_parse = false;
   ex->req_kick = ex->resp_kick = false;
+  ex->client_eof = false;
   ex->resp_head_done = ex->resp_done = ex->resp_chunk_out = false;
   ex->resp_close_after = ex->resp_started = false;
   ex->resp_bytes = 0;
@@ -151,6 +153,7 @@ void ClientConn::resetForNextRequest() {
   ex->cl_write_pending = false;
   ex->cl_nchunk = 0;
   ex->rbuf_start = ex->rbuf_end = 0;
+  ex->rbuf_before = '\n';
 }
 
 // Gives every buffer back and the exchange to the free list: the connection is idle again.
@@ -211,8 +214,10 @@ void ClientConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   } else if (ex->up_write_pending) {
     // The write in flight points into the buffer: only the space after in_end is free.
   } else if (ex->in_start == ex->in_end) {
+    ex->in_before = http1::lastNonBlank(ex->in_buf, ex->in_buf + ex->in_end, ex->in_before);
     ex->in_start = ex->in_end = 0;
   } else if (ex->in_start > 0) {
+    ex->in_before = http1::lastNonBlank(ex->in_buf, ex->in_buf + ex->in_start, ex->in_before);
     std::memmove(ex->in_buf, ex->in_buf + ex->in_start, ex->in_end - ex->in_start);
     ex->in_end -= ex->in_start;
     ex->in_start = 0;
@@ -254,9 +259,14 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   }
   // EOF or error. Between requests that is the client's normal way to end keep-alive.
   bool idle = ex == nullptr || (ex->in_start == ex->in_end && ex->start_ms == 0);
-  if (!idle && ex->req_done && nread == UV_EOF) {
-    // The client half-closed after a complete request: the response may still go out.
+  if (!idle && nread == UV_EOF && (ex->req_done || !ex->in_head)) {
+    // The client half-closed after sending its request (or at least its head): the response may
+    // still go out. A body cut short by the FIN is noticed once the buffer is parsed.
+    ex->client_eof = true;
     c->stopReading();
+    if (!ex->req_done && ex->body_ok && !ex->up_write_pending && !ex->in_parse) {
+      c->parseRequest();
+    }
     return;
   }
   c->closeNow();
@@ -358,6 +368,12 @@ void ClientConn::parseRequest() {
     // timeouts apply, not the client's.
     ctx_->timers.disarm(&timer_);
   }
+  if (ex->client_eof) {
+    if (!ex->req_done && ex->body_ok && !ex->up_write_pending && ex->in_start == ex->in_end) {
+      closeNow();  // the client's FIN cut the request body short
+    }
+    return;
+  }
   // Reading stays on (toggling it costs epoll_ctl calls per request); a full buffer stops it
   // (UV_ENOBUFS), which is the backpressure.
   startReading();
@@ -405,7 +421,7 @@ int ClientConn::onReqHeaderFieldComplete(llhttp_t* p) {
 
 int ClientConn::onReqHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
-  if (http1::followsObsFold(ex->in_buf, at)) {
+  if (http1::followsObsFold(ex->in_buf, at, ex->in_before)) {
     ex->error_status = 400;
     return -1;
   }

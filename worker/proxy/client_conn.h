@@ -56,6 +56,9 @@ struct Exchange {
   // After a pause at the end of a head the parser must run once more even with no new bytes:
   // that run is what ends a message without a body.
   bool req_kick = false;
+  bool client_eof = false;  // the client half-closed after its request head
+  char in_before = '\n';    // last non-blank byte before in_buf's start (obs-fold check)
+  char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
   bool skip_interim = false;                            // a 1xx response is being skipped

@@ -48,8 +48,10 @@ void ClientConn::onUpstreamAlloc(uv_buf_t* buf) {
   } else if (ex->cl_write_pending) {
     // The client write in flight points into the buffer: only the space after rbuf_end is free.
   } else if (ex->rbuf_start == ex->rbuf_end) {
+    ex->rbuf_before = http1::lastNonBlank(ex->rbuf, ex->rbuf + ex->rbuf_end, ex->rbuf_before);
     ex->rbuf_start = ex->rbuf_end = 0;
   } else if (ex->rbuf_start > 0) {
+    ex->rbuf_before = http1::lastNonBlank(ex->rbuf, ex->rbuf + ex->rbuf_start, ex->rbuf_before);
     std::memmove(ex->rbuf, ex->rbuf + ex->rbuf_start, ex->rbuf_end - ex->rbuf_start);
     ex->rbuf_end -= ex->rbuf_start;
     ex->rbuf_start = 0;
@@ -192,7 +194,7 @@ int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
 }
 
 int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  if (http1::followsObsFold(self(p)->ex_->rbuf, at)) {
+  if (http1::followsObsFold(self(p)->ex_->rbuf, at, self(p)->ex_->rbuf_before)) {
     return -1;  // the response is refused (502), RFC 9112 5.2
   }
   return self(p)->ex_->resp_head.appendValue(at, n) ? 0 : -1;

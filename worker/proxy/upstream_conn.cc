@@ -47,6 +47,7 @@ UpstreamConn* UpstreamConn::takeIdle(WorkerContext* ctx, int pool, int backend, 
   up->unlinkIdle();
   ctx->timers.disarm(&up->timer);
   up->owner_ = owner;
+  up->from_idle_ = true;
   return up;
 }
 

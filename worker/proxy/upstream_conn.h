@@ -34,7 +34,8 @@ class UpstreamConn {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
   int pool() const { return pool_; }
   int backend() const { return backend_; }
-  bool reused() const { return requests_ > 0; }
+  // True if it came from the idle list, i.e. it served an earlier request.
+  bool reused() const { return from_idle_; }
   uint32_t requests() const { return requests_; }
   void countRequest() { ++requests_; }
   bool connected() const { return connected_; }
@@ -80,6 +81,7 @@ class UpstreamConn {
   uint32_t requests_ = 0;
   bool connected_ = false;
   bool idle_ = false;
+  bool from_idle_ = false;
   bool closing_ = false;
   bool reading_ = false;
 };

@@ -48,18 +48,16 @@ TEST_CASE("obs-fold in a request head arriving in one piece is answered 400", "[
   CHECK(h.upstreamConnects() == 0);
 }
 
-TEST_CASE("obs-fold in a request head is answered 400 wherever the head is split",
-          "[http1][!mayfail]") {
-  // Bug: lb finds obs-fold by looking back from a header-value piece for a '\n' in the client
-  // buffer (http1::followsObsFold). When a read ends right after the CRLF before the folded line,
-  // the next read starts at the front of the recycled buffer, there is nothing to look back at,
-  // and llhttp 8.1 (which accepts obs-fold) hands " two" over as more value: the request is
-  // forwarded with "X-Folded: one two". Fails at the split just before " two".
+TEST_CASE("obs-fold in a request head is answered 400 wherever the head is split", "[http1]") {
+  // Regression test (fixed): lb finds obs-fold by looking back from a header-value piece for a '\n'
+  // in the client buffer (http1::followsObsFold). When a read ends right after the CRLF before the
+  // folded line, the next read starts at the front of the recycled buffer, there is nothing to look
+  // back at, and llhttp 8.1 (which accepts obs-fold) hands " two" over as more value: the request
+  // is forwarded with "X-Folded: one two". Fails at the split just before " two".
   expectRefusedAtEverySplit("proxy", kObsFoldRequest, 400);
 }
 
-TEST_CASE("obs-fold in an upstream response head is answered 502 wherever it is split",
-          "[http1][!mayfail]") {
+TEST_CASE("obs-fold in an upstream response head is answered 502 wherever it is split", "[http1]") {
   // The same look-back as for requests (ClientConn::onRespHeaderValue over the response buffer),
   // with the same blind spot when the folded line starts a new read.
   const std::string req = "GET /f HTTP/1.1\r\nHost: example.com\r\n\r\n";
@@ -140,13 +138,12 @@ TEST_CASE("a bad chunk size in an upstream response cuts the client connection",
   }
 }
 
-TEST_CASE("a fresh upstream connection closed without a response is not retried",
-          "[http1][!mayfail]") {
-  // Bug: ClientConn::upstreamFailed retries a bodiless request once on a new connection when the
-  // failed one was "reused", meant for a kept-alive connection the backend closed just as lb
-  // reused it. But upstreamReady counts the request (UpstreamConn::countRequest) before anything
-  // can fail, so reused() (requests_ > 0) is true for a brand-new connection too: a backend that
-  // drops a request without answering gets it a second time.
+TEST_CASE("a fresh upstream connection closed without a response is not retried", "[http1]") {
+  // Regression test (fixed): ClientConn::upstreamFailed retries a bodiless request once on a new
+  // connection when the failed one was "reused", meant for a kept-alive connection the backend
+  // closed just as lb reused it. But upstreamReady counts the request (UpstreamConn::countRequest)
+  // before anything can fail, so reused() (requests_ > 0) is true for a brand-new connection too: a
+  // backend that drops a request without answering gets it a second time.
   Harness h;
   Peer& c = h.connect("proxy");
   REQUIRE(h.feed(c, "DELETE /item/7 HTTP/1.1\r\nHost: example.com\r\n\r\n"));
