@@ -30,6 +30,16 @@ class Appender {
     } while (v != 0);
     return *this << std::string_view(q, static_cast<size_t>(tmp + sizeof(tmp) - q));
   }
+  // A dotted-quad IPv4 address (inet_ntop formats through snprintf, which shows in profiles).
+  Appender& ipv4(const uint8_t a[4]) {
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) {
+        *this << ".";
+      }
+      *this << static_cast<uint64_t>(a[i]);
+    }
+    return *this;
+  }
   // "name: value\r\n"
   void header(std::string_view name, std::string_view value) {
     *this << name << ": " << value << "\r\n";

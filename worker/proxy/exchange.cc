@@ -248,9 +248,11 @@ bool ClientConn::buildUpstreamHead() {
   out << (url.front() == '/' ? url : pathOf(url)) << " HTTP/1.1\r\n";
   std::string_view xff;
   std::string_view host;
+  // Headers named in Connection are hop-by-hop too; most messages have no such list.
+  const bool has_connection = !h.find("connection").empty();
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);
-    if (http1::isHopByHop(n) || http1::isConnectionToken(h, n)) {
+    if (http1::isHopByHop(n) || (has_connection && http1::isConnectionToken(h, n))) {
       continue;
     }
     if (n.size() >= 15 && (n[0] == 'x' || n[0] == 'X')) {
@@ -270,16 +272,19 @@ bool ClientConn::buildUpstreamHead() {
     }
     out.header(n, h.value(i));
   }
-  char ip[64];
-  size_t iplen = 0;
-  if (peer_family_ != 0 && inet_ntop(peer_family_, peer_addr_, ip, sizeof(ip)) != nullptr) {
-    iplen = std::strlen(ip);
-  }
   out << "X-Forwarded-For: ";
   if (!xff.empty()) {
     out << xff << ", ";
   }
-  out << std::string_view(ip, iplen) << "\r\nX-Forwarded-Proto: http\r\n";
+  if (peer_family_ == AF_INET) {
+    out.ipv4(peer_addr_);
+  } else if (peer_family_ == AF_INET6) {
+    char ip[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, peer_addr_, ip, sizeof(ip)) != nullptr) {
+      out << std::string_view(ip);
+    }
+  }
+  out << "\r\nX-Forwarded-Proto: http\r\n";
   if (!host.empty()) {
     out.header("X-Forwarded-Host", host);
   } else {

@@ -289,9 +289,11 @@ bool ClientConn::buildClientHead() {
   out << "HTTP/1.1 " << static_cast<uint64_t>(p->status_code) << " ";
   std::string_view reason = h.status();
   out << (reason.empty() ? http1::reasonPhrase(p->status_code) : reason) << "\r\n";
+  // Headers named in Connection are hop-by-hop too; most messages have no such list.
+  const bool has_connection = !h.find("connection").empty();
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);
-    if (http1::isHopByHop(n) || http1::isConnectionToken(h, n)) {
+    if (http1::isHopByHop(n) || (has_connection && http1::isConnectionToken(h, n))) {
       // Content-Length is framing lb keeps as the backend sent it (also for HEAD and 304).
       if (has_length && n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
         out.header(n, h.value(i));
