@@ -98,14 +98,19 @@ size_t SocketAddress::hostToBuffer(char* buf, size_t cap) const {
 
 std::string SocketAddress::toString() const {
   char host[INET6_ADDRSTRLEN];
-  hostToBuffer(host, sizeof(host));
+  size_t n = hostToBuffer(host, sizeof(host));
   std::string out;
+  out.reserve(n + 8);
   if (family() == AF_INET6) {
-    out = "[" + std::string(host) + "]";
+    out.push_back('[');
+    out.append(host, n);
+    out.push_back(']');
   } else {
-    out = host;
+    out.append(host, n);
   }
-  return out + ":" + std::to_string(port());
+  out.push_back(':');
+  out.append(std::to_string(port()));
+  return out;
 }
 
 bool SocketAddress::operator==(const SocketAddress& other) const {
