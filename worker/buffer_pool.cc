@@ -17,7 +17,7 @@ char* BufferPool::get() {
     free_.pop_back();
     return b;
   }
-  void* p = std::malloc(kBufferSize);
+  void* p = std::malloc(block_size_);
   if (p == nullptr) {
     throw std::bad_alloc();
   }

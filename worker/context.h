@@ -40,7 +40,8 @@ struct WorkerContext {
   shm::Segment* segment = nullptr;
   shm::WorkerSlot* slot = nullptr;
   int index = 0;
-  BufferPool buffers;
+  BufferPool buffers;                              // kBufferSize: client input, heads
+  BufferPool large_buffers{64, kLargeBufferSize};  // response reads
   Timers timers;
   std::vector<PoolRuntime> pools;
   AccessLog* access_log = nullptr;

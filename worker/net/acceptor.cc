@@ -18,7 +18,7 @@ constexpr int kAcceptBatchAlone = 64;
 constexpr int kAcceptBatchShared = 2;
 // A worker with this many connections (plus 1/8) more than another leaves new ones to it.
 constexpr int64_t kYieldMargin = 2;
-constexpr int kMaxYields = 64;
+constexpr uint64_t kYieldMs = 5;
 
 }  // namespace
 
@@ -39,6 +39,8 @@ Result<void> Acceptor::start(WorkerContext* ctx, const std::vector<int>& fds) {
                               "\": " + std::strerror(errno)});
     }
   }
+  uv_timer_init(ctx->loop, &resume_timer_);
+  resume_timer_.data = this;
   if (uv_poll_init(ctx->loop, &poll_, epfd_) != 0) {
     return unexpected(Error{"uv_poll_init failed"});
   }
@@ -69,6 +71,7 @@ void Acceptor::stop() {
   pause();
   stopped_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
   ::close(epfd_);
   epfd_ = -1;
   for (int fd : fds_) {
@@ -113,15 +116,24 @@ bool Acceptor::shouldYield() const {
   return false;
 }
 
+void Acceptor::onResumeTimer(uv_timer_t* t) {
+  auto* self = static_cast<Acceptor*>(t->data);
+  if (self->ctx_->connections < self->ctx_->config->worker_connections) {
+    self->resume();
+  }
+}
+
 void Acceptor::acceptOn(int index) {
   const config::Listener& listener = ctx_->config->listeners[index];
-  // The other workers were woken for the same connection; one of them takes it. The cap keeps a
-  // worker from spinning on a readable listener if the others cannot get to it.
-  if (yields_ < kMaxYields && shouldYield()) {
-    ++yields_;
+  // The other workers were woken for the same connection; one of them takes it. This one sits
+  // out a few milliseconds: long enough not to spin on a listener that stays readable until the
+  // other worker gets to it, short enough that new connections never wait long even if every
+  // worker decided to sit out at once.
+  if (shouldYield()) {
+    pause();
+    uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kYieldMs, 0);
     return;
   }
-  yields_ = 0;
   for (int i = 0; i < batch_; ++i) {
     if (ctx_->connections >= ctx_->config->worker_connections) {
       LB_WARN("%u worker_connections are not enough", ctx_->config->worker_connections);

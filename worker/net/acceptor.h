@@ -36,7 +36,8 @@ class Acceptor {
   static void onReadable(uv_poll_t* poll, int status, int events);
   void acceptOn(int index);
   bool shouldYield() const;
-  int yields_ = 0;
+  static void onResumeTimer(uv_timer_t* t);
+  uv_timer_t resume_timer_{};
   int batch_ = 64;
 
   WorkerContext* ctx_ = nullptr;

@@ -176,11 +176,11 @@ void ClientConn::releaseExchange() {
     bp.put(ex->req_head_mem);
   }
   bp.put(ex->up_head);
-  bp.put(ex->rbuf);
+  ctx_->large_buffers.put(ex->rbuf);
   bp.put(ex->resp_head_mem);
   bp.put(ex->cl_head);
   ex_ = nullptr;
-  if (ctx_->free_exchanges.size() < 1024) {
+  if (ctx_->free_exchanges.size() < 256) {
     ctx_->free_exchanges.push_back(ex);
   } else {
     delete ex;
@@ -250,16 +250,26 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     c->parseRequest();
     return;
   }
+  bool idle = ex == nullptr || (ex->in_start == ex->in_end && ex->start_ms == 0);
   if (nread == 0) {
-    return;  // EAGAIN
+    if (idle) {
+      c->releaseExchange();  // EAGAIN: nothing came after all
+    }
+    return;
   }
   if (nread == UV_ENOBUFS) {
     c->stopReading();  // the buffer is full: backpressure until the parser catches up
     return;
   }
-  // EOF or error. Between requests that is the client's normal way to end keep-alive.
-  bool idle = ex == nullptr || (ex->in_start == ex->in_end && ex->start_ms == 0);
-  if (!idle && nread == UV_EOF && (ex->req_done || !ex->in_head)) {
+  // EOF or error. Between requests that is the client's normal way to end keep-alive. The
+  // exchange libuv's read made us take goes back at once: when thousands of idle clients leave
+  // together, their buffers are reused instead of piling up until the close callbacks run.
+  if (idle) {
+    c->releaseExchange();
+    c->closeNow();
+    return;
+  }
+  if (nread == UV_EOF && (ex->req_done || !ex->in_head)) {
     // The client half-closed after sending its request (or at least its head): the response may
     // still go out. A body cut short by the FIN is noticed once the buffer is parsed.
     ex->client_eof = true;

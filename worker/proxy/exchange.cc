@@ -27,17 +27,41 @@ std::string_view hostWithoutPort(std::string_view host) {
   return colon == std::string_view::npos ? host : host.substr(0, colon);
 }
 
-// The path of an origin-form or absolute-form request target.
+// The authority of an absolute-form request target ("http://a.example:8080/x" ->
+// "a.example:8080", userinfo dropped); empty for the other forms.
+std::string_view authorityOf(std::string_view url) {
+  if (url.empty() || url.front() == '/' || url.front() == '*') {
+    return {};
+  }
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) {
+    return {};
+  }
+  std::string_view rest = url.substr(scheme + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  size_t at = authority.rfind('@');
+  return at == std::string_view::npos ? authority : authority.substr(at + 1);
+}
+
+// The path and query of an origin-form or absolute-form request target ("?x" when an
+// absolute-form target has a query but no path: the caller puts the "/" in front).
 std::string_view pathOf(std::string_view url) {
-  if (!url.empty() && url.front() == '/') {
+  if (url.empty() || url.front() == '/' || url.front() == '*') {
     return url;
   }
   size_t scheme = url.find("://");
   if (scheme == std::string_view::npos) {
     return url;
   }
-  size_t slash = url.find('/', scheme + 3);
-  return slash == std::string_view::npos ? std::string_view("/") : url.substr(slash);
+  size_t start = url.find_first_of("/?", scheme + 3);
+  return start == std::string_view::npos ? std::string_view() : url.substr(start);
+}
+
+// The host a request names: the absolute-form target's authority if there is one (RFC 9112
+// 3.2.2: it overrides Host), else the Host header.
+std::string_view requestHost(const http1::HeadArena& head) {
+  std::string_view authority = authorityOf(head.url());
+  return authority.empty() ? head.find("host") : authority;
 }
 
 }  // namespace
@@ -99,7 +123,7 @@ void ClientConn::routeAndDispatch() {
   const config::Action* action = nullptr;
   if (listener_->routes_index >= 0) {
     const config::RouteTable& table = ctx_->config->routes[listener_->routes_index];
-    std::string_view host = hostWithoutPort(ex->req_head.find("host"));
+    std::string_view host = hostWithoutPort(requestHost(ex->req_head));
     std::string_view path = pathOf(ex->req_head.url());
     for (const config::RouteRule& rule : table.rules) {
       if (!rule.host.empty() && !equalsIgnoreCase(host, rule.host)) {
@@ -245,9 +269,19 @@ bool ClientConn::buildUpstreamHead() {
   http1::Appender out(ex->up_head, kBufferSize);
   out << llhttp_method_name(static_cast<llhttp_method_t>(ex->req.method)) << " ";
   std::string_view url = h.url();
-  out << (url.front() == '/' ? url : pathOf(url)) << " HTTP/1.1\r\n";
+  std::string_view authority = authorityOf(url);
+  if (authority.empty()) {
+    out << url;
+  } else {
+    std::string_view path = pathOf(url);
+    if (path.empty() || path.front() != '/') {
+      out << "/";
+    }
+    out << path;
+  }
+  out << " HTTP/1.1\r\n";
   std::string_view xff;
-  std::string_view host;
+  std::string_view host = authority;
   // Headers named in Connection are hop-by-hop too; most messages have no such list.
   const bool has_connection = !h.find("connection").empty();
   for (int i = 0; i < h.count(); ++i) {
@@ -268,6 +302,9 @@ bool ClientConn::buildUpstreamHead() {
       continue;
     }
     if (n.size() == 4 && equalsIgnoreCase(n, "host")) {
+      if (!authority.empty()) {
+        continue;  // replaced by the target's authority below
+      }
       host = h.value(i);
     }
     out.header(n, h.value(i));
@@ -285,6 +322,9 @@ bool ClientConn::buildUpstreamHead() {
     }
   }
   out << "\r\nX-Forwarded-Proto: http\r\n";
+  if (!authority.empty()) {
+    out.header("Host", authority);
+  }
   if (!host.empty()) {
     out.header("X-Forwarded-Host", host);
   } else {

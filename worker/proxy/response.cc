@@ -43,7 +43,7 @@ const llhttp_settings_t& ClientConn::responseSettings() {
 void ClientConn::onUpstreamAlloc(uv_buf_t* buf) {
   Exchange* ex = ex_;
   if (ex->rbuf == nullptr) {
-    ex->rbuf = ctx_->buffers.get();
+    ex->rbuf = ctx_->large_buffers.get();
     ex->rbuf_start = ex->rbuf_end = 0;
   } else if (ex->cl_write_pending) {
     // The client write in flight points into the buffer: only the space after rbuf_end is free.
@@ -56,7 +56,7 @@ void ClientConn::onUpstreamAlloc(uv_buf_t* buf) {
     ex->rbuf_end -= ex->rbuf_start;
     ex->rbuf_start = 0;
   }
-  *buf = uv_buf_init(ex->rbuf + ex->rbuf_end, kBufferSize - ex->rbuf_end);
+  *buf = uv_buf_init(ex->rbuf + ex->rbuf_end, kLargeBufferSize - ex->rbuf_end);
 }
 
 void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
@@ -510,7 +510,7 @@ void ClientConn::finishExchange() {
     return;
   }
   sm_.transition(ConnState::KeepAlive);
-  ctx_->buffers.put(ex->rbuf);
+  ctx_->large_buffers.put(ex->rbuf);
   ex->rbuf = nullptr;
   resetForNextRequest();
   if (ex->in_start < ex->in_end) {
