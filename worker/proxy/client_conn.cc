@@ -54,7 +54,6 @@ void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, in
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), &ClientConn::onClose);
     return;
   }
-  uv_tcp_nodelay(&c->tcp_, 1);
   if (peer->sa_family == AF_INET) {
     auto* in = reinterpret_cast<const sockaddr_in*>(peer);
     c->peer_family_ = AF_INET;
@@ -145,6 +144,7 @@ void ClientConn::resetForNextRequest() {
   ex->in_parse = false;
   ex->req_kick = ex->resp_kick = false;
   ex->client_eof = false;
+  ex->refused = false;
   ex->resp_head_done = ex->resp_done = ex->resp_chunk_out = false;
   ex->resp_close_after = ex->resp_started = false;
   ex->resp_bytes = 0;
@@ -525,6 +525,7 @@ void ClientConn::requestRefused(int status) {
   }
   stopReading();
   ex->req_done = true;
+  ex->refused = true;
   ex->client_keepalive = false;
   if (ex->resp_started || ex->cl_write_pending) {
     closeNow();

@@ -57,6 +57,7 @@ struct Exchange {
   // that run is what ends a message without a body.
   bool req_kick = false;
   bool client_eof = false;  // the client half-closed after its request head
+  bool refused = false;     // lb refused the request (4xx): its input may go on
   char in_before = '\n';    // last non-blank byte before in_buf's start (obs-fold check)
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
@@ -201,6 +202,7 @@ class ClientConn {
   void finishExchange();
   void abortExchange();
   void writeClient(const char* data, size_t len);
+  void setNoDelay();
   void logAccess();
 
   uv_tcp_t tcp_;
@@ -213,6 +215,7 @@ class ClientConn {
   bool reading_ = false;
   bool closing_ = false;
   bool draining_ = false;
+  bool nodelay_ = false;
   ClientConn* next_ = nullptr;  // WorkerContext::clients
   ClientConn* prev_ = nullptr;
   uint8_t peer_family_ = 0;

@@ -335,6 +335,9 @@ bool ClientConn::flushClient(bool try_now) {
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   int first = 0;
+  if (ex->resp_bytes > bytes) {
+    setNoDelay();  // a response in several writes (a stream): each must leave at once
+  }
   if (try_now) {
     // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
     int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
@@ -388,6 +391,15 @@ void ClientConn::onClientWritten(uv_write_t* req, int status) {
   if (ex->up != nullptr) {
     c->sm_.transition(ConnState::ReadingResponse);
     c->parseResponse();
+  }
+}
+
+// TCP_NODELAY only once a connection needs it (a second request, a streamed response): a
+// connection that carries one response in one write never pays the setsockopt.
+void ClientConn::setNoDelay() {
+  if (!nodelay_) {
+    nodelay_ = true;
+    uv_tcp_nodelay(&tcp_, 1);
   }
 }
 
@@ -506,9 +518,18 @@ void ClientConn::finishExchange() {
     ex->up = nullptr;
   }
   if (ex->resp_close_after || !ex->req_done || closing_) {
-    lingeringClose();
+    // Linger only when the client may still be sending: an unread body, pipelined bytes, or a
+    // refused request whose input cannot be trusted to have ended. A complete request answered
+    // with Connection: close is closed at once (nginx's "lingering_close on").
+    bool may_send_more = !ex->req_done || ex->in_start < ex->in_end || ex->refused;
+    if (may_send_more && !ex->client_eof) {
+      lingeringClose();
+    } else {
+      closeNow();
+    }
     return;
   }
+  setNoDelay();  // the connection carries more requests: small responses must not wait on Nagle
   sm_.transition(ConnState::KeepAlive);
   ctx_->large_buffers.put(ex->rbuf);
   ex->rbuf = nullptr;
