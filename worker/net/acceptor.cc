@@ -19,6 +19,8 @@ constexpr int kAcceptBatchShared = 2;
 // A worker with this many connections (plus 1/8) more than another leaves new ones to it.
 constexpr int64_t kYieldMargin = 2;
 constexpr uint64_t kYieldMs = 5;
+// After accept() ran out of descriptors or memory (nginx waits 500 ms).
+constexpr uint64_t kAcceptErrorPauseMs = 100;
 
 }  // namespace
 
@@ -148,9 +150,13 @@ void Acceptor::acceptOn(int index) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
         return;
       }
-      // EMFILE/ENFILE/ENOBUFS: the connection stays queued; the next wake-up tries again.
-      LB_ERROR("accept() on listener \"%s\" failed: %s", listener.name.c_str(),
-               std::strerror(errno));
+      // EMFILE/ENFILE/ENOBUFS: the connection stays queued. The listener stays readable, so
+      // accepting pauses for a while instead of failing again on every loop turn.
+      LB_ERROR("accept() on listener \"%s\" failed: %s; accepting again in %llu ms",
+               listener.name.c_str(), std::strerror(errno),
+               static_cast<unsigned long long>(kAcceptErrorPauseMs));
+      pause();
+      uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kAcceptErrorPauseMs, 0);
       return;
     }
     ClientConn::accept(ctx_, &listener, index, fd, reinterpret_cast<sockaddr*>(&peer));
