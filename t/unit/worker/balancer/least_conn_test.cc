@@ -10,45 +10,17 @@
 #include <vector>
 
 #include "shared/shm/segment.h"
+#include "unit/worker/balancer/pool_fixture.h"
 
 namespace lb::worker {
 namespace {
 
-// One least_conn pool in a real shared-memory segment, slots assigned as the master does it.
-class PoolFixture {
+// PoolFixture with this file's algorithm.
+class PoolFixture : public test::PoolFixture {
  public:
-  explicit PoolFixture(std::vector<int> weights, std::vector<int> max_connections = {}) {
-    static std::atomic<int> counter{0};
-    name_ = "lb.unit." + std::to_string(::getpid()) + ".lc" + std::to_string(counter++);
-    auto seg = shm::SharedSegment::create(name_);
-    REQUIRE(seg);
-    segment_ = std::move(*seg);
-    config::Pool pool;
-    pool.name = "pool";
-    pool.algorithm = config::Algorithm::LeastConn;
-    for (size_t i = 0; i < weights.size(); ++i) {
-      config::Backend b;
-      b.address_text = "10.0.1." + std::to_string(i + 1) + ":80";
-      b.weight = weights[i];
-      b.max_connections = i < max_connections.size() ? max_connections[i] : 0;
-      pool.backends.push_back(b);
-    }
-    config_.pools.push_back(pool);
-    auto assigned = segment_->assignSlots(config_);
-    REQUIRE(assigned);
-  }
-  ~PoolFixture() { shm::SharedSegment::remove(name_); }
-
-  const config::Pool& pool() const { return config_.pools[0]; }
-  shm::Segment* segment() const { return segment_->get(); }
-  std::atomic<int32_t>& active(int backend) {
-    return segment()->backends[pool().backends[backend].slot].active;
-  }
-
- private:
-  std::string name_;
-  std::unique_ptr<shm::SharedSegment> segment_;
-  config::Config config_;
+  explicit PoolFixture(std::vector<int> weights, std::vector<int> max_connections = {})
+      : test::PoolFixture(config::Algorithm::LeastConn, std::move(weights),
+                          std::move(max_connections)) {}
 };
 
 std::vector<int> pickReleased(Balancer& bal, size_t count) {

@@ -1,0 +1,61 @@
+#pragma once
+
+// One pool in a real shared-memory segment, slots assigned as the master does it: what every
+// balancer test starts from.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shared/config/model.h"
+#include "shared/shm/segment.h"
+
+namespace lb::worker::test {
+
+class PoolFixture {
+ public:
+  PoolFixture(config::Algorithm algorithm, std::vector<int> weights,
+              std::vector<int> max_connections = {}) {
+    static std::atomic<int> counter{0};
+    name_ = "lb.unit." + std::to_string(::getpid()) + ".pool" + std::to_string(counter++);
+    auto seg = shm::SharedSegment::create(name_);
+    REQUIRE(seg);
+    segment_ = std::move(*seg);
+    config::Pool pool;
+    pool.name = "pool";
+    pool.algorithm = algorithm;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      config::Backend b;
+      b.address_text = "10.0.0." + std::to_string(i + 1) + ":80";
+      b.weight = weights[i];
+      b.max_connections = i < max_connections.size() ? max_connections[i] : 0;
+      pool.backends.push_back(b);
+    }
+    config_.pools.push_back(pool);
+    auto assigned = segment_->assignSlots(config_);
+    REQUIRE(assigned);
+  }
+  ~PoolFixture() { shm::SharedSegment::remove(name_); }
+  PoolFixture(const PoolFixture&) = delete;
+  PoolFixture& operator=(const PoolFixture&) = delete;
+
+  const config::Pool& pool() const { return config_.pools[0]; }
+  shm::Segment* segment() const { return segment_->get(); }
+  std::atomic<int32_t>& active(int backend) {
+    return segment()->backends[pool().backends[backend].slot].active;
+  }
+  std::atomic<uint64_t>& requests(int backend) {
+    return segment()->backends[pool().backends[backend].slot].requests;
+  }
+
+ private:
+  std::string name_;
+  std::unique_ptr<shm::SharedSegment> segment_;
+  config::Config config_;
+};
+
+}  // namespace lb::worker::test
