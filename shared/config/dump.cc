@@ -204,6 +204,7 @@ void writePools(Writer& w, const Config& c) {
     w.set(2, "read_timeout_ms", integer(p.read_timeout_ms));
     w.set(2, "send_timeout_ms", integer(p.send_timeout_ms));
     w.set(2, "retries", integer(p.retries));
+    w.set(2, "forwarded_headers", p.forwarded_headers ? "true" : "false");
     closeItem(w, 1, i + 1 == c.pools.size());
   }
   w.close(0, ')');

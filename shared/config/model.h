@@ -98,6 +98,7 @@ struct Pool {
   uint32_t read_timeout_ms = 60000;  // between two reads of the response
   uint32_t send_timeout_ms = 60000;  // between two writes of the request
   int retries = 1;  // further backends tried after a connect failure, before any byte was sent
+  bool forwarded_headers = true;  // X-Forwarded-For/-Proto/-Host on requests to the backends
   int line = 0;
   int slot = -1;  // shared-memory pool slot (round-robin sequence), assigned by the master
 };

@@ -40,7 +40,8 @@ inline constexpr std::string_view kPool[] = {"name",
                                              "connect_timeout_ms",
                                              "read_timeout_ms",
                                              "send_timeout_ms",
-                                             "retries"};
+                                             "retries",
+                                             "forwarded_headers"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "max_connections"};
 
 // Limits shared by several directives.

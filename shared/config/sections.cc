@@ -373,6 +373,8 @@ void Loader::readPool(const Setting& g, int index) {
     } else if (key == "retries") {
       // At most 8 attempts per request: the worker remembers 8 tried backends (client_conn.h).
       r_.getInt(s, 0, 7, &p.retries);
+    } else if (key == "forwarded_headers") {
+      r_.getBool(s, &p.forwarded_headers);
     } else {
       r_.unknown(s, context, schema::kPool);
     }

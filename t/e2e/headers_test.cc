@@ -26,6 +26,24 @@ TEST_CASE("X-Forwarded-* are set and Host is preserved", "[headers]") {
   CHECK(equalsIgnoreCase(seen->headers.joined("X-Forwarded-Host"), "Www.Example.test:8080"));
 }
 
+TEST_CASE("forwarded_headers = false sends no X-Forwarded-* and drops the client's", "[headers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "forwarded_headers = false;"));
+
+  auto r = fetch(lb.port(0), buildRequest("GET", "/nf", {{"X-Forwarded-For", "203.0.113.7"}}));
+  INFO(describe(r));
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  auto seen = up.lastRequest();
+  REQUIRE(seen);
+  INFO("upstream saw:\n" << seen->head);
+  CHECK(seen->headers.all("X-Forwarded-For").empty());
+  CHECK(seen->headers.all("X-Forwarded-Proto").empty());
+  CHECK(seen->headers.all("X-Forwarded-Host").empty());
+  CHECK_FALSE(seen->headers.all("Host").empty());
+}
+
 TEST_CASE("X-Forwarded-For from the client gets the client address appended", "[headers]") {
   FakeUpstream up("A");
   LbInstance lb;

@@ -309,24 +309,29 @@ bool ClientConn::buildUpstreamHead() {
     }
     out.header(n, h.value(i));
   }
-  out << "X-Forwarded-For: ";
-  if (!xff.empty()) {
-    out << xff << ", ";
-  }
-  if (peer_family_ == AF_INET) {
-    out.ipv4(peer_addr_);
-  } else if (peer_family_ == AF_INET6) {
-    char ip[INET6_ADDRSTRLEN];
-    if (inet_ntop(AF_INET6, peer_addr_, ip, sizeof(ip)) != nullptr) {
-      out << std::string_view(ip);
+  const bool forwarded = ctx_->pools[ex->pool].pool->forwarded_headers;
+  if (forwarded) {
+    out << "X-Forwarded-For: ";
+    if (!xff.empty()) {
+      out << xff << ", ";
     }
+    if (peer_family_ == AF_INET) {
+      out.ipv4(peer_addr_);
+    } else if (peer_family_ == AF_INET6) {
+      char ip[INET6_ADDRSTRLEN];
+      if (inet_ntop(AF_INET6, peer_addr_, ip, sizeof(ip)) != nullptr) {
+        out << std::string_view(ip);
+      }
+    }
+    out << "\r\nX-Forwarded-Proto: http\r\n";
   }
-  out << "\r\nX-Forwarded-Proto: http\r\n";
   if (!authority.empty()) {
     out.header("Host", authority);
   }
   if (!host.empty()) {
-    out.header("X-Forwarded-Host", host);
+    if (forwarded) {
+      out.header("X-Forwarded-Host", host);
+    }
   } else {
     // An HTTP/1.0 client may omit Host; the HTTP/1.1 request lb sends must have one.
     out.header("Host", ctx_->pools[ex->pool].pool->backends[ex->backend].address_text);

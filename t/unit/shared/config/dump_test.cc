@@ -96,6 +96,7 @@ void checkEqual(const Config& a, const Config& b) {
     CHECK(x.read_timeout_ms == y.read_timeout_ms);
     CHECK(x.send_timeout_ms == y.send_timeout_ms);
     CHECK(x.retries == y.retries);
+    CHECK(x.forwarded_headers == y.forwarded_headers);
     REQUIRE(x.backends.size() == y.backends.size());
     for (size_t j = 0; j < x.backends.size(); ++j) {
       CHECK(x.backends[j].address_text == y.backends[j].address_text);
