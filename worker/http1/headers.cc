@@ -149,8 +149,4 @@ bool isConnectionToken(const HeadArena& head, std::string_view name) {
   return anyConnectionToken(head, [&](std::string_view t) { return equalsIgnoreCase(t, name); });
 }
 
-bool connectionHas(const HeadArena& head, std::string_view token) {
-  return isConnectionToken(head, token);
-}
-
 }  // namespace lb::worker::http1

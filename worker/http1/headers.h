@@ -94,7 +94,4 @@ bool followsObsFold(const char* buf_begin, const char* at, char before);
 // parse buffer is recycled, for followsObsFold.
 char lastNonBlank(const char* begin, const char* end, char fallback);
 
-// True if the Connection header(s) of `head` carry the token `token` ("close", "upgrade").
-bool connectionHas(const HeadArena& head, std::string_view token);
-
 }  // namespace lb::worker::http1

@@ -6,27 +6,15 @@
 
 #include "shared/config/load.h"
 #include "shared/config/schema.h"
+#include "unit/shared/config/config_test_util.h"
 
 namespace lb::config {
 namespace {
 
-const std::string kFixtures = LB_TEST_DATA_DIR "/config/";
-const std::string kConfDir = LB_TEST_DATA_DIR "/../../conf/";
-
-std::string allErrors(const ConfigErrors& errors) {
-  std::string out;
-  for (const ConfigError& e : errors) {
-    out += e.toString() + "\n";
-  }
-  return out;
-}
-
-Config mustLoad(const Result<Config, ConfigErrors>& r) {
-  if (!r) {
-    FAIL("unexpected errors:\n" << allErrors(r.error()));
-  }
-  return r.value();
-}
+using test::allErrors;
+using test::kConfDir;
+using test::kFixtures;
+using test::mustLoad;
 
 void checkEqual(const ClientLimits& a, const ClientLimits& b) {
   CHECK(a.header_timeout_ms == b.header_timeout_ms);

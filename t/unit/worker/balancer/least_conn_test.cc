@@ -15,6 +15,9 @@
 namespace lb::worker {
 namespace {
 
+using test::pickReleased;
+using test::startTogether;
+
 // PoolFixture with this file's algorithm.
 class PoolFixture : public test::PoolFixture {
  public:
@@ -22,27 +25,6 @@ class PoolFixture : public test::PoolFixture {
       : test::PoolFixture(config::Algorithm::LeastConn, std::move(weights),
                           std::move(max_connections)) {}
 };
-
-std::vector<int> pickReleased(Balancer& bal, size_t count) {
-  std::vector<int> out;
-  for (size_t i = 0; i < count; ++i) {
-    int picked = bal.pick({});
-    out.push_back(picked);
-    if (picked >= 0) {
-      bal.release(picked);
-    }
-  }
-  return out;
-}
-
-// Lets forked workers start their loops together, so that they really race. Bounded: a
-// worker that waits more than five seconds for the others goes on alone.
-void startTogether(std::atomic<uint64_t>& arrived, uint64_t workers) {
-  arrived.fetch_add(1);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (arrived.load() < workers && std::chrono::steady_clock::now() < deadline) {
-  }
-}
 
 constexpr int a = 0, b = 1, c = 2;
 

@@ -7,12 +7,14 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "shared/config/model.h"
 #include "shared/shm/segment.h"
+#include "worker/balancer/balancer.h"
 
 namespace lb::worker::test {
 
@@ -57,5 +59,27 @@ class PoolFixture {
   std::unique_ptr<shm::SharedSegment> segment_;
   config::Config config_;
 };
+
+// `count` picks, each connection given back at once; -1 where none could be taken.
+inline std::vector<int> pickReleased(Balancer& bal, size_t count) {
+  std::vector<int> out;
+  for (size_t i = 0; i < count; ++i) {
+    int picked = bal.pick({});
+    out.push_back(picked);
+    if (picked >= 0) {
+      bal.release(picked);
+    }
+  }
+  return out;
+}
+
+// Lets forked workers start their loops together, so that they really race. Bounded: a
+// worker that waits more than five seconds for the others goes on alone.
+inline void startTogether(std::atomic<uint64_t>& arrived, uint64_t workers) {
+  arrived.fetch_add(1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (arrived.load() < workers && std::chrono::steady_clock::now() < deadline) {
+  }
+}
 
 }  // namespace lb::worker::test

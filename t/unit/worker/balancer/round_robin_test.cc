@@ -17,6 +17,9 @@
 namespace lb::worker {
 namespace {
 
+using test::pickReleased;
+using test::startTogether;
+
 // PoolFixture with this file's algorithm.
 class PoolFixture : public test::PoolFixture {
  public:
@@ -46,27 +49,6 @@ std::vector<int> nginxSequence(const std::vector<int>& weights, size_t count) {
 }
 
 // `count` picks, each connection given back at once (no backend is ever full).
-std::vector<int> pickReleased(Balancer& b, size_t count) {
-  std::vector<int> out;
-  for (size_t i = 0; i < count; ++i) {
-    int picked = b.pick({});
-    out.push_back(picked);
-    if (picked >= 0) {
-      b.release(picked);
-    }
-  }
-  return out;
-}
-
-// Lets forked workers start their loops together, so that they really race. Bounded: a
-// worker that waits more than five seconds for the others goes on alone.
-void startTogether(std::atomic<uint64_t>& arrived, uint64_t workers) {
-  arrived.fetch_add(1);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (arrived.load() < workers && std::chrono::steady_clock::now() < deadline) {
-  }
-}
-
 constexpr int a = 0, b = 1, c = 2;
 
 }  // namespace
