@@ -222,6 +222,9 @@ std::string dumpConfig(const Config& config) {
   w.set(0, "pid", literal(config.pid));
   w.set(0, "worker_shutdown_timeout_ms", integer(config.worker_shutdown_timeout_ms));
   w.set(0, "worker_connections", integer(config.worker_connections));
+  w.set(0, "reload_timeout_ms", integer(config.reload_timeout_ms));
+  w.set(0, "max_draining_generations", integer(config.max_draining_generations));
+  w.set(0, "drain_window_ms", integer(config.drain_window_ms));
   w.blank();
   w.open(0, "error_log", '{');
   w.set(1, "path", literal(config.error_log.path));

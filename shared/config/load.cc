@@ -51,6 +51,12 @@ Config Loader::load(const Setting& root) {
       r_.getInt(s, 0, kMaxMs, &c_.worker_shutdown_timeout_ms);
     } else if (key == "worker_connections") {
       r_.getInt(s, 1, 1048576, &c_.worker_connections);
+    } else if (key == "reload_timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &c_.reload_timeout_ms);
+    } else if (key == "max_draining_generations") {
+      r_.getInt(s, 1, 64, &c_.max_draining_generations);
+    } else if (key == "drain_window_ms") {
+      r_.getInt(s, 0, kMaxMs, &c_.drain_window_ms);
     } else if (key == "error_log") {
       readErrorLog(s);
     } else if (key == "access_log") {

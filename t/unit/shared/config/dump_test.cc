@@ -42,6 +42,9 @@ void checkEqual(const Config& a, const Config& b) {
   CHECK(a.pid == b.pid);
   CHECK(a.worker_shutdown_timeout_ms == b.worker_shutdown_timeout_ms);
   CHECK(a.worker_connections == b.worker_connections);
+  CHECK(a.reload_timeout_ms == b.reload_timeout_ms);
+  CHECK(a.max_draining_generations == b.max_draining_generations);
+  CHECK(a.drain_window_ms == b.drain_window_ms);
   CHECK(a.error_log.path == b.error_log.path);
   CHECK(a.error_log.level == b.error_log.level);
   CHECK(a.access_log.path == b.access_log.path);

@@ -178,6 +178,10 @@ TEST_CASE("a value out of its range names the range", "[config]") {
        "\"worker_processes\" must be \"auto\" or an integer between 1 and 256, got \"many\""},
       {"worker_connections = 0;\n" + kListener + kPool, 1,
        "\"worker_connections\" must be between 1 and 1048576, got 0"},
+      {"max_draining_generations = 0;\n" + kListener + kPool, 1,
+       "\"max_draining_generations\" must be between 1 and 64, got 0"},
+      {"reload_timeout_ms = 0;\n" + kListener + kPool, 1,
+       "\"reload_timeout_ms\" must be between 1 and 2147483647, got 0"},
       {kListener + "pools = ( { name = \"app\"; backends = (\n" +
            "  { address = \"127.0.0.1:9000\"; weight = 1001; } ); } );\n",
        3, "\"weight\" must be between 1 and 1000, got 1001"},

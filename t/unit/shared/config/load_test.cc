@@ -102,6 +102,9 @@ TEST_CASE("every directive of full.conf is read", "[config]") {
   CHECK(c.pid == "/tmp/lb-test.pid");
   CHECK(c.worker_shutdown_timeout_ms == 2500);
   CHECK(c.worker_connections == 4096);
+  CHECK(c.reload_timeout_ms == 7000);
+  CHECK(c.max_draining_generations == 2);
+  CHECK(c.drain_window_ms == 500);
   CHECK(c.error_log.path == "/tmp/lb-test-error.log");
   CHECK(c.error_log.level == LogLevel::Debug);
   CHECK(c.access_log.path == "/tmp/lb-test-access.log");
@@ -169,6 +172,9 @@ TEST_CASE("settings left out get the documented defaults", "[config]") {
   CHECK(c.pid == "/run/lb.pid");
   CHECK(c.worker_shutdown_timeout_ms == d.worker_shutdown_timeout_ms);
   CHECK(c.worker_connections == d.worker_connections);
+  CHECK(c.reload_timeout_ms == 10000);
+  CHECK(c.max_draining_generations == 4);
+  CHECK(c.drain_window_ms == 2000);
   CHECK(c.error_log.path == "/var/log/lb/error.log");
   CHECK(c.error_log.level == LogLevel::Notice);
   CHECK(c.access_log.path.empty());
