@@ -15,6 +15,7 @@ struct Requested {
   bool test = false;
   bool dump = false;
   bool signal = false;
+  bool plan = false;
 };
 
 Result<Options> finish(const Requested& req, Options opts) {
@@ -24,6 +25,8 @@ Result<Options> finish(const Requested& req, Options opts) {
     opts.action = req.build_info ? Action::VersionBuild : Action::Version;
   } else if ((req.test || req.dump) && req.signal) {
     return unexpected(Error{"options -t/-T and -s cannot be combined"});
+  } else if (req.plan && (!req.test || req.dump)) {
+    return unexpected(Error{"option --plan goes with -t only"});
   } else if (req.test || req.dump) {
     opts.action = req.dump ? Action::TestDump : Action::Test;
   } else if (req.signal) {
@@ -94,6 +97,11 @@ Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
       req.version = true;
       continue;
     }
+    if (arg == "--plan") {
+      req.plan = true;
+      opts.plan = true;
+      continue;
+    }
     if (arg.size() < 2 || arg[0] != '-' || arg[1] == '-') {
       return unexpected(Error{"invalid option: \"" + std::string(arg) + "\""});
     }
@@ -156,7 +164,7 @@ Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
 
 std::string usageText(std::string_view default_config) {
   std::string text =
-      "Usage: lb [-c FILE] [-F] [-t | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]\n"
+      "Usage: lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]\n"
       "\n"
       "Options:\n"
       "  -c FILE    use configuration file FILE (default: ";
@@ -165,10 +173,13 @@ std::string usageText(std::string_view default_config) {
       ")\n"
       "  -F         keep the master process in the foreground, whatever \"daemon\" says\n"
       "  -t         test the configuration file and exit\n"
+      "  --plan     with -t: also print what reloading the running instance to this file\n"
+      "             would change (listeners, pools, backends, settings), without applying it\n"
       "  -T         test the configuration file, print the effective configuration, exit\n"
       "  -s SIGNAL  send SIGNAL to the running master process and exit:\n"
       "             stop (TERM, fast stop), quit (QUIT, graceful stop),\n"
-      "             reopen (USR1, reopen log files), reload (HUP, reload configuration)\n"
+      "             reopen (USR1, reopen log files), reload (HUP, reload configuration;\n"
+      "             waits for the verdict and exits 1 if the new configuration was refused)\n"
       "  -v         print the version and exit\n"
       "  -V         print the version and build information and exit\n"
       "  -h         print this help and exit\n";

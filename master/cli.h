@@ -1,7 +1,7 @@
 #pragma once
 
 // The command line of lb:
-//   lb [-c FILE] [-F] [-t | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]
+//   lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]
 // Parsing is pure (no I/O), so every option and every misuse is unit-tested; main() prints.
 
 #include <string>
@@ -28,8 +28,9 @@ enum class ControlSignal { Stop, Quit, Reopen, Reload };
 
 struct Options {
   Action action = Action::Run;
-  std::string config_file;                     // -c; the compiled-in default when absent
-  bool foreground = false;                     // -F
+  std::string config_file;  // -c; the compiled-in default when absent
+  bool foreground = false;  // -F
+  bool plan = false;        // --plan (with -t): print what a reload to the file would change
   ControlSignal signal = ControlSignal::Stop;  // meaningful for Action::Signal only
 };
 

@@ -3,12 +3,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "master/pidfile.h"
+#include "master/reload_plan.h"
 #include "shared/config/load.h"
+#include "shared/shm/segment.h"
 
 namespace lb::master {
 namespace {
@@ -17,6 +23,86 @@ void printErrors(const config::ConfigErrors& errors, std::FILE* err) {
   for (const auto& e : errors) {
     std::fprintf(err, "lb: %s\n", e.toString().c_str());
   }
+}
+
+// The running instance's configuration text, read from its shared memory (a seqlock: retried
+// while the master rewrites it).
+Result<std::string> runningConfigText(const std::string& pid_path) {
+  auto segment = shm::SharedSegment::attach(shm::SharedSegment::nameFor(pid_path));
+  if (!segment) {
+    return unexpected(
+        Error{"no running instance to compare with (" + segment.error().message + ")"});
+  }
+  const shm::ConfigText& c = (*segment)->get()->config;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    uint64_t before = c.sequence.load(std::memory_order_acquire);
+    if (before % 2 == 1) {
+      ::usleep(1000);
+      continue;
+    }
+    uint32_t n = std::min<uint32_t>(c.length.load(std::memory_order_relaxed),
+                                    static_cast<uint32_t>(shm::kConfigTextSize));
+    std::string text(c.text, n);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (c.sequence.load(std::memory_order_relaxed) == before) {
+      if (n == 0) {
+        return unexpected(Error{"the running instance has not published its configuration"});
+      }
+      if (c.truncated != 0) {
+        return unexpected(Error{"the running configuration is too large to compare with"});
+      }
+      return text;
+    }
+  }
+  return unexpected(Error{"the running configuration kept changing while being read"});
+}
+
+int printPlan(const config::Config& next, std::FILE* out, std::FILE* err) {
+  auto text = runningConfigText(next.pid);
+  if (!text) {
+    std::fprintf(err, "lb: cannot plan the reload: %s\n", text.error().message.c_str());
+    return 1;
+  }
+  auto running = config::loadConfigFromString(*text, "running configuration");
+  if (!running) {
+    std::fprintf(err, "lb: cannot plan the reload: the running configuration does not load:\n");
+    printErrors(running.error(), err);
+    return 1;
+  }
+  std::string plan = formatPlan(planReload(*running, next));
+  std::fwrite(plan.data(), 1, plan.size(), out);
+  std::fflush(out);
+  return 0;
+}
+
+// After HUP: the master bumps reload.started when it takes the signal and sets finished to the
+// same number with the verdict. Anything finished after `before` answers this request (HUPs
+// that arrive while a reload is under way are folded into the next one).
+int waitForVerdict(shm::Segment* segment, uint64_t before, pid_t master, uint32_t wait_ms,
+                   std::FILE* err) {
+  const shm::ReloadState& r = segment->reload;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (r.finished.load(std::memory_order_acquire) <= before) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(err, "lb: reload: no verdict from the master within %u ms\n", wait_ms);
+      return 1;
+    }
+    if (!processAlive(master)) {
+      std::fprintf(err, "lb: reload: the master process %d exited\n", static_cast<int>(master));
+      return 1;
+    }
+    ::usleep(10000);
+  }
+  auto result = static_cast<shm::ReloadResult>(r.result.load(std::memory_order_acquire));
+  unsigned long long generation = r.generation.load();
+  if (result == shm::ReloadResult::Succeeded) {
+    std::fprintf(err, "lb: reload succeeded: generation %llu serves\n", generation);
+    return 0;
+  }
+  std::string error(r.error, ::strnlen(r.error, shm::kReloadErrorSize));
+  std::fprintf(err, "lb: reload failed: %s\nlb: generation %llu goes on serving\n", error.c_str(),
+               generation);
+  return 1;
 }
 
 }  // namespace
@@ -30,6 +116,9 @@ int testConfig(const Options& options, bool dump, std::FILE* out, std::FILE* err
   }
   std::fprintf(err, "lb: configuration file %s test is successful\n", options.config_file.c_str());
   std::fflush(err);
+  if (options.plan) {
+    return printPlan(*config, out, err);
+  }
   if (dump) {
     std::string text = config::dumpConfig(*config);
     std::fwrite(text.data(), 1, text.size(), out);
@@ -76,10 +165,27 @@ int signalMaster(const Options& options, std::FILE* err) {
     return 1;
   }
   int signo = controlSignalNumber(options.signal);
+  // For reload, the verdict counter is read before the signal goes, so the answer cannot be
+  // missed however fast the master is.
+  std::unique_ptr<shm::SharedSegment> segment;
+  uint64_t before = 0;
+  if (options.signal == ControlSignal::Reload) {
+    auto attached = shm::SharedSegment::attach(shm::SharedSegment::nameFor(path));
+    if (attached) {
+      segment = std::move(*attached);
+      before = segment->get()->reload.started.load(std::memory_order_acquire);
+    } else {
+      std::fprintf(err, "lb: reload: cannot wait for the verdict: %s\n",
+                   attached.error().message.c_str());
+    }
+  }
   if (::kill(*pid, signo) != 0) {
     std::fprintf(err, "lb: signal \"%s\" not sent: kill(%d, SIG%s) failed: %s\n", name,
                  static_cast<int>(*pid), sigabbrev_np(signo), std::strerror(errno));
     return 1;
+  }
+  if (segment) {
+    return waitForVerdict(segment->get(), before, *pid, config->reload_timeout_ms + 5000, err);
   }
   return 0;
 }

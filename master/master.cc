@@ -1,6 +1,8 @@
 #include "master/master.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "master/spawn.h"
 #include "shared/config/load.h"
 #include "shared/log/log.h"
+#include "shared/proc/control.h"
 
 namespace lb::master {
 namespace {
@@ -23,6 +26,37 @@ unsigned long long ull(uint64_t v) {
 }
 
 }  // namespace
+
+Master::HandoffPair& Master::HandoffPair::operator=(HandoffPair&& o) noexcept {
+  if (this != &o) {
+    this->~HandoffPair();
+    tx = o.tx;
+    rx = o.rx;
+    o.tx = o.rx = -1;
+  }
+  return *this;
+}
+
+Master::HandoffPair::~HandoffPair() {
+  if (tx >= 0) {
+    ::close(tx);
+  }
+  if (rx >= 0) {
+    ::close(rx);
+  }
+}
+
+Result<Master::HandoffPair> Master::openHandoff() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return unexpected(Error{std::string("socketpair() for the connection handoff failed: ") +
+                            std::strerror(errno)});
+  }
+  HandoffPair pair;
+  pair.tx = sv[0];
+  pair.rx = sv[1];
+  return pair;
+}
 
 int runMaster(const Options& options) {
   Master master(options);
@@ -114,7 +148,14 @@ bool Master::start() {
   LB_NOTICE("lb version %s, master process started: configuration \"%s\", %d worker process%s",
             LB_VERSION, options_.config_file.c_str(), workers, workers == 1 ? "" : "es");
   const bool log_on_stderr = log::fd() == STDERR_FILENO;
-  generations_.emplace(generation_, Generation{std::move(config), std::move(*listeners)});
+  auto handoff = openHandoff();
+  if (!handoff) {
+    failStart(handoff.error().message);
+    return false;
+  }
+  publishConfig(*config);
+  generations_.emplace(generation_,
+                       Generation{std::move(config), std::move(*listeners), std::move(*handoff)});
   daemonizer_.startupDone(log_on_stderr);
 
   Clock::time_point now = Clock::now();
@@ -127,7 +168,6 @@ bool Master::start() {
 int Master::loop() {
   for (;;) {
     Clock::time_point now = Clock::now();
-    table_.promote(now);
     if (stopping_ != Stopping::No && table_.live() == 0) {
       LB_NOTICE("all worker processes exited; master process exits");
       cleanUp();
@@ -140,9 +180,24 @@ int Master::loop() {
     }
 
     timespec storage;
-    waitForSignals(nextWakeup(now, &storage));
+    std::vector<pollfd> fds;
+    std::vector<pid_t> owners;
+    for (const auto& slot : table_.slots()) {
+      if (slot.control_fd >= 0) {
+        fds.push_back(pollfd{slot.control_fd, POLLIN, 0});
+        owners.push_back(slot.pid);
+      }
+    }
+    waitForSignals(nextWakeup(now, &storage), fds.data(), fds.size());
     SignalEvents ev = takeSignalEvents();
     now = Clock::now();
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents != 0) {
+        if (ProcessSlot* slot = table_.find(owners[i])) {
+          readControl(*slot);
+        }
+      }
+    }
 
     // Fixed order: know who is gone before signalling anyone, stop before reloading.
     if (ev.reap) {
@@ -153,10 +208,16 @@ int Master::loop() {
     } else if (ev.quit) {
       beginQuit(now);
     }
-    if (ev.reload) {
+    checkPendingReload(now);
+    if (ev.reload || (reload_queued_ && pending_.generation == 0)) {
       if (stopping_ != Stopping::No) {
         LB_NOTICE("received SIGHUP while shutting down: reload ignored");
+      } else if (pending_.generation != 0) {
+        LB_NOTICE("received SIGHUP while generation %llu is starting: reloading after it",
+                  ull(pending_.generation));
+        reload_queued_ = true;
       } else {
+        reload_queued_ = false;
         reload(now);
       }
     }
@@ -166,6 +227,77 @@ int Master::loop() {
     runTimers(Clock::now());
     retireGenerations();
   }
+}
+
+// Messages from one child; EOF or an error closes the master's end (the exit is seen by reap).
+void Master::readControl(ProcessSlot& slot) {
+  for (;;) {
+    proc::ControlMessage msg;
+    ssize_t n = ::recv(slot.control_fd, &msg, sizeof(msg), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    }
+    if (n <= 0) {
+      ::close(slot.control_fd);
+      slot.control_fd = -1;
+      return;
+    }
+    if (n != static_cast<ssize_t>(sizeof(msg)) || msg.type != proc::ControlType::Ready) {
+      LB_ERROR("worker process %d sent a malformed control message (%zd bytes)",
+               static_cast<int>(slot.pid), n);
+      continue;
+    }
+    if (table_.markReady(slot.pid)) {
+      LB_INFO("worker process %d (worker %d, generation %llu) is ready", static_cast<int>(slot.pid),
+              slot.index, ull(slot.generation));
+    }
+  }
+}
+
+int Master::takeShmSlot() {
+  if (shm_slots_used_.empty()) {
+    shm_slots_used_.assign(shm::kMaxWorkers, false);
+  }
+  for (size_t i = 0; i < shm_slots_used_.size(); ++i) {
+    if (!shm_slots_used_[i]) {
+      shm_slots_used_[i] = true;
+      auto& high = segment_->get()->header.worker_slots_high;
+      if (high.load() < i + 1) {
+        high.store(static_cast<uint32_t>(i + 1));
+      }
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+// A worker killed without cleaning up leaves its pid and connection count behind: both would
+// mislead the acceptors' balancing. Its counters stay (totals).
+void Master::releaseShmSlot(int slot) {
+  if (slot < 0 || static_cast<size_t>(slot) >= shm_slots_used_.size()) {
+    return;
+  }
+  shm::WorkerSlot& w = segment_->get()->workers[slot];
+  w.pid.store(0);
+  w.active_connections.store(0);
+  w.generation.store(0);
+  shm_slots_used_[slot] = false;
+}
+
+// The running configuration, as `lb -T` would print it, for `lb -t --plan`.
+void Master::publishConfig(const config::Config& config) {
+  std::string text = config::dumpConfig(config);
+  shm::ConfigText& c = segment_->get()->config;
+  size_t n = std::min(text.size(), shm::kConfigTextSize);
+  c.sequence.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(c.text, text.data(), n);
+  c.length.store(static_cast<uint32_t>(n), std::memory_order_relaxed);
+  c.truncated = n < text.size() ? 1 : 0;
+  c.sequence.fetch_add(1, std::memory_order_release);
 }
 
 void Master::reap(Clock::time_point now) {
@@ -190,7 +322,17 @@ void Master::onChildExit(pid_t pid, int status, Clock::time_point now) {
   }
   const ProcessSlot slot = *found;
   table_.remove(pid);
+  if (slot.control_fd >= 0) {
+    ::close(slot.control_fd);
+  }
+  releaseShmSlot(slot.shm_slot);
   ExitVerdict verdict = judgeExit(slot, status, stopping_ != Stopping::No);
+  if (slot.generation == pending_.generation && slot.signal_sent == 0) {
+    // Not replaced: a new generation that loses a process before it is ready is refused whole.
+    log::write(config::LogLevel::Error, "%s", verdict.message.c_str());
+    rollBack(verdict.message + " before the generation was ready", now);
+    return;
+  }
   log::write(verdict.level, "%s", verdict.message.c_str());
   if (!verdict.respawn || stopping_ != Stopping::No || slot.generation != generation_) {
     return;
@@ -215,15 +357,38 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
   request.generation = generation;
   request.segment = segment_->get();
   request.listen_fds = gen.listeners.fds();
+  request.handoff_out_fd = gen.handoff.tx;
+  // Idle connections come from the generation that served before this one, while it drains.
+  auto before = generations_.find(gen.previous);
+  if (before != generations_.end()) {
+    request.handoff_in_fd = before->second.handoff.rx;
+  }
   for (const auto& [number, other] : generations_) {
     for (int fd : other.listeners.fds()) {
       if (!gen.listeners.contains(fd)) {
         request.close_fds.push_back(fd);
       }
     }
+    for (int fd : {other.handoff.tx, other.handoff.rx}) {
+      if (fd >= 0 && fd != request.handoff_out_fd && fd != request.handoff_in_fd) {
+        request.close_fds.push_back(fd);
+      }
+    }
+  }
+  for (const auto& other : table_.slots()) {
+    if (other.control_fd >= 0) {
+      request.close_fds.push_back(other.control_fd);
+    }
+  }
+  request.shm_slot = takeShmSlot();
+  if (request.shm_slot < 0) {
+    LB_CRIT("cannot start worker %d: all %u shared-memory worker slots are in use", index,
+            shm::kMaxWorkers);
+    return false;
   }
   auto pid = spawnWorker(request);
   if (!pid) {
+    releaseShmSlot(request.shm_slot);
     auto delay = std::max<std::chrono::milliseconds>(
         table_.onUnexpectedDeath(index, Clock::duration::zero()), kBackoffInitial);
     LB_CRIT("cannot start worker %d: %s; retrying in %lld ms", index, pid.error().message.c_str(),
@@ -231,9 +396,11 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
     respawns_.push_back({index, generation, now + delay});
     return false;
   }
-  table_.add(*pid, index, generation, now);
-  LB_NOTICE("start worker process %d (worker %d, generation %llu)", static_cast<int>(*pid), index,
-            ull(generation));
+  ProcessSlot& slot = table_.add(pid->pid, index, generation, now);
+  slot.shm_slot = request.shm_slot;
+  slot.control_fd = pid->control_fd;
+  LB_NOTICE("start worker process %d (worker %d, generation %llu)", static_cast<int>(pid->pid),
+            index, ull(generation));
   return true;
 }
 
@@ -253,6 +420,10 @@ void Master::beginTerminate(Clock::time_point now) {
   LB_NOTICE("received SIGTERM or SIGINT: fast shutdown");
   stopping_ = Stopping::Terminate;
   respawns_.clear();
+  if (pending_.generation != 0) {
+    finishVerdict(shm::ReloadResult::Failed, "lb is shutting down");
+    pending_ = PendingReload{};
+  }
   for (auto& slot : table_.slots()) {
     signalWorker(slot, SIGTERM, now + kTerminateGrace);
   }
@@ -268,6 +439,10 @@ void Master::beginQuit(Clock::time_point now) {
   LB_NOTICE("received SIGQUIT: graceful shutdown");
   stopping_ = Stopping::Quit;
   respawns_.clear();
+  if (pending_.generation != 0) {
+    finishVerdict(shm::ReloadResult::Failed, "lb is shutting down");
+    pending_ = PendingReload{};
+  }
   for (auto& slot : table_.slots()) {
     if (slot.signal_sent != 0) {
       continue;  // an old generation already draining keeps its own deadline
@@ -317,18 +492,27 @@ void Master::runTimers(Clock::time_point now) {
 }
 
 void Master::retireGenerations() {
+  bool retired = false;
   for (auto it = generations_.begin(); it != generations_.end();) {
-    if (it->first != generation_ && table_.liveInGeneration(it->first) == 0) {
+    if (it->first != generation_ && it->first != pending_.generation &&
+        table_.liveInGeneration(it->first) == 0) {
       LB_INFO("generation %llu retired: its last worker process exited", ull(it->first));
       it = generations_.erase(it);  // closes the sockets no newer generation took over
+      retired = true;
     } else {
       ++it;
     }
+  }
+  if (retired) {
+    releaseUnusedSlots();
   }
 }
 
 const timespec* Master::nextWakeup(Clock::time_point now, timespec* storage) const {
   Clock::time_point next = table_.nextKillDeadline();
+  if (pending_.generation != 0) {
+    next = std::min(next, pending_.deadline);
+  }
   for (const auto& r : respawns_) {
     next = std::min(next, r.due);
   }

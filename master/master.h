@@ -40,10 +40,32 @@ class Master {
   int loop();
 
  private:
+  // The SOCK_SEQPACKET pair through which a generation's workers hand their idle client
+  // connections to the next generation when they drain. Closed with the Generation.
+  struct HandoffPair {
+    int tx = -1;  // given to this generation's workers
+    int rx = -1;  // given to the next generation's workers
+    HandoffPair() = default;
+    HandoffPair(HandoffPair&& o) noexcept : tx(o.tx), rx(o.rx) { o.tx = o.rx = -1; }
+    HandoffPair& operator=(HandoffPair&& o) noexcept;
+    HandoffPair(const HandoffPair&) = delete;
+    ~HandoffPair();
+  };
+
   // Everything one configuration generation needs while any of its workers lives.
   struct Generation {
     std::unique_ptr<config::Config> config;
     ListenerSet listeners;
+    HandoffPair handoff;
+    uint64_t previous = 0;  // the generation that served before it (its handoff source)
+  };
+
+  // A reload whose new generation has been forked and is not yet Ready everywhere.
+  struct PendingReload {
+    uint64_t generation = 0;  // 0: none
+    uint64_t previous = 0;    // the generation serving before it
+    Clock::time_point deadline;
+    bool error_log_switched = false;
   };
 
   struct PendingRespawn {
@@ -55,6 +77,7 @@ class Master {
   enum class Stopping { No, Quit, Terminate };
 
   // master.cc
+  void readControl(ProcessSlot& slot);
   void reap(Clock::time_point now);
   void onChildExit(pid_t pid, int status, Clock::time_point now);
   void beginTerminate(Clock::time_point now);
@@ -66,11 +89,22 @@ class Master {
   void signalWorker(ProcessSlot& slot, int signo, Clock::time_point kill_at);
   const timespec* nextWakeup(Clock::time_point now, timespec* storage) const;
   void cleanUp();
+  static Result<HandoffPair> openHandoff();
   void failStart(const std::string& message);
+  int takeShmSlot();
+  void releaseShmSlot(int slot);
+  void publishConfig(const config::Config& config);
 
   // reload.cc
   void reload(Clock::time_point now);
-  bool switchErrorLog(const config::Config& next);
+  bool switchErrorLog(const config::Config& from, const config::Config& to);
+  void checkPendingReload(Clock::time_point now);
+  void commitReload(Clock::time_point now);
+  void rollBack(const std::string& reason, Clock::time_point now);
+  void limitDrainingGenerations(Clock::time_point now);
+  void beginVerdict();
+  void finishVerdict(shm::ReloadResult result, const std::string& error);
+  void releaseUnusedSlots();
 
   Generation& current() { return generations_.at(generation_); }
 
@@ -80,6 +114,9 @@ class Master {
   uint64_t generation_ = 0;
   ProcessTable table_;
   std::vector<PendingRespawn> respawns_;
+  PendingReload pending_;
+  bool reload_queued_ = false;  // a HUP arrived while a reload was pending
+  std::vector<bool> shm_slots_used_;
   std::unique_ptr<shm::SharedSegment> segment_;
   std::string pid_path_;
   std::string shm_name_;

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "worker/worker.h"
 
@@ -57,12 +58,19 @@ void ProcessTable::remove(pid_t pid) {
   std::erase_if(slots_, [pid](const ProcessSlot& s) { return s.pid == pid; });
 }
 
-void ProcessTable::promote(Clock::time_point now) {
-  for (auto& s : slots_) {
-    if (s.state == WorkerState::Starting && now - s.started >= kQuickDeath) {
-      s.state = WorkerState::Ready;
-    }
+bool ProcessTable::markReady(pid_t pid) {
+  ProcessSlot* s = find(pid);
+  if (s == nullptr || s->state != WorkerState::Starting) {
+    return false;
   }
+  s->state = WorkerState::Ready;
+  return true;
+}
+
+size_t ProcessTable::readyInGeneration(uint64_t generation) const {
+  return static_cast<size_t>(std::count_if(slots_.begin(), slots_.end(), [&](const ProcessSlot& s) {
+    return s.generation == generation && s.state == WorkerState::Ready;
+  }));
 }
 
 size_t ProcessTable::liveInGeneration(uint64_t generation) const {
@@ -90,10 +98,15 @@ std::chrono::milliseconds ProcessTable::onUnexpectedDeath(int index, Clock::dura
 ExitVerdict judgeExit(const ProcessSlot& slot, int status, bool stopping) {
   ExitVerdict v;
   const bool told_to_stop = stopping || slot.signal_sent != 0;
-  std::string head = "worker process " + std::to_string(slot.pid);
+  std::string head = "worker process " + std::to_string(slot.pid) + " (worker " +
+                     std::to_string(slot.index) + ", generation " +
+                     std::to_string(slot.generation) + ")";
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     v.message = head + " exited on signal " + std::to_string(sig);
+    if (const char* name = sigabbrev_np(sig)) {
+      v.message += std::string(" (SIG") + name + ")";
+    }
     if (WCOREDUMP(status)) {
       v.message += " (core dumped)";
     }

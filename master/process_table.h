@@ -20,8 +20,8 @@ namespace lb::master {
 using Clock = std::chrono::steady_clock;
 
 enum class WorkerState {
-  Starting,  // forked, not yet known to be serving (no readiness handshake yet: see promote)
-  Ready,     // has lived long enough to count as serving
+  Starting,  // forked, has not reported Ready over its control channel yet
+  Ready,     // accepting on every listener (it said so)
   Draining,  // the master sent it QUIT or TERM; it must not be respawned
   Exited,    // reaped; the slot is removed right after
 };
@@ -36,6 +36,8 @@ struct ProcessSlot {
   Clock::time_point started;
   int signal_sent = 0;  // the last stop signal the master sent (SIGQUIT/SIGTERM/SIGKILL), or 0
   Clock::time_point kill_at = Clock::time_point::max();  // SIGKILL if still alive then
+  int shm_slot = -1;                                     // its shm::WorkerSlot
+  int control_fd = -1;  // the master's end of its control channel; the master closes it
 };
 
 // A worker that lives less than this after its start counts as crashing at start-up (back-off),
@@ -63,8 +65,10 @@ class ProcessTable {
   // Removes the slot for `pid` (after it was reaped). No-op for an unknown pid.
   void remove(pid_t pid);
 
-  // Starting slots that have lived kQuickDeath become Ready.
-  void promote(Clock::time_point now);
+  // The worker said Ready. Returns false for an unknown pid or one that is no longer Starting.
+  bool markReady(pid_t pid);
+  // How many workers of `generation` are Ready.
+  size_t readyInGeneration(uint64_t generation) const;
 
   size_t live() const { return slots_.size(); }
   size_t liveInGeneration(uint64_t generation) const;

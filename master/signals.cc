@@ -93,13 +93,18 @@ void resetSignalsInChild() {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-void waitForSignals(const timespec* timeout) {
-  if (timeout == nullptr) {
+void waitForSignals(const timespec* timeout, pollfd* fds, size_t nfds) {
+  if (timeout == nullptr && nfds == 0) {
     ::sigsuspend(&g_wait_mask);
     return;
   }
-  // ppoll with no descriptors is sigsuspend with a timeout; it returns EINTR after a handler ran.
-  ::ppoll(nullptr, 0, timeout, &g_wait_mask);
+  // ppoll returns EINTR after a handler ran, like sigsuspend, and also wakes for the children's
+  // control channels.
+  if (::ppoll(fds, static_cast<nfds_t>(nfds), timeout, &g_wait_mask) <= 0) {
+    for (size_t i = 0; i < nfds; ++i) {
+      fds[i].revents = 0;
+    }
+  }
 }
 
 SignalEvents takeSignalEvents() {

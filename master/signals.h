@@ -8,6 +8,7 @@
 //   HUP  reload        QUIT  graceful stop     TERM, INT  fast stop
 //   USR1 reopen logs   CHLD  reap children     PIPE       ignored
 
+#include <poll.h>
 #include <signal.h>
 
 #include <ctime>
@@ -34,9 +35,9 @@ bool installMasterSignals();
 // every signal. Async-signal-safe.
 void resetSignalsInChild();
 
-// Atomically unblocks the handled signals and sleeps until one arrives or `timeout` (if not
-// null) passes. Master only.
-void waitForSignals(const timespec* timeout);
+// Atomically unblocks the handled signals and sleeps until one arrives, one of `fds` has an
+// event (revents filled in) or `timeout` (if not null) passes. Master only.
+void waitForSignals(const timespec* timeout, pollfd* fds = nullptr, size_t nfds = 0);
 
 // Takes and clears the flags set by the handlers. Master only, with the signals blocked.
 SignalEvents takeSignalEvents();

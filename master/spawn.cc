@@ -1,7 +1,9 @@
 #include "master/spawn.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,7 +17,7 @@
 namespace lb::master {
 namespace {
 
-[[noreturn]] void runChild(const SpawnRequest& request, pid_t master) {
+[[noreturn]] void runChild(const SpawnRequest& request, pid_t master, int control_fd) {
   // Signals stay blocked from the fork until here, so nothing the master's handlers would have
   // caught is lost: pending ones take the default action once unblocked.
   resetSignalsInChild();
@@ -36,22 +38,36 @@ namespace {
   init.index = request.index;
   init.generation = request.generation;
   init.segment = request.segment;
+  init.slot = request.shm_slot;
   init.listen_fds = request.listen_fds;
+  init.control_fd = control_fd;
+  init.handoff_out_fd = request.handoff_out_fd;
+  init.handoff_in_fd = request.handoff_in_fd;
   ::_exit(worker::runWorker(init));
 }
 
 }  // namespace
 
-Result<pid_t> spawnWorker(const SpawnRequest& request) {
+Result<SpawnedChild> spawnWorker(const SpawnRequest& request) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return unexpected(Error{std::string("socketpair() failed: ") + std::strerror(errno)});
+  }
   const pid_t master = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
-    return unexpected(Error{std::string("fork() failed: ") + std::strerror(errno)});
+    int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return unexpected(Error{std::string("fork() failed: ") + std::strerror(err)});
   }
   if (pid == 0) {
-    runChild(request, master);
+    ::close(sv[0]);
+    runChild(request, master, sv[1]);
   }
-  return pid;
+  ::close(sv[1]);
+  ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+  return SpawnedChild{pid, sv[0]};
 }
 
 }  // namespace lb::master

@@ -1,11 +1,15 @@
 #include "worker/worker.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "shared/log/log.h"
+#include "shared/proc/control.h"
 #include "worker/access_log.h"
 #include "worker/context.h"
 #include "worker/net/acceptor.h"
@@ -31,6 +35,7 @@ class Worker {
   static void onShutdownTimeout(uv_timer_t* t);
   static void onConnectionClosed(WorkerContext* ctx);
   void startSignal(uv_signal_t* h, int signum);
+  void reportReady();
   void gracefulStop();
   void fastStop();
   void maybeFinish();
@@ -41,7 +46,7 @@ class Worker {
   WorkerContext ctx_;
   Acceptor acceptor_;
   std::unique_ptr<AccessLog> access_log_;
-  uv_signal_t sig_quit_{}, sig_term_{}, sig_int_{}, sig_usr1_{}, sig_hup_{};
+  uv_signal_t sig_quit_{}, sig_term_{}, sig_int_{}, sig_usr1_{}, sig_usr2_{}, sig_hup_{};
   uv_timer_t flush_timer_{};
   uv_timer_t shutdown_timer_{};
   bool stopping_ = false;
@@ -61,7 +66,7 @@ int Worker::run() {
   ctx_.config = &cfg;
   ctx_.segment = init_.segment;
   ctx_.index = init_.index;
-  ctx_.slot = &init_.segment->workers[init_.index];
+  ctx_.slot = &init_.segment->workers[init_.slot];
   ctx_.slot->pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
   ctx_.slot->generation.store(init_.generation, std::memory_order_relaxed);
   ctx_.on_connection_closed = &Worker::onConnectionClosed;
@@ -90,6 +95,7 @@ int Worker::run() {
   startSignal(&sig_term_, SIGTERM);
   startSignal(&sig_int_, SIGINT);
   startSignal(&sig_usr1_, SIGUSR1);
+  startSignal(&sig_usr2_, SIGUSR2);
   startSignal(&sig_hup_, SIGHUP);
   auto started = acceptor_.start(&ctx_, init_.listen_fds);
   if (!started) {
@@ -98,6 +104,7 @@ int Worker::run() {
   }
   LB_INFO("worker %d (generation %llu) ready", init_.index,
           static_cast<unsigned long long>(init_.generation));
+  reportReady();
   uv_run(&loop_, UV_RUN_DEFAULT);
   if (access_log_) {
     access_log_->flush();
@@ -119,6 +126,7 @@ void Worker::onSignal(uv_signal_t* h, int signum) {
   auto* w = static_cast<Worker*>(h->data);
   switch (signum) {
     case SIGQUIT:
+    case SIGUSR2:
       w->gracefulStop();
       break;
     case SIGTERM:
@@ -133,6 +141,25 @@ void Worker::onSignal(uv_signal_t* h, int signum) {
       break;
     default:
       break;  // HUP goes to the master; a worker ignores it
+  }
+}
+
+// The master starts draining the previous generation only when every new process said Ready,
+// so this goes out after the acceptor polls every listener. The master notices a worker that
+// never says it (timeout) or dies first (the channel closes).
+void Worker::reportReady() {
+  if (init_.control_fd < 0) {
+    return;
+  }
+  proc::ControlMessage msg{proc::ControlType::Ready, static_cast<int32_t>(::getpid()),
+                           init_.generation};
+  ssize_t n;
+  do {
+    n = ::send(init_.control_fd, &msg, sizeof(msg), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof(msg))) {
+    LB_ERROR("worker %d: cannot report ready to the master: %s", init_.index,
+             n < 0 ? std::strerror(errno) : "short write");
   }
 }
 
@@ -211,7 +238,7 @@ void Worker::closeProcessHandles() {
   }
   handles_closed_ = true;
   UpstreamConn::closeAllIdle(&ctx_);
-  for (uv_signal_t* h : {&sig_quit_, &sig_term_, &sig_int_, &sig_usr1_, &sig_hup_}) {
+  for (uv_signal_t* h : {&sig_quit_, &sig_term_, &sig_int_, &sig_usr1_, &sig_usr2_, &sig_hup_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);

@@ -16,11 +16,14 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
 inline constexpr size_t kKeySize = 112;
+inline constexpr size_t kReloadErrorSize = 2048 - 32;
+// The running configuration as `lb -T` prints it, for `lb -t --plan` (bigger ones are cut).
+inline constexpr size_t kConfigTextSize = 512 * 1024 - 16;
 
 // Counted responses and errors per worker (for /metrics and the status page later).
 enum class Counter : uint32_t {
@@ -60,6 +63,8 @@ struct alignas(64) PoolSlot {
   char key[kKeySize];                 // pool name
 };
 
+// One per live worker process, given out by the master at fork and freed when it is reaped, so
+// the processes of two generations never share one during a reload.
 struct alignas(64) WorkerSlot {
   std::atomic<int32_t> pid;
   std::atomic<uint64_t> generation;
@@ -67,6 +72,28 @@ struct alignas(64) WorkerSlot {
   std::atomic<int64_t> active_connections;
   std::atomic<uint64_t> requests;
   std::atomic<uint64_t> counters[static_cast<size_t>(Counter::kCount)];
+};
+
+enum class ReloadResult : uint32_t { None = 0, Pending = 1, Succeeded = 2, Failed = 3 };
+
+// What `lb -s reload` reads back. The master bumps `started` when it takes a HUP, writes
+// result, generation and error, then stores `finished` = `started` (release): a reader that
+// sees finished == the number it waited for (acquire) sees that reload's verdict.
+struct ReloadState {
+  std::atomic<uint64_t> started;
+  std::atomic<uint64_t> finished;
+  std::atomic<uint32_t> result;  // ReloadResult
+  uint32_t reserved;
+  std::atomic<uint64_t> generation;  // serving after that reload (new on success, old if not)
+  char error[kReloadErrorSize];      // NUL-terminated; "" on success
+};
+
+// The running configuration's text: a seqlock (odd `sequence` while the master writes).
+struct ConfigText {
+  std::atomic<uint64_t> sequence;
+  std::atomic<uint32_t> length;
+  uint32_t truncated;
+  char text[kConfigTextSize];
 };
 
 struct Header {
@@ -77,6 +104,7 @@ struct Header {
   std::atomic<uint64_t> generation;  // config generation now serving
   std::atomic<int32_t> master_pid;
   std::atomic<uint32_t> worker_count;
+  std::atomic<uint32_t> worker_slots_high;  // slots [0, high) may be in use
 };
 
 struct Segment {
@@ -84,6 +112,8 @@ struct Segment {
   alignas(64) WorkerSlot workers[kMaxWorkers];
   PoolSlot pools[kMaxPools];
   BackendSlot backends[kMaxBackends];
+  alignas(64) ReloadState reload;
+  alignas(64) ConfigText config;
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
@@ -93,9 +123,14 @@ static_assert(std::is_standard_layout_v<Segment>);
 static_assert(sizeof(BackendSlot) == 192);
 static_assert(sizeof(PoolSlot) == 128);
 static_assert(sizeof(WorkerSlot) == 192);
+static_assert(sizeof(Header) <= 64);
+static_assert(sizeof(ReloadState) == 2048);
+static_assert(sizeof(ConfigText) == 512 * 1024);
 static_assert(offsetof(Segment, workers) == 64);
-static_assert(sizeof(Segment) == 64 + kMaxWorkers * sizeof(WorkerSlot) +
-                                     kMaxPools * sizeof(PoolSlot) +
-                                     kMaxBackends * sizeof(BackendSlot));
+static_assert(offsetof(Segment, reload) == 64 + kMaxWorkers * sizeof(WorkerSlot) +
+                                               kMaxPools * sizeof(PoolSlot) +
+                                               kMaxBackends * sizeof(BackendSlot));
+static_assert(sizeof(Segment) ==
+              offsetof(Segment, reload) + sizeof(ReloadState) + sizeof(ConfigText));
 
 }  // namespace lb::shm

@@ -118,7 +118,7 @@ struct TablePlan {
 // released by this very call are reused only as a last resort, for the same reason.
 template <typename Slot, size_t N>
 Result<TablePlan> planTable(const Slot (&slots)[N], const std::vector<std::string>& wanted,
-                            const char* table) {
+                            const char* table, bool release_unnamed) {
   std::unordered_map<std::string_view, int> existing;
   for (size_t i = 0; i < N; ++i) {
     if (slots[i].in_use.load(std::memory_order_acquire) != 0) {
@@ -134,7 +134,7 @@ Result<TablePlan> planTable(const Slot (&slots)[N], const std::vector<std::strin
 
   std::vector<int> stale;
   for (const auto& [key, slot] : existing) {
-    if (!assigned.contains(key)) {
+    if (release_unnamed && !assigned.contains(key)) {
       stale.push_back(slot);
     }
   }
@@ -279,7 +279,7 @@ void SharedSegment::remove(const std::string& name) {
   bip::shared_memory_object::remove(name.c_str());
 }
 
-Result<void> SharedSegment::assignSlots(config::Config& config) {
+Result<void> SharedSegment::assignSlots(config::Config& config, bool release_unnamed) {
   std::vector<std::string> pool_keys;
   std::vector<std::string> backend_keys;
   for (const config::Pool& pool : config.pools) {
@@ -299,11 +299,11 @@ Result<void> SharedSegment::assignSlots(config::Config& config) {
   }
 
   // Both tables are planned before either is written.
-  auto pools = planTable(segment_->pools, pool_keys, "pool");
+  auto pools = planTable(segment_->pools, pool_keys, "pool", release_unnamed);
   if (!pools) {
     return unexpected(pools.error());
   }
-  auto backends = planTable(segment_->backends, backend_keys, "backend");
+  auto backends = planTable(segment_->backends, backend_keys, "backend", release_unnamed);
   if (!backends) {
     return unexpected(backends.error());
   }
@@ -319,6 +319,35 @@ Result<void> SharedSegment::assignSlots(config::Config& config) {
     }
   }
   return {};
+}
+
+namespace {
+
+template <typename Slot, size_t N>
+void releaseUnnamed(Slot (&slots)[N], const std::unordered_set<std::string>& named) {
+  for (size_t i = 0; i < N; ++i) {
+    if (slots[i].in_use.load(std::memory_order_acquire) != 0 &&
+        !named.contains(std::string(keyOf(slots[i].key)))) {
+      slots[i].in_use.store(0, std::memory_order_release);
+    }
+  }
+}
+
+}  // namespace
+
+void SharedSegment::releaseUnused(const std::vector<const config::Config*>& live) {
+  std::unordered_set<std::string> pools;
+  std::unordered_set<std::string> backends;
+  for (const config::Config* config : live) {
+    for (const config::Pool& pool : config->pools) {
+      pools.insert(pool.name);
+      for (const config::Backend& backend : pool.backends) {
+        backends.insert(pool.name + "/" + backend.address_text);
+      }
+    }
+  }
+  releaseUnnamed(segment_->pools, pools);
+  releaseUnnamed(segment_->backends, backends);
 }
 
 }  // namespace lb::shm

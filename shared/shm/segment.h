@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shared/config/model.h"
 #include "shared/shm/layout.h"
@@ -36,10 +37,14 @@ class SharedSegment {
   const std::string& name() const { return name_; }
 
   // Master: gives every pool and backend of `config` a slot, keyed by pool name and
-  // "pool/address". A key that already has a slot keeps it (so counters survive a reload);
-  // slots whose keys the config no longer names are released. Writes Pool::slot and
-  // Backend::slot. Fails when the table is full.
-  Result<void> assignSlots(config::Config& config);
+  // "pool/address". A key that already has a slot keeps it (so counters survive a reload).
+  // With release_unnamed, slots whose keys the config does not name are released; without it
+  // they stay in use (older generations still draining count on them) until releaseUnused.
+  // Writes Pool::slot and Backend::slot. Fails when the table is full, changing nothing.
+  Result<void> assignSlots(config::Config& config, bool release_unnamed = true);
+  // Master: releases every slot whose key none of the `live` configs names (called when a
+  // generation is gone). Released slots keep key and counters until a new key reuses them.
+  void releaseUnused(const std::vector<const config::Config*>& live);
 
  private:
   SharedSegment() = default;

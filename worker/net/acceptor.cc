@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -104,9 +105,11 @@ bool Acceptor::shouldYield() const {
   }
   int64_t mine = ctx_->slot->active_connections.load(std::memory_order_relaxed);
   uint64_t gen = ctx_->slot->generation.load(std::memory_order_relaxed);
-  for (int i = 0; i < cfg.worker_processes && i < static_cast<int>(shm::kMaxWorkers); ++i) {
+  uint32_t high = std::min<uint32_t>(
+      ctx_->segment->header.worker_slots_high.load(std::memory_order_relaxed), shm::kMaxWorkers);
+  for (uint32_t i = 0; i < high; ++i) {
     const shm::WorkerSlot& w = ctx_->segment->workers[i];
-    if (i == ctx_->index || w.pid.load(std::memory_order_relaxed) == 0 ||
+    if (&w == ctx_->slot || w.pid.load(std::memory_order_relaxed) == 0 ||
         w.generation.load(std::memory_order_relaxed) != gen) {
       continue;
     }

@@ -100,6 +100,16 @@ TEST_CASE("cli: -v and -V print versions, -V wins", "[master]") {
   CHECK(ok({"-v", "-t"}).action == Action::Version);
 }
 
+TEST_CASE("cli: --plan goes with -t", "[master]") {
+  Options o = ok({"-t", "--plan", "-c", "/x.conf"});
+  CHECK(o.action == Action::Test);
+  CHECK(o.plan);
+  CHECK(o.config_file == "/x.conf");
+  CHECK_FALSE(ok({"-t"}).plan);
+  CHECK(fails({"--plan"}) == "option --plan goes with -t only");
+  CHECK(fails({"-T", "--plan"}) == "option --plan goes with -t only");
+}
+
 TEST_CASE("cli: -h wins over every other option", "[master]") {
   CHECK(ok({"-h"}).action == Action::Help);
   CHECK(ok({"-?"}).action == Action::Help);
@@ -139,9 +149,9 @@ TEST_CASE("cli: parseControlSignal rejects unknown names", "[master]") {
 
 TEST_CASE("cli: usage and version texts", "[master]") {
   std::string usage = usageText(kDefault);
-  CHECK(usage.rfind(
-            "Usage: lb [-c FILE] [-F] [-t | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]\n",
-            0) == 0);
+  CHECK(usage.rfind("Usage: lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v "
+                    "| -V] [-h]\n",
+                    0) == 0);
   CHECK(usage.find(std::string(kDefault)) != std::string::npos);
   for (const char* opt : {"-c FILE", "-F", "-t", "-T", "-s SIGNAL", "-v", "-V", "-h"}) {
     CHECK(usage.find(std::string("  ") + opt) != std::string::npos);

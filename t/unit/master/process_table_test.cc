@@ -74,7 +74,7 @@ TEST_CASE("process_table: quick deaths build a streak, a long life resets it", "
   CHECK(table.onUnexpectedDeath(0, quick) == milliseconds(0));
 }
 
-TEST_CASE("process_table: slots are added, found, promoted and removed", "[master]") {
+TEST_CASE("process_table: slots are added, found, marked ready and removed", "[master]") {
   ProcessTable table;
   const auto t0 = Clock::now();
   table.add(100, 0, 1, t0);
@@ -89,9 +89,15 @@ TEST_CASE("process_table: slots are added, found, promoted and removed", "[maste
   CHECK(table.find(101)->state == WorkerState::Starting);
   CHECK(table.find(999) == nullptr);
 
-  table.promote(t0 + milliseconds(1200));
+  CHECK(table.markReady(100));
+  CHECK_FALSE(table.markReady(100));  // only once
+  CHECK_FALSE(table.markReady(999));
   CHECK(table.find(100)->state == WorkerState::Ready);
-  CHECK(table.find(200)->state == WorkerState::Starting);  // only 700 ms old
+  CHECK(table.find(200)->state == WorkerState::Starting);
+  CHECK(table.readyInGeneration(1) == 1);
+  CHECK(table.readyInGeneration(2) == 0);
+  table.find(101)->state = WorkerState::Draining;
+  CHECK_FALSE(table.markReady(101));  // a draining worker never becomes Ready again
 
   CHECK(table.nextKillDeadline() == Clock::time_point::max());
   table.find(200)->kill_at = t0 + milliseconds(9000);
@@ -109,12 +115,13 @@ TEST_CASE("process_table: slots are added, found, promoted and removed", "[maste
 TEST_CASE("process_table: a worker killed by someone else is an error and respawned", "[master]") {
   CHECK(realKilledStatus() == killedBy(SIGKILL));
   ExitVerdict v = judgeExit(slot(42), realKilledStatus(), false);
-  CHECK(v.message == "worker process 42 exited on signal 9");
+  CHECK(v.message == "worker process 42 (worker 0, generation 1) exited on signal 9 (SIGKILL)");
   CHECK(v.level == Level::Error);  // never alert: e2e tests kill workers on purpose
   CHECK(v.respawn);
 
   ExitVerdict segv = judgeExit(slot(43), killedBy(SIGSEGV) | 0x80, false);
-  CHECK(segv.message == "worker process 43 exited on signal 11 (core dumped)");
+  CHECK(segv.message ==
+        "worker process 43 (worker 0, generation 1) exited on signal 11 (SIGSEGV) (core dumped)");
   CHECK(segv.level == Level::Error);
   CHECK(segv.respawn);
 }
@@ -123,7 +130,7 @@ TEST_CASE("process_table: an exit the master asked for is a notice", "[master]")
   ProcessSlot s = slot(50);
   s.signal_sent = SIGQUIT;
   ExitVerdict v = judgeExit(s, exitedWith(0), false);
-  CHECK(v.message == "worker process 50 exited with code 0");
+  CHECK(v.message == "worker process 50 (worker 0, generation 1) exited with code 0");
   CHECK(v.level == Level::Notice);
   CHECK_FALSE(v.respawn);
 
@@ -145,7 +152,7 @@ TEST_CASE("process_table: an exit the master asked for is a notice", "[master]")
 
 TEST_CASE("process_table: unexpected exits are respawned, fatal ones never", "[master]") {
   ExitVerdict crash = judgeExit(slot(60), exitedWith(1), false);
-  CHECK(crash.message == "worker process 60 exited with code 1");
+  CHECK(crash.message == "worker process 60 (worker 0, generation 1) exited with code 1");
   CHECK(crash.level == Level::Error);
   CHECK(crash.respawn);
 
@@ -154,7 +161,9 @@ TEST_CASE("process_table: unexpected exits are respawned, fatal ones never", "[m
   CHECK(clean.respawn);
 
   ExitVerdict fatal = judgeExit(slot(62, 3), exitedWith(worker::kExitFatal), false);
-  CHECK(fatal.message == "worker process 62 exited with code 2 (fatal: worker 3 is not respawned)");
+  CHECK(fatal.message ==
+        "worker process 62 (worker 3, generation 1) exited with code 2 (fatal: worker 3 is not "
+        "respawned)");
   CHECK(fatal.level == Level::Error);
   CHECK_FALSE(fatal.respawn);
 }

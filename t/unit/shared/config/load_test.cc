@@ -122,7 +122,7 @@ TEST_CASE("every directive of full.conf is read", "[config]") {
   CHECK(main.backlog == 128);
   CHECK(main.routes == "site");
   CHECK(main.routes_index == 0);
-  CHECK(main.line == 21);
+  CHECK(main.line == 24);
   const Listener& v6 = c.listeners[1];
   CHECK(v6.address.family() == AF_INET6);
   CHECK(v6.address.toString() == "[::1]:8443");
@@ -142,7 +142,7 @@ TEST_CASE("every directive of full.conf is read", "[config]") {
   CHECK(site.rules[0].host == "api.example.com");  // lowercased once, at load
   CHECK(site.rules[0].path_prefix == "/v1/");
   CHECK(site.rules[0].action.pool_index == 1);
-  CHECK(site.rules[0].line == 34);
+  CHECK(site.rules[0].line == 37);
   CHECK(site.rules[1].action.response.status == 204);
   CHECK(site.rules[1].action.response.body.empty());
   CHECK(site.rules[2].action.pool_index == 0);
