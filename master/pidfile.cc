@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 namespace lb::master {
 namespace {
@@ -128,7 +130,19 @@ bool processAlive(pid_t pid) {
   if (pid <= 0) {
     return false;
   }
-  return ::kill(pid, 0) == 0 || errno == EPERM;
+  if (::kill(pid, 0) != 0 && errno != EPERM) {
+    return false;
+  }
+  // A zombie has exited; only its parent has not reaped it yet.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (std::getline(stat, line)) {
+    size_t paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z') {
+      return false;
+    }
+  }
+  return true;
 }
 
 PidFileCheck checkPidFile(const std::string& path, const std::string& comm) {

@@ -26,7 +26,7 @@ void removePidFile(const std::string& path, pid_t pid);
 // The command name of a process (/proc/PID/comm, at most 15 characters); "" if it is gone.
 std::string processName(pid_t pid);
 
-// True if `pid` exists (kill(pid, 0) succeeds or fails with EPERM).
+// True if `pid` exists (kill(pid, 0) succeeds or fails with EPERM) and is not a zombie.
 bool processAlive(pid_t pid);
 
 enum class PidFileStatus {

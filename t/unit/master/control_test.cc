@@ -11,6 +11,7 @@
 #include <string>
 
 #include "master/pidfile.h"
+#include "shared/shm/segment.h"
 
 namespace lb::master {
 namespace {
@@ -157,11 +158,94 @@ TEST_CASE("control: -s sends the mapped signal to the live master", "[master]") 
 
   Capture err;
   CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 0);
-  CHECK(err.text().empty());
+  // No shared memory: the signal still goes, without a verdict to wait for.
+  CHECK(err.text().find("cannot wait for the verdict") != std::string::npos);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 42);
+}
+
+// A fake master: takes HUP, then writes `result` as the master's reload code does.
+pid_t fakeMaster(shm::Segment* seg, shm::ReloadResult result, const char* error) {
+  sigset_t hup, old;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  REQUIRE(sigprocmask(SIG_BLOCK, &hup, &old) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    int sig = 0;
+    sigwait(&hup, &sig);
+    seg->reload.started.fetch_add(1);
+    std::snprintf(seg->reload.error, sizeof seg->reload.error, "%s", error);
+    seg->reload.generation.store(7);
+    seg->reload.result.store(static_cast<uint32_t>(result));
+    seg->reload.finished.store(seg->reload.started.load(), std::memory_order_release);
+    ::pause();  // stays alive, as a master does, until the test kills it
+    ::_exit(0);
+  }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
+void stop(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+TEST_CASE("control: -s reload waits for the verdict and prints it", "[master]") {
+  Instance lb;
+  const std::string name = shm::SharedSegment::nameFor(lb.pidPath());
+  auto segment = shm::SharedSegment::create(name);
+  REQUIRE(segment);
+  shm::Segment* seg = (*segment)->get();
+  // An earlier reload's verdict must not be taken for this one's.
+  seg->reload.started.store(3);
+  seg->reload.finished.store(3);
+  seg->reload.result.store(static_cast<uint32_t>(shm::ReloadResult::Failed));
+
+  SECTION("success: generation and exit 0") {
+    pid_t pid = fakeMaster(seg, shm::ReloadResult::Succeeded, "");
+    REQUIRE(writePidFile(lb.pidPath(), pid));
+    Capture err;
+    CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 0);
+    CHECK(err.text() == "lb: reload succeeded: generation 7 serves\n");
+    stop(pid);
+  }
+  SECTION("failure: the master's reason and exit 1") {
+    pid_t pid = fakeMaster(seg, shm::ReloadResult::Failed, "x.conf:3: unknown directive");
+    REQUIRE(writePidFile(lb.pidPath(), pid));
+    Capture err;
+    CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 1);
+    CHECK(err.text() ==
+          "lb: reload failed: x.conf:3: unknown directive\nlb: generation 7 goes on serving\n");
+    stop(pid);
+  }
+  shm::SharedSegment::remove(name);
+}
+
+TEST_CASE("control: -s reload gives up when the master dies without a verdict", "[master]") {
+  Instance lb;
+  const std::string name = shm::SharedSegment::nameFor(lb.pidPath());
+  auto segment = shm::SharedSegment::create(name);
+  REQUIRE(segment);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    ::pause();  // HUP's default action ends it
+    ::_exit(0);
+  }
+  REQUIRE(writePidFile(lb.pidPath(), pid));
+  Capture err;
+  CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 1);
+  CHECK(err.text().find("exited") != std::string::npos);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  shm::SharedSegment::remove(name);
 }
 
 }  // namespace lb::master
