@@ -28,7 +28,12 @@ void printErrors(const config::ConfigErrors& errors, std::FILE* err) {
 // The running instance's configuration text, read from its shared memory (a seqlock: retried
 // while the master rewrites it).
 Result<std::string> runningConfigText(const std::string& pid_path) {
-  auto segment = shm::SharedSegment::attach(shm::SharedSegment::nameFor(pid_path));
+  auto pid = readPidFile(pid_path);
+  if (!pid || !processAlive(*pid)) {
+    return unexpected(Error{"no running instance to compare with (pid file \"" + pid_path + "\" " +
+                            (pid ? "names a process that is gone" : pid.error().message) + ")"});
+  }
+  auto segment = shm::SharedSegment::attach(shm::SharedSegment::nameFor(pid_path, *pid));
   if (!segment) {
     return unexpected(
         Error{"no running instance to compare with (" + segment.error().message + ")"});
@@ -170,7 +175,7 @@ int signalMaster(const Options& options, std::FILE* err) {
   std::unique_ptr<shm::SharedSegment> segment;
   uint64_t before = 0;
   if (options.signal == ControlSignal::Reload) {
-    auto attached = shm::SharedSegment::attach(shm::SharedSegment::nameFor(path));
+    auto attached = shm::SharedSegment::attach(shm::SharedSegment::nameFor(path, *pid));
     if (attached) {
       segment = std::move(*attached);
       before = segment->get()->reload.started.load(std::memory_order_acquire);

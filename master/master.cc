@@ -127,7 +127,11 @@ bool Master::start() {
   }
   pid_file_written_ = true;
 
-  shm_name_ = shm::SharedSegment::nameFor(pid_path_);
+  if (int n = shm::SharedSegment::removeStale(pid_path_); n > 0) {
+    LB_NOTICE("removed %d shared memory segment%s left by a master that no longer runs", n,
+              n == 1 ? "" : "s");
+  }
+  shm_name_ = shm::SharedSegment::nameFor(pid_path_, pid_);
   auto segment = shm::SharedSegment::create(shm_name_);
   if (!segment) {
     failStart(segment.error().message);
@@ -139,6 +143,7 @@ bool Master::start() {
     return false;
   }
   generation_ = 1;
+  last_generation_ = 1;
   shm::Header& header = segment_->get()->header;
   header.generation.store(generation_);
   header.master_pid.store(pid_);

@@ -111,7 +111,8 @@ class Master {
   Options options_;
   Daemonizer daemonizer_;
   std::map<uint64_t, Generation> generations_;
-  uint64_t generation_ = 0;
+  uint64_t generation_ = 0;       // serving
+  uint64_t last_generation_ = 0;  // the highest number handed out
   ProcessTable table_;
   std::vector<PendingRespawn> respawns_;
   PendingReload pending_;

@@ -129,7 +129,8 @@ void Master::reload(Clock::time_point now) {
   }
   const bool switched = switchErrorLog(*current().config, *next);
 
-  const uint64_t generation = std::max(generation_, generations_.rbegin()->first) + 1;
+  // Numbers are never reused, not even those of refused generations: logs stay unambiguous.
+  const uint64_t generation = ++last_generation_;
   const int workers = next->worker_processes;
   const size_t kept = listeners->reused();
   const size_t opened = listeners->opened();

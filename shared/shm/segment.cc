@@ -1,8 +1,13 @@
 #include "shared/shm/segment.h"
 
+#include <dirent.h>
+#include <signal.h>
+
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -225,14 +230,52 @@ struct SharedSegment::Impl {
 
 SharedSegment::~SharedSegment() = default;
 
-std::string SharedSegment::nameFor(const std::string& pid_path) {
+namespace {
+
+std::string instancePrefix(const std::string& pid_path) {
   // FNV-1a, 64 bit: stable across builds and machines, unlike std::hash.
   uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : pid_path) {
     h ^= c;
     h *= 0x100000001b3ULL;
   }
-  return "lb." + hex64(h);
+  return "lb." + hex64(h) + ".";
+}
+
+}  // namespace
+
+std::string SharedSegment::nameFor(const std::string& pid_path, int pid) {
+  return instancePrefix(pid_path) + std::to_string(pid);
+}
+
+int SharedSegment::removeStale(const std::string& pid_path) {
+  // POSIX shared memory lives in /dev/shm on Linux (what shm_open and Boost use).
+  const std::string prefix = instancePrefix(pid_path);
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) {
+    return 0;
+  }
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(dir)) {
+    std::string_view name(e->d_name);
+    if (!name.starts_with(prefix)) {
+      continue;
+    }
+    std::string_view digits = name.substr(prefix.size());
+    int pid = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0) {
+      continue;
+    }
+    if (::kill(pid, 0) != 0 && errno == ESRCH) {
+      stale.emplace_back(name);
+    }
+  }
+  ::closedir(dir);
+  for (const auto& name : stale) {
+    remove(name);
+  }
+  return static_cast<int>(stale.size());
 }
 
 Result<std::unique_ptr<SharedSegment>> SharedSegment::create(const std::string& name) {

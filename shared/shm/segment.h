@@ -22,9 +22,13 @@ class SharedSegment {
   SharedSegment(const SharedSegment&) = delete;
   SharedSegment& operator=(const SharedSegment&) = delete;
 
-  // The segment name for an instance, derived from its pid-file path so that two instances on
-  // one machine never share a segment: "lb.<16 hex digits of a hash of the path>".
-  static std::string nameFor(const std::string& pid_path);
+  // The segment name of the master `pid` of an instance, derived from its pid-file path so that
+  // two instances on one machine never share a segment, and from the pid so that a new master
+  // started by a binary upgrade never takes the old one's: "lb.<16 hex digits>.<pid>".
+  static std::string nameFor(const std::string& pid_path, int pid);
+  // Removes the segments of the instance at `pid_path` whose master no longer exists (killed
+  // with SIGKILL, say). Returns how many were removed.
+  static int removeStale(const std::string& pid_path);
 
   // Master: removes any segment of that name, creates it, zeroes it and writes the header.
   static Result<std::unique_ptr<SharedSegment>> create(const std::string& name);

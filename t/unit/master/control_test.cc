@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "master/pidfile.h"
@@ -166,8 +167,9 @@ TEST_CASE("control: -s sends the mapped signal to the live master", "[master]") 
   CHECK(WEXITSTATUS(status) == 42);
 }
 
-// A fake master: takes HUP, then writes `result` as the master's reload code does.
-pid_t fakeMaster(shm::Segment* seg, shm::ReloadResult result, const char* error) {
+// A fake master: takes HUP, then attaches to its segment (named after its own pid, created by
+// the test) and writes `result` as the master's reload code does.
+pid_t fakeMaster(const std::string& pid_path, shm::ReloadResult result, const char* error) {
   sigset_t hup, old;
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
@@ -178,11 +180,16 @@ pid_t fakeMaster(shm::Segment* seg, shm::ReloadResult result, const char* error)
     ::alarm(10);
     int sig = 0;
     sigwait(&hup, &sig);
-    seg->reload.started.fetch_add(1);
-    std::snprintf(seg->reload.error, sizeof seg->reload.error, "%s", error);
-    seg->reload.generation.store(7);
-    seg->reload.result.store(static_cast<uint32_t>(result));
-    seg->reload.finished.store(seg->reload.started.load(), std::memory_order_release);
+    auto seg = shm::SharedSegment::attach(shm::SharedSegment::nameFor(pid_path, ::getpid()));
+    if (!seg) {
+      ::_exit(3);
+    }
+    shm::ReloadState& r = (*seg)->get()->reload;
+    r.started.fetch_add(1);
+    std::snprintf(r.error, sizeof r.error, "%s", error);
+    r.generation.store(7);
+    r.result.store(static_cast<uint32_t>(result));
+    r.finished.store(r.started.load(), std::memory_order_release);
     ::pause();  // stays alive, as a master does, until the test kills it
     ::_exit(0);
   }
@@ -196,42 +203,44 @@ void stop(pid_t pid) {
   ::waitpid(pid, &status, 0);
 }
 
+std::unique_ptr<shm::SharedSegment> segmentOf(const Instance& lb, pid_t pid) {
+  auto segment = shm::SharedSegment::create(shm::SharedSegment::nameFor(lb.pidPath(), pid));
+  REQUIRE(segment);
+  // An earlier reload's verdict must not be taken for this one's.
+  shm::ReloadState& r = (*segment)->get()->reload;
+  r.started.store(3);
+  r.finished.store(3);
+  r.result.store(static_cast<uint32_t>(shm::ReloadResult::Failed));
+  return std::move(*segment);
+}
+
 TEST_CASE("control: -s reload waits for the verdict and prints it", "[master]") {
   Instance lb;
-  const std::string name = shm::SharedSegment::nameFor(lb.pidPath());
-  auto segment = shm::SharedSegment::create(name);
-  REQUIRE(segment);
-  shm::Segment* seg = (*segment)->get();
-  // An earlier reload's verdict must not be taken for this one's.
-  seg->reload.started.store(3);
-  seg->reload.finished.store(3);
-  seg->reload.result.store(static_cast<uint32_t>(shm::ReloadResult::Failed));
-
   SECTION("success: generation and exit 0") {
-    pid_t pid = fakeMaster(seg, shm::ReloadResult::Succeeded, "");
+    pid_t pid = fakeMaster(lb.pidPath(), shm::ReloadResult::Succeeded, "");
+    auto segment = segmentOf(lb, pid);
     REQUIRE(writePidFile(lb.pidPath(), pid));
     Capture err;
     CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 0);
     CHECK(err.text() == "lb: reload succeeded: generation 7 serves\n");
     stop(pid);
+    shm::SharedSegment::remove(segment->name());
   }
   SECTION("failure: the master's reason and exit 1") {
-    pid_t pid = fakeMaster(seg, shm::ReloadResult::Failed, "x.conf:3: unknown directive");
+    pid_t pid = fakeMaster(lb.pidPath(), shm::ReloadResult::Failed, "x.conf:3: unknown directive");
+    auto segment = segmentOf(lb, pid);
     REQUIRE(writePidFile(lb.pidPath(), pid));
     Capture err;
     CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 1);
     CHECK(err.text() ==
           "lb: reload failed: x.conf:3: unknown directive\nlb: generation 7 goes on serving\n");
     stop(pid);
+    shm::SharedSegment::remove(segment->name());
   }
-  shm::SharedSegment::remove(name);
 }
 
 TEST_CASE("control: -s reload gives up when the master dies without a verdict", "[master]") {
   Instance lb;
-  const std::string name = shm::SharedSegment::nameFor(lb.pidPath());
-  auto segment = shm::SharedSegment::create(name);
-  REQUIRE(segment);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -239,13 +248,14 @@ TEST_CASE("control: -s reload gives up when the master dies without a verdict", 
     ::pause();  // HUP's default action ends it
     ::_exit(0);
   }
+  auto segment = segmentOf(lb, pid);
   REQUIRE(writePidFile(lb.pidPath(), pid));
   Capture err;
   CHECK(signalMaster(lb.options(Action::Signal, ControlSignal::Reload), err.file()) == 1);
   CHECK(err.text().find("exited") != std::string::npos);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  shm::SharedSegment::remove(name);
+  shm::SharedSegment::remove(segment->name());
 }
 
 }  // namespace lb::master

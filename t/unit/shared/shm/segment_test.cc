@@ -63,14 +63,39 @@ void closeRaw(int fd, void* addr) {
 
 }  // namespace
 
-TEST_CASE("nameFor is lb. plus the FNV-1a hash of the pid path", "[shm]") {
+TEST_CASE("nameFor is lb., the FNV-1a hash of the pid path and the master's pid", "[shm]") {
   // Reference values of 64-bit FNV-1a.
-  CHECK(SharedSegment::nameFor("") == "lb.cbf29ce484222325");
-  CHECK(SharedSegment::nameFor("a") == "lb.af63dc4c8601ec8c");
-  CHECK(SharedSegment::nameFor("foobar") == "lb.85944171f73967e8");
-  CHECK(SharedSegment::nameFor("/run/lb.pid") == SharedSegment::nameFor("/run/lb.pid"));
-  CHECK(SharedSegment::nameFor("/run/lb.pid") != SharedSegment::nameFor("/run/lb2.pid"));
-  CHECK(SharedSegment::nameFor("/run/lb.pid").size() == 3 + 16);
+  CHECK(SharedSegment::nameFor("", 1) == "lb.cbf29ce484222325.1");
+  CHECK(SharedSegment::nameFor("a", 42) == "lb.af63dc4c8601ec8c.42");
+  CHECK(SharedSegment::nameFor("foobar", 7) == "lb.85944171f73967e8.7");
+  CHECK(SharedSegment::nameFor("/run/lb.pid", 9) == SharedSegment::nameFor("/run/lb.pid", 9));
+  CHECK(SharedSegment::nameFor("/run/lb.pid", 9) != SharedSegment::nameFor("/run/lb.pid", 10));
+  CHECK(SharedSegment::nameFor("/run/lb.pid", 9) != SharedSegment::nameFor("/run/lb2.pid", 9));
+  CHECK(SharedSegment::nameFor("/run/lb.pid", 123).size() == 3 + 16 + 4);
+}
+
+TEST_CASE("removeStale removes the segments of dead masters of that instance only", "[shm]") {
+  const std::string path = "/tmp/lb-stale-test-" + std::to_string(::getpid()) + ".pid";
+  // A pid that surely is dead: a child that has been reaped.
+  pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) {
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(dead, &status, 0) == dead);
+  const std::string stale = SharedSegment::nameFor(path, dead);
+  const std::string live = SharedSegment::nameFor(path, ::getpid());
+  const std::string other = SharedSegment::nameFor(path + ".other", dead);
+  for (const auto& n : {stale, live, other}) {
+    REQUIRE(SharedSegment::create(n));
+  }
+  CHECK(SharedSegment::removeStale(path) == 1);
+  CHECK_FALSE(SharedSegment::attach(stale));
+  CHECK(SharedSegment::attach(live));
+  CHECK(SharedSegment::attach(other));  // another instance's business
+  SharedSegment::remove(live);
+  SharedSegment::remove(other);
 }
 
 TEST_CASE("create writes the header and zeroes the segment, attach maps the same memory", "[shm]") {
