@@ -112,6 +112,14 @@ Result<ListenerSet> ListenerSet::open(const config::Config& config, const Listen
   return set;
 }
 
+ListenerSet ListenerSet::adopt(const std::vector<std::pair<os::SocketAddress, int>>& sockets) {
+  ListenerSet set;
+  for (const auto& [address, fd] : sockets) {
+    set.sockets_.push_back(std::make_shared<ListenSocket>(fd, address, -1));
+  }
+  return set;
+}
+
 std::vector<int> ListenerSet::fds() const {
   std::vector<int> out;
   out.reserve(sockets_.size());

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shared/config/model.h"
@@ -58,6 +59,9 @@ class ListenerSet {
   // on the first socket that cannot be opened; then every socket this call opened is closed
   // again and `previous` is untouched.
   static Result<ListenerSet> open(const config::Config& config, const ListenerSet* previous);
+  // Sockets inherited from an old master (binary upgrade), to be passed to open() as
+  // `previous`. Their backlog is unknown, so open() applies the configured one.
+  static ListenerSet adopt(const std::vector<std::pair<os::SocketAddress, int>>& sockets);
 
   size_t size() const { return sockets_.size(); }
   const ListenSocket& at(size_t i) const { return *sockets_[i]; }

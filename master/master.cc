@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "master/pidfile.h"
 #include "master/signals.h"
 #include "master/spawn.h"
+#include "master/upgrade.h"
 #include "shared/config/load.h"
 #include "shared/log/log.h"
 #include "shared/proc/control.h"
@@ -104,12 +106,35 @@ bool Master::start() {
     LB_NOTICE("overwriting stale pid file \"%s\": %s", pid_path_.c_str(), check.reason.c_str());
   }
 
-  auto listeners = ListenerSet::open(*config, nullptr);
+  exe_path_ = executablePath();
+  // A binary upgrade: the old master exec'd us with its sockets. Same addresses are taken over,
+  // so no connection is refused while both binaries run.
+  ListenerSet inherited;
+  bool upgrading = false;
+  if (const char* env = std::getenv(kInheritEnv)) {
+    upgrading = true;
+    auto parsed = parseInherited(env);
+    ::unsetenv(kInheritEnv);
+    if (!parsed) {
+      failStart(std::string("bad ") + kInheritEnv + ": " + parsed.error().message);
+      return false;
+    }
+    for (const auto& message : verifyInherited(*parsed)) {
+      LB_WARN("%s", message.c_str());
+    }
+    inherited = ListenerSet::adopt(parsed->listeners);
+    inherited_handoff_rx_ = parsed->handoff_rx;
+    LB_NOTICE("binary upgrade: inherited %zu listening socket%s from the old master",
+              inherited.size(), inherited.size() == 1 ? "" : "s");
+  }
+  auto listeners = ListenerSet::open(*config, upgrading ? &inherited : nullptr);
+  inherited = ListenerSet();  // inherited sockets the config does not name close here
   if (!listeners) {
     failStart(listeners.error().message);
     return false;
   }
-  if (config->daemon && !options_.foreground) {
+  // The new master of an upgrade stays the old one's child, which watches it for the roll back.
+  if (config->daemon && !options_.foreground && !upgrading) {
     if (auto r = daemonizer_.detach(); !r) {
       failStart(r.error().message);
       return false;
@@ -126,6 +151,7 @@ bool Master::start() {
     return false;
   }
   pid_file_written_ = true;
+  pid_file_ = pid_path_;
 
   if (int n = shm::SharedSegment::removeStale(pid_path_); n > 0) {
     LB_NOTICE("removed %d shared memory segment%s left by a master that no longer runs", n,
@@ -178,7 +204,7 @@ int Master::loop() {
       cleanUp();
       return 0;
     }
-    if (stopping_ == Stopping::No && table_.live() == 0 && respawns_.empty()) {
+    if (stopping_ == Stopping::No && table_.live() == 0 && respawns_.empty() && !withdrawn_) {
       LB_CRIT("no worker process left to serve (every one failed fatally); master process exits");
       cleanUp();
       return 1;
@@ -217,6 +243,8 @@ int Master::loop() {
     if (ev.reload || (reload_queued_ && pending_.generation == 0)) {
       if (stopping_ != Stopping::No) {
         LB_NOTICE("received SIGHUP while shutting down: reload ignored");
+      } else if (withdrawn_) {
+        restoreWorkers(now);  // nginx: HUP after WINCH brings the old binary's workers back
       } else if (pending_.generation != 0) {
         LB_NOTICE("received SIGHUP while generation %llu is starting: reloading after it",
                   ull(pending_.generation));
@@ -228,6 +256,12 @@ int Master::loop() {
     }
     if (ev.reopen) {
       reopenLogs();
+    }
+    if (ev.upgrade && stopping_ == Stopping::No) {
+      upgrade(now);
+    }
+    if (ev.withdraw && stopping_ == Stopping::No) {
+      withdrawWorkers(now);
     }
     runTimers(Clock::now());
     retireGenerations();
@@ -320,6 +354,10 @@ void Master::reap(Clock::time_point now) {
 }
 
 void Master::onChildExit(pid_t pid, int status, Clock::time_point now) {
+  if (pid == upgrade_pid_) {
+    onUpgradeExit(status, now);
+    return;
+  }
   ProcessSlot* found = table_.find(pid);
   if (found == nullptr) {
     LB_INFO("unknown child process %d exited", static_cast<int>(pid));
@@ -367,6 +405,8 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
   auto before = generations_.find(gen.previous);
   if (before != generations_.end()) {
     request.handoff_in_fd = before->second.handoff.rx;
+  } else if (gen.previous == 0) {
+    request.handoff_in_fd = inherited_handoff_rx_;  // the old binary's workers, if upgrading
   }
   for (const auto& [number, other] : generations_) {
     for (int fd : other.listeners.fds()) {
@@ -379,6 +419,9 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
         request.close_fds.push_back(fd);
       }
     }
+  }
+  if (inherited_handoff_rx_ >= 0 && inherited_handoff_rx_ != request.handoff_in_fd) {
+    request.close_fds.push_back(inherited_handoff_rx_);
   }
   for (const auto& other : table_.slots()) {
     if (other.control_fd >= 0) {
@@ -535,8 +578,12 @@ const timespec* Master::nextWakeup(Clock::time_point now, timespec* storage) con
 
 void Master::cleanUp() {
   if (pid_file_written_) {
-    removePidFile(pid_path_, pid_);
+    removePidFile(pid_file_, pid_);
     pid_file_written_ = false;
+  }
+  if (inherited_handoff_rx_ >= 0) {
+    ::close(inherited_handoff_rx_);
+    inherited_handoff_rx_ = -1;
   }
   if (segment_) {
     shm::SharedSegment::remove(shm_name_);

@@ -106,6 +106,12 @@ class Master {
   void finishVerdict(shm::ReloadResult result, const std::string& error);
   void releaseUnusedSlots();
 
+  // upgrade_master.cc
+  void upgrade(Clock::time_point now);
+  void withdrawWorkers(Clock::time_point now);
+  void restoreWorkers(Clock::time_point now);
+  void onUpgradeExit(int status, Clock::time_point now);
+
   Generation& current() { return generations_.at(generation_); }
 
   Options options_;
@@ -118,6 +124,11 @@ class Master {
   PendingReload pending_;
   bool reload_queued_ = false;  // a HUP arrived while a reload was pending
   std::vector<bool> shm_slots_used_;
+  std::string exe_path_;           // the binary to exec on USR2, resolved at start
+  std::string pid_file_;           // where our pid file is now (pid_path_, or .oldbin)
+  pid_t upgrade_pid_ = 0;          // the new master of a binary upgrade, while it lives
+  bool withdrawn_ = false;         // WINCH: workers drained on purpose, none respawned
+  int inherited_handoff_rx_ = -1;  // from the old master: its workers' idle connections
   std::unique_ptr<shm::SharedSegment> segment_;
   std::string pid_path_;
   std::string shm_name_;

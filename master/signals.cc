@@ -14,8 +14,10 @@ volatile sig_atomic_t g_terminate = 0;
 volatile sig_atomic_t g_quit = 0;
 volatile sig_atomic_t g_reload = 0;
 volatile sig_atomic_t g_reopen = 0;
+volatile sig_atomic_t g_upgrade = 0;
+volatile sig_atomic_t g_withdraw = 0;
 
-constexpr int kHandled[] = {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGCHLD};
+constexpr int kHandled[] = {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
 
 void onSignal(int signo) {
   switch (signo) {
@@ -34,6 +36,12 @@ void onSignal(int signo) {
       break;
     case SIGUSR1:
       g_reopen = 1;
+      break;
+    case SIGUSR2:
+      g_upgrade = 1;
+      break;
+    case SIGWINCH:
+      g_withdraw = 1;
       break;
     default:
       break;
@@ -114,11 +122,15 @@ SignalEvents takeSignalEvents() {
   ev.quit = g_quit != 0;
   ev.reload = g_reload != 0;
   ev.reopen = g_reopen != 0;
+  ev.upgrade = g_upgrade != 0;
+  ev.withdraw = g_withdraw != 0;
   g_reap = 0;
   g_terminate = 0;
   g_quit = 0;
   g_reload = 0;
   g_reopen = 0;
+  g_upgrade = 0;
+  g_withdraw = 0;
   return ev;
 }
 

@@ -7,6 +7,7 @@
 //
 //   HUP  reload        QUIT  graceful stop     TERM, INT  fast stop
 //   USR1 reopen logs   CHLD  reap children     PIPE       ignored
+//   USR2 binary upgrade                        WINCH      withdraw the workers (upgrade)
 
 #include <poll.h>
 #include <signal.h>
@@ -22,8 +23,10 @@ struct SignalEvents {
   bool quit = false;
   bool reload = false;
   bool reopen = false;
+  bool upgrade = false;   // USR2: binary upgrade
+  bool withdraw = false;  // WINCH: drain the workers, keep the master (during an upgrade)
 
-  bool any() const { return reap || terminate || quit || reload || reopen; }
+  bool any() const { return reap || terminate || quit || reload || reopen || upgrade || withdraw; }
 };
 
 // Installs the handlers, ignores SIGPIPE and blocks every handled signal. Call once in the
