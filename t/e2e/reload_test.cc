@@ -1,0 +1,184 @@
+// The reload protocol seen from outside: `lb -s reload` waits for the master's verdict and
+// reports it; a new generation that cannot start is rolled back while the old one serves on;
+// `lb -t --plan` shows the change without applying it; old generations are bounded; backend
+// slots in shared memory survive a reload.
+
+#include "e2e/harness/e2e.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <set>
+
+namespace lb::e2e {
+namespace {
+
+std::string staticConfig(const std::string& body, const std::string& top = "") {
+  return top + R"(
+    listeners = ( { name = "web"; listen = "127.0.0.1:@PORT_0@"; protocol = "http";
+                    return = { status = 200; body = ")" +
+         body + R"("; }; } );
+  )";
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST_CASE("lb -s reload prints the new generation and the new config serves", "[process][reload]") {
+  LbInstance lb;
+  lb.start(staticConfig("one"));
+  lb.writeConfig(staticConfig("two"));
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(res.describe() << lb.diagnostics());
+  CHECK(res.exit_code == 0);
+  CHECK(res.err == "lb: reload succeeded: generation 2 serves\n");
+  // The verdict comes once every new worker is ready; the old ones stop accepting right after.
+  CHECK(waitUntil(
+      [&] {
+        auto r = get(lb.port(0), "/");
+        return r && r->body.data == "two";
+      },
+      2s));
+  CHECK(contains(lb.errorLog(), "reload succeeded: generation 2 serves, generation 1 drains"));
+}
+
+TEST_CASE("a reload whose new workers cannot start is rolled back and reported",
+          "[process][reload]") {
+  LbInstance lb;
+  lb.start(staticConfig("old"));
+  auto workers = lb.workerPids();
+  // Valid for the loader, fatal for a worker: the access log's directory does not exist.
+  lb.writeConfig("access_log = { path = \"@DIR@/missing/access.log\"; };\n" + staticConfig("new"),
+                 LbOptions{.access_log = false});
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(res.describe() << lb.diagnostics());
+  CHECK(res.exit_code == 1);
+  CHECK(contains(res.err, "lb: reload failed: worker process"));
+  CHECK(contains(res.err, "before the generation was ready"));
+  CHECK(contains(res.err, "lb: generation 1 goes on serving"));
+  CHECK(contains(lb.errorLog(), "reload failed, rolled back"));
+  for (int i = 0; i < 5; ++i) {
+    auto r = get(lb.port(0), "/");
+    REQUIRE(r);
+    CHECK(r->body.data == "old");
+  }
+  auto now = lb.workerPids();
+  std::sort(workers.begin(), workers.end());
+  std::sort(now.begin(), now.end());
+  CHECK(now == workers);  // the old generation never noticed
+
+  // Fixed, the next reload goes through, with a generation number never used before.
+  lb.writeConfig(staticConfig("fixed"));
+  res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(res.describe());
+  CHECK(res.exit_code == 0);
+  CHECK(res.err == "lb: reload succeeded: generation 3 serves\n");
+}
+
+TEST_CASE("a reload refused by the master records the error for lb -s reload",
+          "[process][reload]") {
+  LbInstance lb;
+  lb.start(staticConfig("running"));
+  // A port that is taken: the master finds out only when it binds, after lb -s parsed the file.
+  int busy = 0;
+  UniqueFd taken = listenTcp(0, 8, &busy);
+  REQUIRE(taken.valid());
+  lb.writeConfig(staticConfig("running") + "\n" + R"(
+    # appended: a second listener on a port another program holds
+  )");
+  std::string text = readFile(lb.configPath());
+  text.replace(text.find("listeners = ( {"), 15,
+               "listeners = ( { name = \"busy\"; listen = \"127.0.0.1:" + std::to_string(busy) +
+                   "\"; return = { status = 204; }; }, {");
+  writeFile(lb.configPath(), text);
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(res.describe() << lb.diagnostics());
+  CHECK(res.exit_code == 1);
+  CHECK(contains(res.err, "lb: reload failed: listener \"busy\": bind() to 127.0.0.1:" +
+                              std::to_string(busy)));
+  auto r = get(lb.port(0), "/");
+  REQUIRE(r);
+  CHECK(r->body.data == "running");
+}
+
+TEST_CASE("lb -t --plan shows what a reload would change without applying it",
+          "[process][reload][plan]") {
+  FakeUpstream a("a"), b("b"), c("c");
+  LbInstance lb;
+  lb.start(R"(
+    listeners = ( { name = "web"; listen = "127.0.0.1:@PORT_0@"; pool = "app"; } );
+    pools = ( { name = "app"; backends = ( { address = ")" +
+           a.address() + R"("; }, { address = ")" + b.address() + R"("; } ); } );
+  )");
+  lb.writeConfig(R"(
+    listeners = ( { name = "web"; listen = "127.0.0.1:@PORT_0@"; pool = "app"; },
+                  { name = "extra"; listen = "127.0.0.1:@PORT_1@"; return = { status = 204; }; } );
+    pools = ( { name = "app"; algorithm = "least_conn";
+                backends = ( { address = ")" +
+                 a.address() + R"("; weight = 5; }, { address = ")" + c.address() +
+                 R"("; } ); } );
+  )");
+  auto res = lb.runLbCommand({"-t", "--plan", "-c", lb.configPath()});
+  INFO(res.describe());
+  CHECK(res.exit_code == 0);
+  CHECK(contains(res.out, "plan: listeners +1 -0 =1 ~0; pools +0 -0 ~1; backends +1 -1 ~1"));
+  CHECK(contains(res.out, "listener added:   extra 127.0.0.1:" + std::to_string(lb.port(1))));
+  CHECK(contains(res.out, "listener kept:    web 127.0.0.1:" + std::to_string(lb.port(0))));
+  CHECK(contains(res.out, "pool changed:     app: algorithm round_robin -> least_conn"));
+  CHECK(contains(res.out, "backend added:    app/" + c.address()));
+  CHECK(contains(res.out, "backend removed:  app/" + b.address()));
+  CHECK(contains(res.out, "backend changed:  app/" + a.address() + ": weight 1 -> 5"));
+  // Nothing was applied: no new listener, the same workers.
+  CHECK_FALSE(connectTcp(lb.port(1), 200ms).valid());
+  CHECK_FALSE(contains(lb.errorLog(), "SIGHUP"));
+
+  LbInstance none;
+  none.writeConfig(staticConfig("x"));
+  auto missing = none.runLbCommand({"-t", "--plan", "-c", none.configPath()});
+  CHECK(missing.exit_code == 1);
+  CHECK(contains(missing.err, "cannot plan the reload: no running instance"));
+}
+
+TEST_CASE("past max_draining_generations the oldest draining generation is stopped",
+          "[process][reload]") {
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("slow", upstream::gated(gate, upstream::fixed(200, "late"), 30s));
+  LbInstance lb;
+  const std::string top = "max_draining_generations = 2; worker_shutdown_timeout_ms = 30000;";
+  const std::string body = singlePoolConfig({up.address()}, "read_timeout_ms = 30000;", "", top);
+  lb.start(body, LbOptions{.workers = 1});
+
+  // Every generation keeps one request in flight, so none can finish draining.
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int gen = 1; gen <= 4; ++gen) {
+    auto c = std::make_unique<HttpClient>(lb.port(0));
+    REQUIRE(c->send(buildRequest("GET", "/" + std::to_string(gen))));
+    REQUIRE(up.waitForRequests(gen));
+    clients.push_back(std::move(c));
+    auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+    INFO(res.describe() << lb.diagnostics());
+    REQUIRE(res.exit_code == 0);
+  }
+  // Generations 1..4 drained in turn; with at most 2 draining, 1 and 2 were stopped.
+  INFO(lb.diagnostics());
+  CHECK(waitUntil([&] { return lb.workerPids().size() == 3; }, 10s));
+  std::string log = lb.errorLog();
+  CHECK(contains(log, "generation 1 stopped: more than max_draining_generations (2)"));
+  CHECK(contains(log, "generation 2 stopped: more than max_draining_generations (2)"));
+  CHECK_FALSE(contains(log, "generation 3 stopped"));
+  // The stopped generations' clients saw their connection closed; the others get answers.
+  gate->open();
+  for (int i = 0; i < 4; ++i) {
+    auto r = clients[i]->read();
+    if (i < 2) {
+      CHECK_FALSE(r);
+    } else {
+      REQUIRE(r);
+      CHECK(r->body.data == "late");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lb::e2e
