@@ -281,6 +281,36 @@ TEST_CASE("a reload keeps the slots and counters of backends it still names", "[
   }
 }
 
+TEST_CASE("during a reload, slots an older generation uses stay until it is gone", "[shm]") {
+  ScopedName name("drain");
+  auto seg = mustCreate(*name);
+  Segment* s = seg->get();
+  config::Config v1;
+  v1.pools = {pool("api", {"10.0.0.1:80", "10.0.0.2:80"}), pool("old", {"a:1"})};
+  REQUIRE(seg->assignSlots(v1));
+  const int removed = v1.pools[0].backends[1].slot;
+  const int old_pool = v1.pools[1].slot;
+  s->backends[removed].active.store(2);  // the draining generation still counts on it
+
+  config::Config v2;
+  v2.pools = {pool("api", {"10.0.0.1:80", "10.0.0.3:80"})};
+  REQUIRE(seg->assignSlots(v2, /*release_unnamed=*/false));
+  CHECK(v2.pools[0].backends[0].slot == v1.pools[0].backends[0].slot);
+  CHECK(v2.pools[0].backends[1].slot != removed);  // never handed to a new key meanwhile
+  CHECK(s->backends[removed].in_use.load() == 1);
+  CHECK(s->pools[old_pool].in_use.load() == 1);
+
+  // Generation 1 still lives: nothing it names is released.
+  seg->releaseUnused({&v1, &v2});
+  CHECK(s->backends[removed].in_use.load() == 1);
+  // Generation 1 is gone.
+  seg->releaseUnused({&v2});
+  CHECK(s->backends[removed].in_use.load() == 0);
+  CHECK(s->pools[old_pool].in_use.load() == 0);
+  CHECK(s->backends[v2.pools[0].backends[0].slot].in_use.load() == 1);
+  CHECK(s->backends[v2.pools[0].backends[1].slot].in_use.load() == 1);
+}
+
 TEST_CASE("a full table or an overlong key is an error that changes nothing", "[shm]") {
   ScopedName name("full");
   auto seg = mustCreate(*name);
