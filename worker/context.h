@@ -19,6 +19,7 @@ namespace lb::worker {
 
 class AccessLog;
 class ClientConn;
+class Handoff;
 class UpstreamConn;
 struct Exchange;
 
@@ -45,7 +46,11 @@ struct WorkerContext {
   Timers timers;
   std::vector<PoolRuntime> pools;
   AccessLog* access_log = nullptr;
-  bool draining = false;          // graceful stop: no new requests on kept-alive connections
+  // The worker's handoff channel (worker/net/handoff.h); null when there is none (unit tests).
+  Handoff* handoff = nullptr;
+  // Graceful stop or drain for a reload: idle connections leave (handed off, or closed safely),
+  // busy ones after their response.
+  bool draining = false;
   uint32_t connections = 0;       // client connections open
   ClientConn* clients = nullptr;  // all of them, for a graceful or fast stop
   std::vector<Exchange*> free_exchanges;

@@ -13,6 +13,7 @@
 #include "worker/access_log.h"
 #include "worker/context.h"
 #include "worker/net/acceptor.h"
+#include "worker/net/handoff.h"
 #include "worker/proxy/client_conn.h"
 #include "worker/proxy/upstream_conn.h"
 
@@ -36,7 +37,8 @@ class Worker {
   static void onConnectionClosed(WorkerContext* ctx);
   void startSignal(uv_signal_t* h, int signum);
   void reportReady();
-  void gracefulStop();
+  // QUIT (handoff = false) or USR2, drain for a reload (handoff = true).
+  void gracefulStop(bool handoff);
   void fastStop();
   void maybeFinish();
   void closeProcessHandles();
@@ -45,6 +47,7 @@ class Worker {
   uv_loop_t loop_{};
   WorkerContext ctx_;
   Acceptor acceptor_;
+  Handoff handoff_;
   std::unique_ptr<AccessLog> access_log_;
   uv_signal_t sig_quit_{}, sig_term_{}, sig_int_{}, sig_usr1_{}, sig_usr2_{}, sig_hup_{};
   uv_timer_t flush_timer_{};
@@ -70,6 +73,7 @@ int Worker::run() {
   ctx_.slot->pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
   ctx_.slot->generation.store(init_.generation, std::memory_order_relaxed);
   ctx_.on_connection_closed = &Worker::onConnectionClosed;
+  ctx_.handoff = &handoff_;
   ctx_.pools.resize(cfg.pools.size());
   for (size_t i = 0; i < cfg.pools.size(); ++i) {
     ctx_.pools[i].pool = &cfg.pools[i];
@@ -102,6 +106,11 @@ int Worker::run() {
     LB_ERROR("%s", started.error().message.c_str());
     return kExitFatal;
   }
+  auto handoff = handoff_.start(&ctx_, init_.handoff_in_fd, init_.handoff_out_fd);
+  if (!handoff) {
+    LB_ERROR("%s", handoff.error().message.c_str());
+    return kExitFatal;
+  }
   LB_INFO("worker %d (generation %llu) ready", init_.index,
           static_cast<unsigned long long>(init_.generation));
   reportReady();
@@ -126,8 +135,10 @@ void Worker::onSignal(uv_signal_t* h, int signum) {
   auto* w = static_cast<Worker*>(h->data);
   switch (signum) {
     case SIGQUIT:
+      w->gracefulStop(false);
+      break;
     case SIGUSR2:
-      w->gracefulStop();
+      w->gracefulStop(true);
       break;
     case SIGTERM:
     case SIGINT:
@@ -170,15 +181,26 @@ void Worker::onFlush(uv_timer_t* t) {
   }
 }
 
-// Stop accepting, let in-flight requests finish (their responses carry Connection: close), close
-// idle keep-alive connections, and exit when none is left or worker_shutdown_timeout_ms passes.
-void Worker::gracefulStop() {
+// Stop accepting and let in-flight requests finish; exit when no connection is left or
+// worker_shutdown_timeout_ms passes. Draining for a reload, idle keep-alive connections go to
+// the next generation (busy ones too, once their response is out), so the reload closes none.
+// Without a next generation (QUIT, or no usable channel) responses carry Connection: close and
+// idle connections are closed safely, spread over drain_window_ms (ClientConn::drain).
+void Worker::gracefulStop(bool handoff) {
   if (stopping_) {
     return;
   }
   stopping_ = true;
   ctx_.draining = true;
-  LB_INFO("worker %d shutting down gracefully", init_.index);
+  if (handoff && handoff_.beginSending()) {
+    LB_INFO("worker %d draining: idle connections go to the next generation", init_.index);
+  } else {
+    if (handoff) {
+      LB_WARN("worker %d draining without a handoff channel: idle connections are closed",
+              init_.index);
+    }
+    LB_INFO("worker %d shutting down gracefully", init_.index);
+  }
   acceptor_.stop();
   UpstreamConn::closeAllIdle(&ctx_);
   for (ClientConn* c = ctx_.clients; c != nullptr;) {
@@ -213,10 +235,14 @@ void Worker::onShutdownTimeout(uv_timer_t* t) {
   w->fastStop();
 }
 
+// Also called when the handoff queue has been sent: a connection that left is a closed one.
 void Worker::onConnectionClosed(WorkerContext* ctx) {
   Worker* w = g_worker;
   if (w == nullptr) {
     return;
+  }
+  if (ctx->connections < ctx->config->worker_connections) {
+    w->handoff_.resumeReceiving();
   }
   if (w->stopping_) {
     w->maybeFinish();
@@ -226,7 +252,7 @@ void Worker::onConnectionClosed(WorkerContext* ctx) {
 }
 
 void Worker::maybeFinish() {
-  if (stopping_ && ctx_.connections == 0) {
+  if (stopping_ && ctx_.connections == 0 && handoff_.queued() == 0) {
     closeProcessHandles();
   }
 }
@@ -238,6 +264,12 @@ void Worker::closeProcessHandles() {
   }
   handles_closed_ = true;
   UpstreamConn::closeAllIdle(&ctx_);
+  if (handoff_.sent() > 0 || handoff_.received() > 0) {
+    LB_INFO("worker %d: %llu connections handed to the next generation, %llu received", init_.index,
+            static_cast<unsigned long long>(handoff_.sent()),
+            static_cast<unsigned long long>(handoff_.received()));
+  }
+  handoff_.close();
   for (uv_signal_t* h : {&sig_quit_, &sig_term_, &sig_int_, &sig_usr1_, &sig_usr2_, &sig_hup_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   }

@@ -33,11 +33,13 @@ struct Row {
 // The whole state machine, one row per state in enum order. Anything not listed is a bug.
 // SelectingBackend is re-entered from the upstream states to retry another backend before any
 // byte of the response was sent; SendingResponse is reachable from every request-side state
-// because lb may answer itself (static response, 4xx, 502/503/504).
+// because lb may answer itself (static response, 4xx, 502/503/504). A connection handed over by
+// a draining worker of the previous generation starts in KeepAlive; a drain closes a connection
+// that has not sent a byte yet with a lingering close (ReadingRequest -> Draining).
 constexpr Row kRows[] = {
-    {S::Accepting, to({S::SslHandshaking, S::ReadingRequest, S::Closing})},
+    {S::Accepting, to({S::SslHandshaking, S::ReadingRequest, S::KeepAlive, S::Closing})},
     {S::SslHandshaking, to({S::ReadingRequest, S::Closing, S::Error})},
-    {S::ReadingRequest, to({S::ParsingRequest, S::Closing, S::Error})},
+    {S::ReadingRequest, to({S::ParsingRequest, S::Draining, S::Closing, S::Error})},
     {S::ParsingRequest,
      to({S::ReadingRequest, S::SelectingBackend, S::SendingResponse, S::Closing, S::Error})},
     {S::SelectingBackend,

@@ -14,10 +14,6 @@
 namespace lb::worker {
 namespace {
 
-// After our last byte, unread client input is drained this long so that closing never turns it
-// into an RST that could destroy the response in flight (nginx's lingering_timeout).
-constexpr uint32_t kLingerMs = 5000;
-
 ClientConn* self(llhttp_t* p) {
   return static_cast<ClientConn*>(p->data);
 }
@@ -34,8 +30,7 @@ ClientConn* ClientConn::fromHandle(uv_handle_t* h) {
   return static_cast<ClientConn*>(h->data);
 }
 
-void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, int, int fd,
-                        const sockaddr* peer) {
+ClientConn* ClientConn::create(WorkerContext* ctx, const config::Listener* listener, int fd) {
   auto* c = new ClientConn(ctx, listener);
   uv_tcp_init(ctx->loop, &c->tcp_);
   c->tcp_.data = c;
@@ -45,26 +40,40 @@ void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, in
     ctx->clients->prev_ = c;
   }
   ctx->clients = c;
-  ctx->slot->accepted.fetch_add(1, std::memory_order_relaxed);
   ctx->slot->active_connections.fetch_add(1, std::memory_order_relaxed);
+  c->idle_since_ = uv_now(ctx->loop);
   if (uv_tcp_open(&c->tcp_, fd) != 0) {
     ::close(fd);
     c->closing_ = true;
     c->sm_.transition(ConnState::Closing);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), &ClientConn::onClose);
-    return;
+    return nullptr;
   }
+  return c;
+}
+
+void ClientConn::setPeer(const sockaddr* peer) {
   if (peer->sa_family == AF_INET) {
     auto* in = reinterpret_cast<const sockaddr_in*>(peer);
-    c->peer_family_ = AF_INET;
-    std::memcpy(c->peer_addr_, &in->sin_addr, 4);
-    c->peer_port_ = ntohs(in->sin_port);
+    peer_family_ = AF_INET;
+    std::memcpy(peer_addr_, &in->sin_addr, 4);
+    peer_port_ = ntohs(in->sin_port);
   } else if (peer->sa_family == AF_INET6) {
     auto* in6 = reinterpret_cast<const sockaddr_in6*>(peer);
-    c->peer_family_ = AF_INET6;
-    std::memcpy(c->peer_addr_, &in6->sin6_addr, 16);
-    c->peer_port_ = ntohs(in6->sin6_port);
+    peer_family_ = AF_INET6;
+    std::memcpy(peer_addr_, &in6->sin6_addr, 16);
+    peer_port_ = ntohs(in6->sin6_port);
   }
+}
+
+void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, int, int fd,
+                        const sockaddr* peer) {
+  ctx->slot->accepted.fetch_add(1, std::memory_order_relaxed);
+  ClientConn* c = create(ctx, listener, fd);
+  if (c == nullptr) {
+    return;
+  }
+  c->setPeer(peer);
   c->sm_.transition(ConnState::ReadingRequest);
   c->armClientTimer(listener->limits.header_timeout_ms);
   c->startReading();
@@ -243,8 +252,11 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   }
   if (nread > 0) {
     ex->in_end += static_cast<uint32_t>(nread);
-    if (c->sm_.state() == ConnState::KeepAlive) {
-      c->sm_.transition(ConnState::ReadingRequest);
+    if (c->sm_.state() == ConnState::KeepAlive || c->idle_timer_) {
+      if (c->sm_.state() == ConnState::KeepAlive) {
+        c->sm_.transition(ConnState::ReadingRequest);
+      }
+      c->idle_timer_ = false;
       c->armClientTimer(c->listener_->limits.header_timeout_ms);
     }
     c->parseRequest();
@@ -497,6 +509,10 @@ void ClientConn::onTimeout(TimerNode* node) {
   auto* c = static_cast<ClientConn*>(node->data);
   Exchange* ex = c->ex_;
   ConnState s = c->sm_.state();
+  if (c->drain_close_ && c->idle()) {
+    c->lingeringClose(kDrainLingerMs);  // drain.cc scheduled it
+    return;
+  }
   if (s == ConnState::Draining || s == ConnState::KeepAlive || ex == nullptr) {
     c->closeNow();
     return;
@@ -534,10 +550,12 @@ void ClientConn::requestRefused(int status) {
   sendError(status);
 }
 
-void ClientConn::lingeringClose() {
+void ClientConn::lingeringClose(uint32_t linger_ms) {
   if (closing_) {
     return;
   }
+  idle_timer_ = false;
+  drain_close_ = false;
   sm_.transition(ConnState::Draining);
   Exchange* ex = exchange();
   ex->shutdown_req.data = this;
@@ -546,7 +564,7 @@ void ClientConn::lingeringClose() {
     closeNow();
     return;
   }
-  armClientTimer(kLingerMs);
+  armClientTimer(linger_ms);
   startReading();
 }
 
@@ -592,14 +610,6 @@ void ClientConn::onClose(uv_handle_t* h) {
   delete c;
   if (ctx->on_connection_closed != nullptr) {
     ctx->on_connection_closed(ctx);
-  }
-}
-
-void ClientConn::drain() {
-  draining_ = true;
-  ConnState s = sm_.state();
-  if (s == ConnState::KeepAlive || (s == ConnState::ReadingRequest && ex_ == nullptr)) {
-    closeNow();
   }
 }
 

@@ -29,6 +29,12 @@ namespace lb::worker {
 class UpstreamConn;
 
 inline constexpr int kMaxIov = 48;
+// After our last byte, unread client input is drained this long so that closing never turns it
+// into an RST that could destroy the response in flight (nginx's lingering_timeout).
+inline constexpr uint32_t kLingerMs = 5000;
+// The lingering close of an idle connection a drain closes (drain.cc): a client that reads our
+// FIN closes at once, so a short wait is enough (a request that crossed it is read and dropped).
+inline constexpr uint32_t kDrainLingerMs = 1000;
 
 // Where a paused parser stopped.
 enum class Pause : uint8_t { None, HeadComplete, MessageComplete, IovFull };
@@ -121,8 +127,18 @@ class ClientConn {
   // Takes ownership of an accepted, non-blocking socket.
   static void accept(WorkerContext* ctx, const config::Listener* listener, int listener_index,
                      int fd, const sockaddr* peer);
+  // Takes ownership of a connection another worker handed over (worker/net/handoff.h) between
+  // two requests: it starts idle, under the keep-alive timeout, with `requests` already served
+  // on it. Bytes the client sent meanwhile are in the socket and are read at once. On a
+  // draining worker it is drained right away like any idle connection.
+  static void adopt(WorkerContext* ctx, const config::Listener* listener, int fd,
+                    uint32_t requests);
 
-  // Graceful stop: an idle connection closes now, a busy one after its current response.
+  // The worker drains (ctx->draining is set). When ctx->handoff is sending, an idle connection
+  // is handed to the next generation now, a busy one stays keep-alive and follows once idle.
+  // Otherwise a busy one closes after its current response (Connection: close) and an idle one
+  // is closed safely: after a grace window of idleness, at a random point of drain_window_ms,
+  // with a lingering close so a request that crosses our FIN never turns into an RST.
   void drain();
   // Fast stop.
   void abort();
@@ -139,6 +155,10 @@ class ClientConn {
 
  private:
   ClientConn(WorkerContext* ctx, const config::Listener* listener);
+  // A new connection on `fd`, counted and linked into ctx->clients; nullptr (the descriptor
+  // closed, the handle closing) if libuv refuses it.
+  static ClientConn* create(WorkerContext* ctx, const config::Listener* listener, int fd);
+  void setPeer(const sockaddr* peer);
 
   // client_conn.cc: reading and parsing the request, closing.
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -164,8 +184,20 @@ class ClientConn {
   void armClientTimer(uint32_t ms);
   void requestRefused(int status);
   void closeNow();
-  void lingeringClose();
+  // Half-closes, then reads and drops input until the client closes or `linger_ms` passes.
+  void lingeringClose(uint32_t linger_ms);
   void resetForNextRequest();
+  // drain.cc: handoff, adoption and the safe close of idle connections.
+  // Between requests: nothing of a request has been read.
+  bool idle() const;
+  // The response being built must end the connection because the worker drains and there is
+  // no next generation to hand the connection to.
+  bool closeForDrain() const;
+  // An idle connection of a draining worker: handed off, or its safe close scheduled.
+  void drainIdle();
+  // Passes the socket to ctx->handoff and closes this handle without FIN. False if it cannot.
+  bool handOff();
+  void scheduleDrainClose();
 
   // exchange.cc: routing, backend selection, upstream request.
   void headComplete();
@@ -211,11 +243,16 @@ class ClientConn {
   Exchange* ex_ = nullptr;
   TimerNode timer_;
   uint32_t requests_ = 0;
+  uint64_t idle_since_ = 0;  // loop time the connection last became idle (or was accepted)
   ConnStateMachine sm_;
   bool reading_ = false;
   bool closing_ = false;
   bool draining_ = false;
   bool nodelay_ = false;
+  // timer_ measures an idle wait (an adopted connection's keep-alive timeout, a scheduled
+  // drain close), so the first byte of a request re-arms it as the header timeout.
+  bool idle_timer_ = false;
+  bool drain_close_ = false;    // timer_ closes this idle connection for the drain
   ClientConn* next_ = nullptr;  // WorkerContext::clients
   ClientConn* prev_ = nullptr;
   uint8_t peer_family_ = 0;

@@ -112,7 +112,7 @@ void ClientConn::headComplete() {
     std::string_view expect = ex->req_head.find("expect");
     ex->expect_continue = equalsIgnoreCase(expect, "100-continue");
   }
-  if (draining_ || ctx_->draining) {
+  if (closeForDrain()) {
     ex->client_keepalive = false;
   }
   routeAndDispatch();

@@ -270,7 +270,7 @@ bool ClientConn::buildClientHead() {
   bool has_length = (p->flags & F_CONTENT_LENGTH) != 0;
   bool chunked = (p->flags & F_CHUNKED) != 0;
   bool client11 = ex->req.http_minor >= 1;
-  bool close = !ex->client_keepalive || draining_ || ctx_->draining || !ex->req_done;
+  bool close = !ex->client_keepalive || closeForDrain() || !ex->req_done;
   uint32_t max_requests = listener_->limits.keepalive_requests;
   if (max_requests != 0 && requests_ >= max_requests) {
     close = true;
@@ -432,7 +432,7 @@ void ClientConn::respondLocal() {
 
 void ClientConn::sendError(int status) {
   Exchange* ex = ex_;
-  bool close = !ex->req_done || !ex->client_keepalive || draining_ || ctx_->draining ||
+  bool close = !ex->req_done || !ex->client_keepalive || closeForDrain() ||
                ex->req.http_minor == 0 || status == 400 || status == 408 || status == 413 ||
                status == 414 || status == 431 || status == 505;
   ex->status = status;
@@ -454,7 +454,7 @@ void ClientConn::sendStatic(const config::StaticResponse& r) {
   if (ex->cl_head == nullptr) {
     ex->cl_head = ctx_->buffers.get();
   }
-  bool close = !ex->client_keepalive || draining_ || ctx_->draining;
+  bool close = !ex->client_keepalive || closeForDrain();
   uint32_t max_requests = listener_->limits.keepalive_requests;
   if (max_requests != 0 && requests_ >= max_requests) {
     close = true;
@@ -523,7 +523,7 @@ void ClientConn::finishExchange() {
     // with Connection: close is closed at once (nginx's "lingering_close on").
     bool may_send_more = !ex->req_done || ex->in_start < ex->in_end || ex->refused;
     if (may_send_more && !ex->client_eof) {
-      lingeringClose();
+      lingeringClose(kLingerMs);
     } else {
       closeNow();
     }
@@ -540,8 +540,11 @@ void ClientConn::finishExchange() {
     return;
   }
   releaseExchange();
+  idle_since_ = uv_now(ctx_->loop);
   if (draining_ || ctx_->draining) {
-    closeNow();
+    // Draining with keep-alive promised (or kept for the handoff): hand it off or close it
+    // safely, never abruptly, since the client may be sending its next request right now.
+    drainIdle();
     return;
   }
   armClientTimer(listener_->limits.keepalive_timeout_ms);

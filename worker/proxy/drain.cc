@@ -1,0 +1,126 @@
+// A client connection while its worker drains: handed to the next generation (worker/net/
+// handoff.h), adopted from the previous one, or closed the safe way when there is no next
+// generation. Part of ClientConn, like exchange.cc and response.cc.
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+
+#include "worker/net/handoff.h"
+#include "worker/proxy/client_conn.h"
+
+namespace lb::worker {
+namespace {
+
+// A drain closes an idle connection only once it has been idle this long: a client that has
+// just read a response is the one most likely to be sending its next request.
+constexpr uint32_t kDrainGraceMs = 1000;
+// Drain closes fall on at most this many distinct delays past the grace window (one timer queue
+// each), never closer together than the timer tick.
+constexpr uint32_t kDrainSlots = 32;
+constexpr uint32_t kDrainStepMs = 100;
+
+// Spreads a drain's closes; seeded in the worker process, so workers differ.
+uint32_t randomBelow(uint32_t n) {
+  static std::minstd_rand rng(static_cast<uint32_t>(::getpid()) ^
+                              static_cast<uint32_t>(uv_hrtime()));
+  return n == 0 ? 0 : static_cast<uint32_t>(rng() % n);
+}
+
+}  // namespace
+
+void ClientConn::adopt(WorkerContext* ctx, const config::Listener* listener, int fd,
+                       uint32_t requests) {
+  ClientConn* c = create(ctx, listener, fd);
+  if (c == nullptr) {
+    return;
+  }
+  sockaddr_storage peer{};
+  socklen_t len = sizeof(peer);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    c->setPeer(reinterpret_cast<const sockaddr*>(&peer));
+  }
+  c->requests_ = requests;
+  c->sm_.transition(ConnState::KeepAlive);
+  if (ctx->draining) {
+    c->drain();
+    return;
+  }
+  // The keep-alive wait starts again: how long it already lasted in the old worker is unknown.
+  c->armClientTimer(listener->limits.keepalive_timeout_ms);
+  c->startReading();
+}
+
+bool ClientConn::idle() const {
+  ConnState s = sm_.state();
+  if (closing_ || (s != ConnState::KeepAlive && s != ConnState::ReadingRequest)) {
+    return false;
+  }
+  return ex_ == nullptr || (ex_->start_ms == 0 && ex_->in_start == ex_->in_end);
+}
+
+bool ClientConn::closeForDrain() const {
+  return draining_ || (ctx_->draining && (ctx_->handoff == nullptr || !ctx_->handoff->sending()));
+}
+
+void ClientConn::drain() {
+  if (ctx_->handoff == nullptr || !ctx_->handoff->sending()) {
+    draining_ = true;
+  }
+  if (idle()) {
+    drainIdle();
+  }
+}
+
+void ClientConn::drainIdle() {
+  releaseExchange();
+  if (ctx_->handoff != nullptr && ctx_->handoff->sending() && handOff()) {
+    return;
+  }
+  scheduleDrainClose();
+}
+
+// The descriptor that travels is a duplicate: closing the handle closes only this process's
+// copy, so the socket sends no FIN and keeps what the client sent in its receive queue.
+bool ClientConn::handOff() {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) {
+    return false;
+  }
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    return false;
+  }
+  if (!ctx_->handoff->push(copy, listener_->address, requests_)) {
+    ::close(copy);
+    return false;
+  }
+  closeNow();
+  return true;
+}
+
+void ClientConn::scheduleDrainClose() {
+  const config::Config& cfg = *ctx_->config;
+  drain_close_ = true;
+  uint64_t idle_for = uv_now(ctx_->loop) - idle_since_;
+  uint32_t grace = std::min(kDrainGraceMs, cfg.worker_shutdown_timeout_ms / 4);
+  uint64_t wait = idle_for >= grace ? 0 : grace - idle_for;
+  // Closes are spread so that the clients do not all reconnect at once, and end well before
+  // worker_shutdown_timeout_ms cuts everything.
+  uint32_t window = std::min(cfg.drain_window_ms, cfg.worker_shutdown_timeout_ms / 2);
+  uint32_t step = std::max(kDrainStepMs, window / kDrainSlots);
+  wait += randomBelow(window);
+  wait = (wait + step - 1) / step * step;
+  if (wait == 0) {
+    lingeringClose(kDrainLingerMs);
+    return;
+  }
+  idle_timer_ = true;
+  armClientTimer(static_cast<uint32_t>(wait));
+  startReading();
+}
+
+}  // namespace lb::worker
