@@ -1,8 +1,9 @@
 // The connection handoff between generations: the wire format (batches, and messages that must
 // be refused), the descriptor passing itself over a real SOCK_SEQPACKET pair, and two workers'
 // loops in one process, where a draining one hands its idle keep-alive connections to the other
-// and the bytes a client wrote before the handoff are answered after it. Also the safe close a
-// drain falls back to when there is no next generation.
+// and the bytes a client wrote before the handoff are answered after it, also through a channel
+// that is full for a while. Also the safe close a drain falls back to when there is no next
+// generation, or when the channel breaks.
 
 #include "worker/net/handoff.h"
 
@@ -388,6 +389,55 @@ TEST_CASE("handoff: a busy connection keeps keep-alive and follows once its resp
   CHECK(m.status() == 200);
   CHECK(m.body == "ok");
   CHECK_FALSE(c.eof);
+}
+
+TEST_CASE("handoff: a full channel queues the connections and sends them once it is writable",
+          "[handoff]") {
+  TwoGenerations g;
+  // A send buffer this small holds a message or two: the rest waits for the receiver.
+  int small = 1;
+  REQUIRE(::setsockopt(g.channel.fd[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) == 0);
+  constexpr int kConns = 40;
+  std::vector<Peer*> peers;
+  for (int i = 0; i < kConns; ++i) {
+    Peer& c = g.a.connect("static");
+    REQUIRE(g.a.feed(c, kGet));
+    Message m;
+    REQUIRE(g.a.response(c, &m));
+    peers.push_back(&c);
+  }
+  // One connection per loop turn, so each travels alone: more messages than the channel holds.
+  g.a.ctx.draining = true;
+  REQUIRE(g.old_side.beginSending());
+  for (ClientConn* c = g.a.ctx.clients; c != nullptr;) {
+    ClientConn* next = c->next();
+    c->drain();
+    g.a.pumpOnce(0);
+    c = next;
+  }
+  // Only the old side runs: the channel fills up and the rest stays queued, not lost.
+  for (int i = 0; i < 20; ++i) {
+    g.a.pumpOnce(1);
+  }
+  INFO("sent " << g.old_side.sent() << ", queued " << g.old_side.queued());
+  CHECK(g.old_side.sent() > 0);
+  CHECK(g.old_side.queued() > 0);
+  CHECK(g.old_side.sent() + g.old_side.queued() == kConns);
+  CHECK(g.a.ctx.connections == 0);
+  // The new side reads; the old one is woken as the channel drains.
+  REQUIRE(pumpBothUntil(g.a, g.b, [&] { return g.b.ctx.connections == kConns; }));
+  CHECK(g.old_side.queued() == 0);
+  CHECK(g.new_side.received() == kConns);
+  for (Peer* p : peers) {
+    sendRawRequest(*p, kGet);
+  }
+  REQUIRE(pumpBothUntil(g.a, g.b, [&] {
+    return std::all_of(peers.begin(), peers.end(),
+                       [](Peer* p) { return p->unread() == kStaticResponse; });
+  }));
+  for (Peer* p : peers) {
+    CHECK_FALSE(p->eof);
+  }
 }
 
 TEST_CASE("handoff: connections from a listener the next generation lacks are closed there",
