@@ -8,7 +8,10 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <set>
+#include <thread>
 
 namespace lb::e2e {
 namespace {
@@ -178,6 +181,48 @@ TEST_CASE("past max_draining_generations the oldest draining generation is stopp
       CHECK(r->body.data == "late");
     }
   }
+}
+
+TEST_CASE("reloads under connection-per-request load refuse and lose no connection",
+          "[process][reload]") {
+  FakeUpstream a("a"), b("b");
+  LbInstance lb;
+  lb.start(singlePoolConfig({a.address(), b.address()}));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string first_error;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      Deadline end = deadlineIn(60s);
+      for (int n = 0; n < 100000 && !stop && Clock::now() < end; ++n) {
+        std::string error;
+        auto r = fetch(lb.port(0), buildRequest("GET", "/", {{"Connection", "close"}}), {}, &error);
+        if (r && r->status == 200) {
+          ++ok;
+        } else if (failed++ == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          first_error = describe(r, error);
+        }
+      }
+    });
+  }
+  REQUIRE(waitUntil([&] { return ok > 100; }, 5s));
+  for (int i = 0; i < 10; ++i) {
+    auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+    INFO(res.describe());
+    CHECK(res.exit_code == 0);
+    int seen = ok;
+    CHECK(waitUntil([&] { return ok > seen + 50; }, 5s));
+  }
+  stop = true;
+  for (auto& t : clients) {
+    t.join();
+  }
+  INFO("first error: " << first_error << "; " << ok << " requests answered");
+  CHECK(failed == 0);
+  CHECK(lb.errorLog().find("reload succeeded: generation 11 serves") != std::string::npos);
 }
 
 }  // namespace
