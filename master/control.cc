@@ -98,13 +98,18 @@ int waitForVerdict(shm::Segment* segment, uint64_t before, pid_t master, uint32_
     }
     ::usleep(10000);
   }
+  // A reload right after ours may rewrite the verdict while it is copied: copy again then.
+  const uint64_t seen = r.finished.load(std::memory_order_acquire);
   auto result = static_cast<shm::ReloadResult>(r.result.load(std::memory_order_acquire));
   unsigned long long generation = r.generation.load();
+  std::string error(r.error, ::strnlen(r.error, shm::kReloadErrorSize));
+  if (r.finished.load(std::memory_order_acquire) != seen) {
+    std::fprintf(err, "lb: reload: another reload finished meanwhile; see the error log\n");
+  }
   if (result == shm::ReloadResult::Succeeded) {
     std::fprintf(err, "lb: reload succeeded: generation %llu serves\n", generation);
     return 0;
   }
-  std::string error(r.error, ::strnlen(r.error, shm::kReloadErrorSize));
   std::fprintf(err, "lb: reload failed: %s\nlb: generation %llu goes on serving\n", error.c_str(),
                generation);
   return 1;

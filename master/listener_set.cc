@@ -120,6 +120,10 @@ ListenerSet ListenerSet::adopt(const std::vector<std::pair<os::SocketAddress, in
   return set;
 }
 
+void ListenerSet::retainOnly(const ListenerSet& other) {
+  std::erase_if(sockets_, [&](const ListenSocketPtr& s) { return !other.contains(s->fd()); });
+}
+
 std::vector<int> ListenerSet::fds() const {
   std::vector<int> out;
   out.reserve(sockets_.size());

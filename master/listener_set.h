@@ -67,6 +67,9 @@ class ListenerSet {
   const ListenSocket& at(size_t i) const { return *sockets_[i]; }
   // The descriptors, parallel to config.listeners (what WorkerInit::listen_fds wants).
   std::vector<int> fds() const;
+  // Drops (closing unless shared) every socket `other` does not hold, so fds() and the config
+  // no longer correspond: for an old generation whose workers already closed their copies.
+  void retainOnly(const ListenerSet& other);
   bool contains(int fd) const;
   // How many sockets were taken over from `previous` / opened fresh by open().
   size_t reused() const { return reused_; }

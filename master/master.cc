@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
+#include <utility>
 
 #include "master/pidfile.h"
 #include "master/signals.h"
@@ -27,38 +29,16 @@ unsigned long long ull(uint64_t v) {
   return static_cast<unsigned long long>(v);
 }
 
-}  // namespace
-
-Master::HandoffPair& Master::HandoffPair::operator=(HandoffPair&& o) noexcept {
-  if (this != &o) {
-    this->~HandoffPair();
-    tx = o.tx;
-    rx = o.rx;
-    o.tx = o.rx = -1;
-  }
-  return *this;
-}
-
-Master::HandoffPair::~HandoffPair() {
-  if (tx >= 0) {
-    ::close(tx);
-  }
-  if (rx >= 0) {
-    ::close(rx);
-  }
-}
-
-Result<Master::HandoffPair> Master::openHandoff() {
+Result<std::pair<int, int>> openHandoffChannel() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     return unexpected(Error{std::string("socketpair() for the connection handoff failed: ") +
                             std::strerror(errno)});
   }
-  HandoffPair pair;
-  pair.tx = sv[0];
-  pair.rx = sv[1];
-  return pair;
+  return std::make_pair(sv[0], sv[1]);
 }
+
+}  // namespace
 
 int runMaster(const Options& options) {
   Master master(options);
@@ -123,7 +103,8 @@ bool Master::start() {
       LB_WARN("%s", message.c_str());
     }
     inherited = ListenerSet::adopt(parsed->listeners);
-    inherited_handoff_rx_ = parsed->handoff_rx;
+    handoff_rx_ = parsed->handoff_rx;
+    handoff_tx_ = parsed->handoff_tx;
     LB_NOTICE("binary upgrade: inherited %zu listening socket%s from the old master",
               inherited.size(), inherited.size() == 1 ? "" : "s");
   }
@@ -179,14 +160,16 @@ bool Master::start() {
   LB_NOTICE("lb version %s, master process started: configuration \"%s\", %d worker process%s",
             LB_VERSION, options_.config_file.c_str(), workers, workers == 1 ? "" : "es");
   const bool log_on_stderr = log::fd() == STDERR_FILENO;
-  auto handoff = openHandoff();
-  if (!handoff) {
-    failStart(handoff.error().message);
-    return false;
+  if (handoff_tx_ < 0) {
+    auto handoff = openHandoffChannel();
+    if (!handoff) {
+      failStart(handoff.error().message);
+      return false;
+    }
+    std::tie(handoff_tx_, handoff_rx_) = *handoff;
   }
   publishConfig(*config);
-  generations_.emplace(generation_,
-                       Generation{std::move(config), std::move(*listeners), std::move(*handoff)});
+  generations_.emplace(generation_, Generation{std::move(config), std::move(*listeners)});
   daemonizer_.startupDone(log_on_stderr);
 
   Clock::time_point now = Clock::now();
@@ -242,12 +225,21 @@ int Master::loop() {
     checkPendingReload(now);
     if (ev.reload || (reload_queued_ && pending_.generation == 0)) {
       if (stopping_ != Stopping::No) {
+        reload_queued_ = false;
         LB_NOTICE("received SIGHUP while shutting down: reload ignored");
+        beginVerdict();
+        finishVerdict(shm::ReloadResult::Failed, "lb is shutting down");
       } else if (withdrawn_) {
-        restoreWorkers(now);  // nginx: HUP after WINCH brings the old binary's workers back
+        // nginx: HUP after WINCH brings the old binary's workers back, config not re-read.
+        reload_queued_ = false;
+        beginVerdict();
+        restoreWorkers(now);
+        finishVerdict(shm::ReloadResult::Succeeded, "");
       } else if (pending_.generation != 0) {
-        LB_NOTICE("received SIGHUP while generation %llu is starting: reloading after it",
-                  ull(pending_.generation));
+        if (!reload_queued_) {
+          LB_NOTICE("received SIGHUP while generation %llu is starting: reloading after it",
+                    ull(pending_.generation));
+        }
         reload_queued_ = true;
       } else {
         reload_queued_ = false;
@@ -258,7 +250,7 @@ int Master::loop() {
       reopenLogs();
     }
     if (ev.upgrade && stopping_ == Stopping::No) {
-      upgrade(now);
+      upgrade();
     }
     if (ev.withdraw && stopping_ == Stopping::No) {
       withdrawWorkers(now);
@@ -284,7 +276,8 @@ void Master::readControl(ProcessSlot& slot) {
       slot.control_fd = -1;
       return;
     }
-    if (n != static_cast<ssize_t>(sizeof(msg)) || msg.type != proc::ControlType::Ready) {
+    if (n != static_cast<ssize_t>(sizeof(msg)) || msg.type != proc::ControlType::Ready ||
+        msg.pid != slot.pid || msg.generation != slot.generation) {
       LB_ERROR("worker process %d sent a malformed control message (%zd bytes)",
                static_cast<int>(slot.pid), n);
       continue;
@@ -400,28 +393,14 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
   request.generation = generation;
   request.segment = segment_->get();
   request.listen_fds = gen.listeners.fds();
-  request.handoff_out_fd = gen.handoff.tx;
-  // Idle connections come from the generation that served before this one, while it drains.
-  auto before = generations_.find(gen.previous);
-  if (before != generations_.end()) {
-    request.handoff_in_fd = before->second.handoff.rx;
-  } else if (gen.previous == 0) {
-    request.handoff_in_fd = inherited_handoff_rx_;  // the old binary's workers, if upgrading
-  }
+  request.handoff_out_fd = handoff_tx_;
+  request.handoff_in_fd = handoff_rx_;
   for (const auto& [number, other] : generations_) {
     for (int fd : other.listeners.fds()) {
       if (!gen.listeners.contains(fd)) {
         request.close_fds.push_back(fd);
       }
     }
-    for (int fd : {other.handoff.tx, other.handoff.rx}) {
-      if (fd >= 0 && fd != request.handoff_out_fd && fd != request.handoff_in_fd) {
-        request.close_fds.push_back(fd);
-      }
-    }
-  }
-  if (inherited_handoff_rx_ >= 0 && inherited_handoff_rx_ != request.handoff_in_fd) {
-    request.close_fds.push_back(inherited_handoff_rx_);
   }
   for (const auto& other : table_.slots()) {
     if (other.control_fd >= 0) {
@@ -581,9 +560,11 @@ void Master::cleanUp() {
     removePidFile(pid_file_, pid_);
     pid_file_written_ = false;
   }
-  if (inherited_handoff_rx_ >= 0) {
-    ::close(inherited_handoff_rx_);
-    inherited_handoff_rx_ = -1;
+  for (int* fd : {&handoff_tx_, &handoff_rx_}) {
+    if (*fd >= 0) {
+      ::close(*fd);
+      *fd = -1;
+    }
   }
   if (segment_) {
     shm::SharedSegment::remove(shm_name_);

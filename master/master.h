@@ -40,24 +40,10 @@ class Master {
   int loop();
 
  private:
-  // The SOCK_SEQPACKET pair through which a generation's workers hand their idle client
-  // connections to the next generation when they drain. Closed with the Generation.
-  struct HandoffPair {
-    int tx = -1;  // given to this generation's workers
-    int rx = -1;  // given to the next generation's workers
-    HandoffPair() = default;
-    HandoffPair(HandoffPair&& o) noexcept : tx(o.tx), rx(o.rx) { o.tx = o.rx = -1; }
-    HandoffPair& operator=(HandoffPair&& o) noexcept;
-    HandoffPair(const HandoffPair&) = delete;
-    ~HandoffPair();
-  };
-
   // Everything one configuration generation needs while any of its workers lives.
   struct Generation {
     std::unique_ptr<config::Config> config;
     ListenerSet listeners;
-    HandoffPair handoff;
-    uint64_t previous = 0;  // the generation that served before it (its handoff source)
   };
 
   // A reload whose new generation has been forked and is not yet Ready everywhere.
@@ -89,7 +75,6 @@ class Master {
   void signalWorker(ProcessSlot& slot, int signo, Clock::time_point kill_at);
   const timespec* nextWakeup(Clock::time_point now, timespec* storage) const;
   void cleanUp();
-  static Result<HandoffPair> openHandoff();
   void failStart(const std::string& message);
   int takeShmSlot();
   void releaseShmSlot(int slot);
@@ -107,7 +92,7 @@ class Master {
   void releaseUnusedSlots();
 
   // upgrade_master.cc
-  void upgrade(Clock::time_point now);
+  void upgrade();
   void withdrawWorkers(Clock::time_point now);
   void restoreWorkers(Clock::time_point now);
   void onUpgradeExit(int status, Clock::time_point now);
@@ -124,11 +109,16 @@ class Master {
   PendingReload pending_;
   bool reload_queued_ = false;  // a HUP arrived while a reload was pending
   std::vector<bool> shm_slots_used_;
-  std::string exe_path_;           // the binary to exec on USR2, resolved at start
-  std::string pid_file_;           // where our pid file is now (pid_path_, or .oldbin)
-  pid_t upgrade_pid_ = 0;          // the new master of a binary upgrade, while it lives
-  bool withdrawn_ = false;         // WINCH: workers drained on purpose, none respawned
-  int inherited_handoff_rx_ = -1;  // from the old master: its workers' idle connections
+  std::string exe_path_;    // the binary to exec on USR2, resolved at start
+  std::string pid_file_;    // where our pid file is now (pid_path_, or .oldbin)
+  pid_t upgrade_pid_ = 0;   // the new master of a binary upgrade, while it lives
+  bool withdrawn_ = false;  // WINCH: workers drained on purpose, none respawned
+  // The handoff channel (a SOCK_SEQPACKET pair) for the master's whole life, inherited across a
+  // binary upgrade: draining workers send idle client connections on tx, serving workers of
+  // any generation receive on rx. One channel, so a connection that goes idle late in a long
+  // drain still finds a reader, however many reloads came since.
+  int handoff_tx_ = -1;
+  int handoff_rx_ = -1;
   std::unique_ptr<shm::SharedSegment> segment_;
   std::string pid_path_;
   std::string shm_name_;

@@ -116,11 +116,6 @@ void Master::reload(Clock::time_point now) {
     refuse(r.error().message);
     return;
   }
-  auto handoff = openHandoff();
-  if (!handoff) {
-    refuse(handoff.error().message);
-    return;
-  }
   // Last fallible step. Slots of names only older generations use stay theirs until those
   // generations are gone (releaseUnusedSlots).
   if (auto r = segment_->assignSlots(*next, /*release_unnamed=*/false); !r) {
@@ -134,9 +129,7 @@ void Master::reload(Clock::time_point now) {
   const int workers = next->worker_processes;
   const size_t kept = listeners->reused();
   const size_t opened = listeners->opened();
-  Generation gen{std::move(next), std::move(*listeners), std::move(*handoff)};
-  gen.previous = generation_;
-  generations_.emplace(generation, std::move(gen));
+  generations_.emplace(generation, Generation{std::move(next), std::move(*listeners)});
   pending_.generation = generation;
   pending_.previous = generation_;
   pending_.deadline =
@@ -186,6 +179,14 @@ void Master::commitReload(Clock::time_point now) {
   header.generation.store(generation);
   header.worker_count.store(static_cast<uint32_t>(cfg.worker_processes));
   publishConfig(cfg);
+  // Sockets the new configuration dropped close now: the old workers close their copies as
+  // they start draining, and a socket nobody accepts on would complete handshakes only to
+  // reset them later. Connections already accepted are not affected.
+  for (auto& [number, gen] : generations_) {
+    if (number != generation) {
+      gen.listeners.retainOnly(current().listeners);
+    }
+  }
   table_.resetBackoff();
   respawns_.clear();  // pending respawns belong to the generation being retired
   // USR2: hand idle keep-alive connections to the new generation (through the old one's
@@ -209,9 +210,13 @@ void Master::rollBack(const std::string& reason, Clock::time_point now) {
   const uint64_t generation = pending_.generation;
   const bool switched = pending_.error_log_switched;
   pending_ = PendingReload{};
+  // QUIT, not TERM: workers that did start already accept, and connections they took finish
+  // (a hung one is killed at the deadline).
   for (auto& slot : table_.slots()) {
     if (slot.generation == generation && slot.signal_sent == 0) {
-      signalWorker(slot, SIGTERM, now + kTerminateGrace);
+      auto timeout =
+          std::chrono::milliseconds(generations_.at(generation).config->worker_shutdown_timeout_ms);
+      signalWorker(slot, SIGQUIT, now + timeout + kDrainGrace);
     }
   }
   if (switched) {

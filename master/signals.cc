@@ -96,9 +96,9 @@ void resetSignalsInChild() {
   for (int s : kHandled) {
     ::sigaction(s, &sa, nullptr);
   }
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The handled signals stay blocked: a worker unblocks them once its own handlers are in
+  // place (before that, USR2 or QUIT would take their default action and kill or dump it), and
+  // an exec'd new master installs its handlers before it waits with them unblocked.
 }
 
 void waitForSignals(const timespec* timeout, pollfd* fds, size_t nfds) {

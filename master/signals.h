@@ -34,8 +34,9 @@ struct SignalEvents {
 bool installMasterSignals();
 
 // Runs in a freshly forked child before anything else: restores default dispositions for the
-// signals the master handles (SIGPIPE stays ignored: a worker writes to sockets) and unblocks
-// every signal. Async-signal-safe.
+// signals the master handles (SIGPIPE stays ignored: a worker writes to sockets). They stay
+// blocked: the child unblocks them once it handles them (worker::runWorker does). Async-signal-
+// safe.
 void resetSignalsInChild();
 
 // Atomically unblocks the handled signals and sleeps until one arrives, one of `fds` has an

@@ -18,8 +18,8 @@ namespace lb::master {
 namespace {
 
 [[noreturn]] void runChild(const SpawnRequest& request, pid_t master, int control_fd) {
-  // Signals stay blocked from the fork until here, so nothing the master's handlers would have
-  // caught is lost: pending ones take the default action once unblocked.
+  // Signals stay blocked from the fork until the worker's loop handles them, so none that
+  // arrives meanwhile (QUIT, USR2 at a reload's commit) takes its default action.
   resetSignalsInChild();
   // A worker must not outlive a master killed with SIGKILL: it would keep the listening ports
   // and no new master could bind them. The getppid() check closes the race with a master that

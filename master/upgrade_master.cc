@@ -31,8 +31,7 @@
 
 namespace lb::master {
 
-void Master::upgrade(Clock::time_point now) {
-  (void)now;
+void Master::upgrade() {
   if (upgrade_pid_ != 0) {
     LB_WARN("received SIGUSR2: a binary upgrade is already under way (new master process %d)",
             static_cast<int>(upgrade_pid_));
@@ -60,7 +59,8 @@ void Master::upgrade(Clock::time_point now) {
   for (size_t i = 0; i < listeners.size(); ++i) {
     inherited.listeners.emplace_back(listeners.at(i).address(), listeners.at(i).fd());
   }
-  inherited.handoff_rx = current().handoff.rx;
+  inherited.handoff_rx = handoff_rx_;
+  inherited.handoff_tx = handoff_tx_;
   const std::string env = encodeInherited(inherited);
 
   pid_t pid = ::fork();
@@ -74,8 +74,10 @@ void Master::upgrade(Clock::time_point now) {
     for (const auto& [address, fd] : inherited.listeners) {
       ::fcntl(fd, F_SETFD, 0);
     }
-    if (inherited.handoff_rx >= 0) {
-      ::fcntl(inherited.handoff_rx, F_SETFD, 0);
+    for (int fd : {inherited.handoff_rx, inherited.handoff_tx}) {
+      if (fd >= 0) {
+        ::fcntl(fd, F_SETFD, 0);
+      }
     }
     ::setenv(kInheritEnv, env.c_str(), 1);
     std::vector<char*> argv;
@@ -101,6 +103,13 @@ void Master::upgrade(Clock::time_point now) {
 void Master::withdrawWorkers(Clock::time_point now) {
   if (upgrade_pid_ == 0) {
     LB_WARN("received SIGWINCH without a binary upgrade under way: ignored (nothing would serve)");
+    return;
+  }
+  if (pending_.generation != 0) {
+    LB_WARN(
+        "received SIGWINCH while a reload is starting generation %llu: ignored, send it "
+        "again",
+        static_cast<unsigned long long>(pending_.generation));
     return;
   }
   withdrawn_ = true;
@@ -141,6 +150,8 @@ void Master::onUpgradeExit(int status, Clock::time_point now) {
   log::write(clean ? config::LogLevel::Notice : config::LogLevel::Error,
              "binary upgrade: new master process %d exited %s; this master (%d) goes on serving",
              static_cast<int>(pid), how.c_str(), static_cast<int>(pid_));
+  // A new master killed before its clean-up leaves its segment behind.
+  shm::SharedSegment::remove(shm::SharedSegment::nameFor(pid_path_, pid));
   if (pid_file_ != pid_path_) {
     // Take the pid file back unless something live already owns it.
     PidFileCheck check = checkPidFile(pid_path_, comm_);

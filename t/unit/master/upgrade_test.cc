@@ -1,5 +1,6 @@
 #include "master/upgrade.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,8 +21,9 @@ TEST_CASE("upgrade: inherited sockets survive encoding, IPv6 brackets included",
   in.listeners.emplace_back(addr("127.0.0.1:80"), 5);
   in.listeners.emplace_back(addr("[::1]:8443"), 6);
   in.handoff_rx = 9;
+  in.handoff_tx = 10;
   std::string text = encodeInherited(in);
-  CHECK(text == "5=127.0.0.1:80;6=[::1]:8443;handoff=9");
+  CHECK(text == "5=127.0.0.1:80;6=[::1]:8443;handoff=9,10");
   auto out = parseInherited(text);
   REQUIRE(out);
   REQUIRE(out->listeners.size() == 2);
@@ -30,6 +32,7 @@ TEST_CASE("upgrade: inherited sockets survive encoding, IPv6 brackets included",
   CHECK(out->listeners[1].first == addr("[::1]:8443"));
   CHECK(out->listeners[1].second == 6);
   CHECK(out->handoff_rx == 9);
+  CHECK(out->handoff_tx == 10);
   CHECK(encodeInherited(Inherited{}).empty());
   auto empty = parseInherited("");
   REQUIRE(empty);
@@ -42,7 +45,8 @@ TEST_CASE("upgrade: malformed LB_INHERIT values are refused with the item named"
   CHECK(parseInherited("x=127.0.0.1:80").error().message == "bad descriptor in \"x=127.0.0.1:80\"");
   CHECK(parseInherited("-1=127.0.0.1:80").error().message ==
         "bad descriptor in \"-1=127.0.0.1:80\"");
-  CHECK(parseInherited("handoff=z").error().message == "bad descriptor in \"handoff=z\"");
+  CHECK(parseInherited("handoff=z,1").error().message == "bad descriptor in \"handoff=z,1\"");
+  CHECK(parseInherited("handoff=3").error().message == "expected handoff=RX,TX, got \"handoff=3\"");
   auto bad = parseInherited("5=nowhere");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("bad address in \"5=nowhere\"") == 0);
@@ -68,13 +72,16 @@ TEST_CASE("upgrade: only real listening sockets on the announced address are kep
   in.listeners.emplace_back(addr("127.0.0.1:2"), not_listening);
   in.listeners.emplace_back(addr("127.0.0.1:3"), 1000);  // not open
   in.handoff_rx = not_listening;                         // not a SOCK_SEQPACKET socket
+  in.handoff_tx = not_listening;
   auto dropped = verifyInherited(in);
   CHECK(dropped.size() == 4);
   REQUIRE(in.listeners.size() == 1);
   CHECK(in.listeners[0].second == fd);
   CHECK(in.handoff_rx == -1);
+  CHECK(in.handoff_tx == -1);
+  CHECK(::fcntl(fd, F_GETFD) == FD_CLOEXEC);   // kept: open, close-on-exec
+  CHECK(::fcntl(not_listening, F_GETFD) < 0);  // dropped: closed, it would leak otherwise
   ::close(fd);
-  ::close(not_listening);
 }
 
 TEST_CASE("upgrade: the executable path names the running binary", "[master]") {
