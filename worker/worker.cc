@@ -101,6 +101,10 @@ int Worker::run() {
   startSignal(&sig_usr1_, SIGUSR1);
   startSignal(&sig_usr2_, SIGUSR2);
   startSignal(&sig_hup_, SIGHUP);
+  // The master forks with every signal it handles blocked; they are handled from here on.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   auto started = acceptor_.start(&ctx_, init_.listen_fds);
   if (!started) {
     LB_ERROR("%s", started.error().message.c_str());
@@ -192,6 +196,8 @@ void Worker::gracefulStop(bool handoff) {
   }
   stopping_ = true;
   ctx_.draining = true;
+  // Connections taken from the channel now would only have to be passed on again.
+  handoff_.stopReceiving();
   if (handoff && handoff_.beginSending()) {
     LB_INFO("worker %d draining: idle connections go to the next generation", init_.index);
   } else {

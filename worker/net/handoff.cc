@@ -208,6 +208,67 @@ void setNonBlocking(int fd) {
   }
 }
 
+// A connection handed over from a listener the new configuration removed: it gets a FIN at
+// once, its input is read and dropped until the client closes or kLingerMs pass, and only then
+// is it closed, so a request that was on its way never turns into a reset.
+class Linger {
+ public:
+  static void start(uv_loop_t* loop, int fd) {
+    auto* l = new Linger();
+    l->fd_ = fd;
+    ::shutdown(fd, SHUT_WR);
+    if (uv_poll_init(loop, &l->poll_, fd) != 0) {
+      ::close(fd);
+      delete l;
+      return;
+    }
+    uv_timer_init(loop, &l->timer_);
+    l->poll_.data = l;
+    l->timer_.data = l;
+    uv_poll_start(&l->poll_, UV_READABLE, &Linger::onReadable);
+    uv_timer_start(&l->timer_, &Linger::onTimer, kLingerMs, 0);
+  }
+
+ private:
+  static void onReadable(uv_poll_t* p, int status, int) {
+    auto* l = static_cast<Linger*>(p->data);
+    char buf[4096];
+    for (;;) {
+      ssize_t n = status < 0 ? 0 : ::read(l->fd_, buf, sizeof buf);
+      if (n > 0) {
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+      }
+      l->finish();  // end of file or an error: nothing more will come
+      return;
+    }
+  }
+  static void onTimer(uv_timer_t* t) { static_cast<Linger*>(t->data)->finish(); }
+  static void onClosed(uv_handle_t* h) {
+    auto* l = static_cast<Linger*>(h->data);
+    if (++l->closed_ == 2) {
+      ::close(l->fd_);  // after libuv let go of it
+      delete l;
+    }
+  }
+  void finish() {
+    if (finishing_) {
+      return;
+    }
+    finishing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &Linger::onClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Linger::onClosed);
+  }
+
+  uv_poll_t poll_{};
+  uv_timer_t timer_{};
+  int fd_ = -1;
+  int closed_ = 0;
+  bool finishing_ = false;
+};
+
 }  // namespace
 
 Result<void> Handoff::start(WorkerContext* ctx, int in_fd, int out_fd) {
@@ -428,8 +489,7 @@ void Handoff::receive() {
         break;
       case handoff::IoResult::Closed:
         // Every sender is gone (end of file stays readable): nothing more will come.
-        uv_poll_stop(&in_poll_);
-        receiving_ = false;
+        stopReceiving();
         return;
       case handoff::IoResult::Error:
         LB_ERROR("worker %d: receiving on the handoff channel failed: %s", ctx_->index,
@@ -450,11 +510,10 @@ void Handoff::adopt(HandoffItem* items, size_t n) {
       return l.address == items[i].listener;
     });
     if (it == listeners.end()) {
-      // The listener was removed by the reload: like a connection still in its accept queue,
-      // this one has nowhere to go.
+      // The listener was removed by the reload: this connection has nowhere to go.
       ++unmatched;
       address = items[i].listener.toString();
-      ::close(items[i].fd);
+      Linger::start(ctx_->loop, items[i].fd);
       continue;
     }
     ClientConn::adopt(ctx_, &*it, items[i].fd, items[i].requests);
@@ -462,7 +521,7 @@ void Handoff::adopt(HandoffItem* items, size_t n) {
   if (unmatched > 0) {
     LB_WARN(
         "worker %d: %zu connections handed over from listener %s, which this configuration "
-        "does not have, closed",
+        "does not have, closed after a lingering close",
         ctx_->index, unmatched, address.c_str());
   }
 }
@@ -476,6 +535,14 @@ void Handoff::pauseReceiving(Pause why) {
 
 void Handoff::resumeReceiving() {
   resumeAfter(Pause::Full);
+}
+
+void Handoff::stopReceiving() {
+  if (receiving_) {
+    uv_poll_stop(&in_poll_);
+    uv_timer_stop(&yield_timer_);
+    receiving_ = false;
+  }
 }
 
 // Only the pause `why` ends here: a connection closing does not cut a yield short.

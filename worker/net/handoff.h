@@ -6,9 +6,11 @@
 // a client sent before the handoff wait in the socket's receive queue and are read by the worker
 // that adopts it.
 //
-// The channel is a SOCK_SEQPACKET socketpair per generation, made by the master: a generation's
-// workers send on its one end (WorkerInit::handoff_out_fd) when they drain for a reload (SIGUSR2),
-// the next generation's workers receive on the other end (handoff_in_fd) for their whole life.
+// The channel is one SOCK_SEQPACKET socketpair for the master's whole life (inherited across a
+// binary upgrade), and every worker holds both ends: a worker that drains for a reload (SIGUSR2)
+// sends on one end (WorkerInit::handoff_out_fd), the workers still serving receive on the other
+// (handoff_in_fd) until they drain in turn. So a connection that goes idle late in a long drain
+// still finds a reader, however many generations came and went since.
 // Each message carries up to kMaxFdsPerMessage descriptors (SCM_RIGHTS) and, per descriptor, the
 // address of the listener it came from and the requests it has carried (handoff_wire.h). Every
 // worker of the next generation polls the same end and the kernel gives each message to one of
@@ -96,6 +98,8 @@ class Handoff {
   // Receiving stops while the worker is at worker_connections, so a sibling with room takes
   // the next message. The worker calls this when a connection closes: it resumes below it.
   void resumeReceiving();
+  // The worker drains: it takes no more connections from the channel, for good.
+  void stopReceiving();
 
   // The worker stops: closes the handles and any descriptor still queued (the shutdown timeout
   // passed with the channel full). Idempotent.

@@ -550,31 +550,6 @@ void ClientConn::requestRefused(int status) {
   sendError(status);
 }
 
-void ClientConn::lingeringClose(uint32_t linger_ms) {
-  if (closing_) {
-    return;
-  }
-  idle_timer_ = false;
-  drain_close_ = false;
-  sm_.transition(ConnState::Draining);
-  Exchange* ex = exchange();
-  ex->shutdown_req.data = this;
-  if (uv_shutdown(&ex->shutdown_req, reinterpret_cast<uv_stream_t*>(&tcp_),
-                  &ClientConn::onShutdown) != 0) {
-    closeNow();
-    return;
-  }
-  armClientTimer(linger_ms);
-  startReading();
-}
-
-void ClientConn::onShutdown(uv_shutdown_t* req, int status) {
-  auto* c = static_cast<ClientConn*>(req->data);
-  if (status != 0 && status != UV_ECANCELED) {
-    c->closeNow();
-  }
-}
-
 void ClientConn::closeNow() {
   if (closing_) {
     return;

@@ -1,6 +1,7 @@
 // A client connection while its worker drains: handed to the next generation (worker/net/
 // handoff.h), adopted from the previous one, or closed the safe way when there is no next
-// generation. Part of ClientConn, like exchange.cc and response.cc.
+// generation, and the lingering close every safe close ends in. Part of ClientConn, like
+// exchange.cc and response.cc.
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -121,6 +122,33 @@ void ClientConn::scheduleDrainClose() {
   idle_timer_ = true;
   armClientTimer(static_cast<uint32_t>(wait));
   startReading();
+}
+
+// After lb's last byte: FIN, then input is read and dropped until the client closes or
+// `linger_ms` pass, so closing never turns unread bytes into a reset.
+void ClientConn::lingeringClose(uint32_t linger_ms) {
+  if (closing_) {
+    return;
+  }
+  idle_timer_ = false;
+  drain_close_ = false;
+  sm_.transition(ConnState::Draining);
+  Exchange* ex = exchange();
+  ex->shutdown_req.data = this;
+  if (uv_shutdown(&ex->shutdown_req, reinterpret_cast<uv_stream_t*>(&tcp_),
+                  &ClientConn::onShutdown) != 0) {
+    closeNow();
+    return;
+  }
+  armClientTimer(linger_ms);
+  startReading();
+}
+
+void ClientConn::onShutdown(uv_shutdown_t* req, int status) {
+  auto* c = static_cast<ClientConn*>(req->data);
+  if (status != 0 && status != UV_ECANCELED) {
+    c->closeNow();
+  }
 }
 
 }  // namespace lb::worker
