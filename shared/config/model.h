@@ -119,9 +119,9 @@ struct Config {
   std::string pid = "/run/lb.pid";
   uint32_t worker_shutdown_timeout_ms = 10000;  // lb -s quit: in-flight requests get this long
   uint32_t worker_connections = 16384;          // client connections per worker
-  uint32_t reload_timeout_ms = 10000;    // a new generation must be ready within this
-  uint32_t max_draining_generations = 4;  // older draining generations are stopped
-  uint32_t drain_window_ms = 2000;       // a drain's connection closes are spread over this
+  uint32_t reload_timeout_ms = 10000;           // a new generation must be ready within this
+  uint32_t max_draining_generations = 4;        // older draining generations are stopped
+  uint32_t drain_window_ms = 2000;              // a drain's connection closes are spread over this
   ErrorLog error_log;
   AccessLog access_log;
   ClientLimits http;  // defaults for every listener

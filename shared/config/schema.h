@@ -17,21 +17,20 @@ namespace lb::config::schema {
 
 // The directives each context accepts, in the order dumpConfig writes them. A name missing
 // here is reported as unknown even if the loader handles it, so keep both in step.
-inline constexpr std::string_view kTopLevel[] = {
-    "worker_processes",
-    "daemon",
-    "pid",
-    "worker_shutdown_timeout_ms",
-    "worker_connections",
-    "reload_timeout_ms",
-    "max_draining_generations",
-    "drain_window_ms",
-    "error_log",
-    "access_log",
-    "http",
-    "listeners",
-    "routes",
-    "pools"};
+inline constexpr std::string_view kTopLevel[] = {"worker_processes",
+                                                 "daemon",
+                                                 "pid",
+                                                 "worker_shutdown_timeout_ms",
+                                                 "worker_connections",
+                                                 "reload_timeout_ms",
+                                                 "max_draining_generations",
+                                                 "drain_window_ms",
+                                                 "error_log",
+                                                 "access_log",
+                                                 "http",
+                                                 "listeners",
+                                                 "routes",
+                                                 "pools"};
 inline constexpr std::string_view kErrorLog[] = {"path", "level"};
 inline constexpr std::string_view kAccessLog[] = {"path"};
 inline constexpr std::string_view kLimits[] = {

@@ -234,5 +234,43 @@ TEST_CASE("lb -s quit: a request racing the stop on an idle keep-alive connectio
   CHECK(exit->workers_gone);
 }
 
+TEST_CASE("a connection that goes idle after the next generation is gone still moves on",
+          "[reload][handoff]") {
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("slow", upstream::gated(gate, upstream::fixed(200, "late"), 30s));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 30000;", "",
+                            "worker_shutdown_timeout_ms = 30000;"),
+           LbOptions{.workers = 1});
+  auto gen1 = lb.workerPids();
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send(buildRequest("GET", "/slow")));
+  REQUIRE(up.waitForRequests(1));
+
+  // Generation 2 starts and, with nothing to do, is gone again after the next reload, while
+  // generation 1 still works on its request.
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  REQUIRE(res.exit_code == 0);
+  auto gen2 = newWorkers(lb, gen1, 1);
+  res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  REQUIRE(res.exit_code == 0);
+  INFO(lb.diagnostics());
+  REQUIRE(waitUntil([&] { return allGone(gen2); }, 10s));
+  REQUIRE_FALSE(allGone(gen1));
+
+  gate->open();
+  auto r = c.read();
+  INFO(describe(r, c.error()));
+  REQUIRE(r);
+  CHECK(r->body.data == "late");
+  CHECK(waitUntil([&] { return allGone(gen1); }, 10s));
+  // Handed to generation 3, the connection serves the next request.
+  up.setHandler(upstream::fixed(200, "third"));
+  auto r2 = c.roundTrip(buildRequest("GET", "/next"));
+  INFO(describe(r2, c.error()));
+  REQUIRE(r2);
+  CHECK(r2->body.data == "third");
+}
+
 }  // namespace
 }  // namespace lb::e2e

@@ -225,5 +225,125 @@ TEST_CASE("reloads under connection-per-request load refuse and lose no connecti
   CHECK(lb.errorLog().find("reload succeeded: generation 11 serves") != std::string::npos);
 }
 
+TEST_CASE("a reload that removes a listener refuses connections on it at once",
+          "[process][reload]") {
+  LbInstance lb;
+  const std::string kept = R"(
+    { name = "web"; listen = "127.0.0.1:@PORT_0@"; return = { status = 200; body = "web"; }; })";
+  lb.start("listeners = (" + kept + R"(,
+    { name = "old"; listen = "127.0.0.1:@PORT_1@"; return = { status = 200; body = "old"; }; } );
+  )");
+  HttpClient idle(lb.port(1));  // an idle keep-alive connection on the listener to go
+  auto r = idle.roundTrip(buildRequest("GET", "/"));
+  REQUIRE(r);
+  lb.writeConfig("listeners = (" + kept + R"(,
+    { name = "new"; listen = "127.0.0.1:@PORT_2@"; return = { status = 200; body = "new"; }; } );
+  )");
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(res.describe() << lb.diagnostics());
+  REQUIRE(res.exit_code == 0);
+  CHECK(waitUntil([&] { return !connectTcp(lb.port(1), 200ms).valid(); }, 2s));
+  auto n = get(lb.port(2), "/");
+  REQUIRE(n);
+  CHECK(n->body.data == "new");
+  // The idle connection on the removed listener is closed without a reset.
+  CHECK(idle.waitClosed(10s));
+  CHECK(idle.error().find("reset") == std::string::npos);
+}
+
+TEST_CASE("lb -s reload during a graceful stop gets its answer at once", "[process][reload]") {
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("slow", upstream::gated(gate, upstream::fixed(200, "done"), 30s));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 30000;", "",
+                            "worker_shutdown_timeout_ms = 30000;"));
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send(buildRequest("GET", "/slow")));
+  REQUIRE(up.waitForRequests(1));
+  lb.signal(SIGQUIT);
+  REQUIRE(waitUntil([&] { return contains(lb.errorLog(), "graceful shutdown"); }, 5s));
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()}, 5s);
+  INFO(res.describe());
+  CHECK_FALSE(res.timed_out);
+  CHECK(res.exit_code == 1);
+  CHECK(contains(res.err, "lb: reload failed: lb is shutting down"));
+  gate->open();
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->body.data == "done");
+}
+
+TEST_CASE("50 reloads under load: downloads checksum, slow requests finish, nothing fails",
+          "[process][reload][slow]") {
+  constexpr uint64_t kDownload = 30u << 20;
+  FakeUpstream big("big", upstream::stream(kDownload, false));
+  FakeUpstream slow("slow", upstream::delayed(1500ms, upstream::fixed(200, "slow")));
+  FakeUpstream quick("quick");
+  LbInstance lb;
+  lb.start(R"(
+    worker_shutdown_timeout_ms = 60000;
+    listeners = ( { name = "web"; listen = "127.0.0.1:@PORT_0@"; routes = "r"; } );
+    routes = ( { name = "r"; rules = ( { path_prefix = "/big"; pool = "big"; },
+                                       { path_prefix = "/slow"; pool = "slow"; },
+                                       { pool = "quick"; } ); } );
+    pools = ( )" +
+           poolBlock("big", {big.address()}, "read_timeout_ms = 60000;") + ", " +
+           poolBlock("slow", {slow.address()}) + ", " + poolBlock("quick", {quick.address()}) +
+           R"( );
+  )");
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, downloads{0};
+  std::mutex mu;
+  std::string first_error;
+  auto fail = [&](const std::string& what) {
+    if (failed++ == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      first_error = what;
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.emplace_back([&, i] {
+      auto c = std::make_unique<HttpClient>(lb.port(0));
+      Deadline end = deadlineIn(120s);
+      for (int n = 0; !stop && Clock::now() < end; ++n) {
+        std::string target = i == 0 ? "/big" : i == 1 ? "/slow" : "/q";
+        ReadOptions opts;
+        opts.timeout = 30s;
+        opts.store_limit = 0;
+        auto r = c->roundTrip(buildRequest("GET", target), opts);
+        if (!r || r->status != 200) {
+          fail(target + ": " + describe(r, c->error()));
+          c = std::make_unique<HttpClient>(lb.port(0));
+          continue;
+        }
+        if (i == 0) {
+          if (r->body.length() != kDownload || r->body.checksum() != r->header("x-body-checksum")) {
+            fail("download of " + std::to_string(r->body.length()) + " bytes, checksum " +
+                 r->body.checksum() + " instead of " + r->header("x-body-checksum"));
+          }
+          ++downloads;
+        }
+        ++ok;
+      }
+    });
+  }
+  REQUIRE(waitUntil([&] { return ok > 20; }, 10s));
+  for (int i = 0; i < 50; ++i) {
+    auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+    INFO(res.describe() << lb.diagnostics());
+    REQUIRE(res.exit_code == 0);
+  }
+  int after = ok;
+  CHECK(waitUntil([&] { return ok > after + 20 && downloads >= 3; }, 30s));
+  stop = true;
+  for (auto& t : clients) {
+    t.join();
+  }
+  INFO("first error: " << first_error << "; " << ok << " answered, " << downloads << " downloads");
+  CHECK(failed == 0);
+  CHECK(contains(lb.errorLog(), "generation 51 serves"));
+}
+
 }  // namespace
 }  // namespace lb::e2e

@@ -196,5 +196,81 @@ TEST_CASE("a new master that dies after WINCH brings the old workers back", "[pr
       5s));
 }
 
+// USR2, wait for the new master's workers; returns the new master's pid.
+pid_t startUpgrade(LbInstance& lb) {
+  const pid_t old_master = lb.pid();
+  lb.signal(SIGUSR2);
+  pid_t new_master = -1;
+  bool up = waitUntil(
+      [&] {
+        new_master = pidIn(lb.file("lb.pid"));
+        return new_master > 0 && new_master != old_master && childrenOf(new_master).size() == 2;
+      },
+      10s);
+  INFO(lb.diagnostics());
+  REQUIRE(up);
+  return new_master;
+}
+
+TEST_CASE("upgrade, reload of the new master, then WINCH: idle connections move over",
+          "[process][upgrade]") {
+  FakeUpstream a("a");
+  LbInstance lb;
+  lb.start(singlePoolConfig({a.address()}));
+  const pid_t old_master = lb.pid();
+  HttpClient c(lb.port(0));
+  REQUIRE(c.roundTrip(buildRequest("GET", "/")));
+  pid_t new_master = startUpgrade(lb);
+  auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(res.describe());
+  REQUIRE(res.exit_code == 0);
+  lb.signal(SIGWINCH);
+  REQUIRE(waitUntil([&] { return childrenOf(old_master).size() == 1; }, 15s));
+  auto r = c.roundTrip(buildRequest("GET", "/after"));
+  INFO(describe(r, c.error()) << lb.diagnostics());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  lb.signal(SIGQUIT);
+  REQUIRE(waitUntil([&] { return !processAlive(old_master); }, 10s));
+  auto r2 = c.roundTrip(buildRequest("GET", "/later"));
+  REQUIRE(r2);
+  CHECK(r2->status == 200);
+  c.close();  // an idle client would hold the graceful stop for up to drain_window_ms
+  stopPid(new_master);
+}
+
+TEST_CASE("a roll back after WINCH keeps a busy connection and serves it on",
+          "[process][upgrade]") {
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("slow", upstream::gated(gate, upstream::fixed(200, "first"), 30s));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 30000;", "",
+                            "worker_shutdown_timeout_ms = 30000;"));
+  const pid_t old_master = lb.pid();
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send(buildRequest("GET", "/slow")));
+  REQUIRE(up.waitForRequests(1));
+  pid_t new_master = startUpgrade(lb);
+  lb.signal(SIGWINCH);
+  REQUIRE(waitUntil([&] { return lb.errorLog().find("SIGWINCH") != std::string::npos; }, 5s));
+  ::kill(new_master, SIGKILL);
+  lb.allowAlertsContaining("exited on signal 9");
+  INFO(lb.diagnostics());
+  REQUIRE(waitUntil(
+      [&] { return lb.errorLog().find("of generation 1 again") != std::string::npos; }, 10s));
+  gate->open();
+  auto r = c.read();
+  INFO(describe(r, c.error()));
+  REQUIRE(r);
+  CHECK(r->body.data == "first");
+  // The draining worker passed the connection on; a restored worker serves it.
+  up.setHandler(upstream::fixed(200, "second"));
+  auto r2 = c.roundTrip(buildRequest("GET", "/next"));
+  INFO(describe(r2, c.error()));
+  REQUIRE(r2);
+  CHECK(r2->body.data == "second");
+  CHECK(pidIn(lb.file("lb.pid")) == old_master);
+}
+
 }  // namespace
 }  // namespace lb::e2e
