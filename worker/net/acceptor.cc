@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "shared/log/log.h"
+#include "worker/net/spread.h"
 #include "worker/proxy/client_conn.h"
 
 namespace lb::worker {
@@ -17,9 +18,6 @@ namespace {
 // connection churn), few when workers share the listeners (fairness).
 constexpr int kAcceptBatchAlone = 64;
 constexpr int kAcceptBatchShared = 2;
-// A worker with this many connections (plus 1/8) more than another leaves new ones to it.
-constexpr int64_t kYieldMargin = 2;
-constexpr uint64_t kYieldMs = 5;
 // After accept() ran out of descriptors or memory (nginx waits 500 ms).
 constexpr uint64_t kAcceptErrorPauseMs = 100;
 
@@ -95,32 +93,6 @@ void Acceptor::onReadable(uv_poll_t* poll, int status, int) {
   }
 }
 
-// True when another live worker of this generation has clearly fewer connections: this one then
-// leaves the connection to it (every worker is woken for it), so a burst or a trickle of
-// connections cannot all land on the first worker to wake.
-bool Acceptor::shouldYield() const {
-  const config::Config& cfg = *ctx_->config;
-  if (cfg.worker_processes < 2) {
-    return false;
-  }
-  int64_t mine = ctx_->slot->active_connections.load(std::memory_order_relaxed);
-  uint64_t gen = ctx_->slot->generation.load(std::memory_order_relaxed);
-  uint32_t high = std::min<uint32_t>(
-      ctx_->segment->header.worker_slots_high.load(std::memory_order_relaxed), shm::kMaxWorkers);
-  for (uint32_t i = 0; i < high; ++i) {
-    const shm::WorkerSlot& w = ctx_->segment->workers[i];
-    if (&w == ctx_->slot || w.pid.load(std::memory_order_relaxed) == 0 ||
-        w.generation.load(std::memory_order_relaxed) != gen) {
-      continue;
-    }
-    int64_t other = w.active_connections.load(std::memory_order_relaxed);
-    if (mine > other + kYieldMargin + other / 8) {
-      return true;
-    }
-  }
-  return false;
-}
-
 void Acceptor::onResumeTimer(uv_timer_t* t) {
   auto* self = static_cast<Acceptor*>(t->data);
   if (self->ctx_->connections < self->ctx_->config->worker_connections) {
@@ -134,9 +106,9 @@ void Acceptor::acceptOn(int index) {
   // out a few milliseconds: long enough not to spin on a listener that stays readable until the
   // other worker gets to it, short enough that new connections never wait long even if every
   // worker decided to sit out at once.
-  if (shouldYield()) {
+  if (siblingHasRoom(*ctx_)) {
     pause();
-    uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kYieldMs, 0);
+    uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kLeaveToSiblingMs, 0);
     return;
   }
   for (int i = 0; i < batch_; ++i) {

@@ -7,7 +7,7 @@
 // and the first to call accept() gets it; taking only a few connections per wake-up when there
 // are several workers is what spreads a burst of connections over all of them (taking all that
 // are queued would hand a burst to whichever worker woke first). A worker with clearly more
-// connections than another leaves a new one to it (shouldYield).
+// connections than another leaves a new one to it (worker/net/spread.h).
 
 #include <sys/epoll.h>
 #include <uv.h>
@@ -35,7 +35,6 @@ class Acceptor {
  private:
   static void onReadable(uv_poll_t* poll, int status, int events);
   void acceptOn(int index);
-  bool shouldYield() const;
   static void onResumeTimer(uv_timer_t* t);
   uv_timer_t resume_timer_{};
   int batch_ = 64;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "shared/log/log.h"
+#include "worker/net/spread.h"
 #include "worker/proxy/client_conn.h"
 
 namespace lb::worker {
@@ -24,10 +25,6 @@ constexpr int kMessagesPerWakeShared = 1;
 // Connections a worker with siblings puts into one message: the receiving worker adopts a
 // message whole, so this bounds how unevenly one reload can spread them.
 constexpr size_t kSendBatchShared = 16;
-// As in the acceptor: a worker with this many connections (plus 1/8) more than a sibling
-// leaves the next message to it for a few milliseconds.
-constexpr int64_t kYieldMargin = 2;
-constexpr uint64_t kYieldMs = 5;
 // ENOBUFS and ETOOMANYREFS (too many descriptors in flight for this user) do not end with the
 // socket becoming writable, so a timer tries again.
 constexpr uint64_t kRetryMs = 20;
@@ -433,29 +430,6 @@ void Handoff::onReadable(uv_poll_t* poll, int status, int) {
   self->receive();
 }
 
-// True when a live sibling of this generation has clearly fewer connections.
-bool Handoff::shouldYield() const {
-  if (ctx_->config->worker_processes < 2 || ctx_->segment == nullptr) {
-    return false;
-  }
-  int64_t mine = ctx_->slot->active_connections.load(std::memory_order_relaxed);
-  uint64_t gen = ctx_->slot->generation.load(std::memory_order_relaxed);
-  uint32_t high = std::min<uint32_t>(
-      ctx_->segment->header.worker_slots_high.load(std::memory_order_relaxed), shm::kMaxWorkers);
-  for (uint32_t i = 0; i < high; ++i) {
-    const shm::WorkerSlot& w = ctx_->segment->workers[i];
-    if (&w == ctx_->slot || w.pid.load(std::memory_order_relaxed) == 0 ||
-        w.generation.load(std::memory_order_relaxed) != gen) {
-      continue;
-    }
-    int64_t other = w.active_connections.load(std::memory_order_relaxed);
-    if (mine > other + handoff::kYieldMargin + other / 8) {
-      return true;
-    }
-  }
-  return false;
-}
-
 void Handoff::onYieldTimer(uv_timer_t* t) {
   auto* self = static_cast<Handoff*>(t->data);
   self->resumeAfter(Pause::Yield);
@@ -469,9 +443,9 @@ void Handoff::receive() {
       pauseReceiving(Pause::Full);
       return;
     }
-    if (shouldYield()) {
+    if (siblingHasRoom(*ctx_)) {
       pauseReceiving(Pause::Yield);
-      uv_timer_start(&yield_timer_, &Handoff::onYieldTimer, handoff::kYieldMs, 0);
+      uv_timer_start(&yield_timer_, &Handoff::onYieldTimer, kLeaveToSiblingMs, 0);
       return;
     }
     HandoffItem items[handoff::kMaxFdsPerMessage];

@@ -110,7 +110,6 @@ class Handoff {
   static void onWritable(uv_poll_t* poll, int status, int events);
   static void onFlushTimer(uv_timer_t* t);
   static void onYieldTimer(uv_timer_t* t);
-  bool shouldYield() const;
   enum class Pause : uint8_t { None, Full, Yield };
   void pauseReceiving(Pause why);
   void resumeAfter(Pause why);
