@@ -196,8 +196,11 @@ void Worker::gracefulStop(bool handoff) {
   }
   stopping_ = true;
   ctx_.draining = true;
-  // Connections taken from the channel now would only have to be passed on again.
-  handoff_.stopReceiving();
+  // Handing off, connections taken from the channel would only have to be passed on again.
+  // Stopping (QUIT), a worker goes on taking them, to close them safely: nobody else will.
+  if (handoff) {
+    handoff_.stopReceiving();
+  }
   if (handoff && handoff_.beginSending()) {
     LB_INFO("worker %d draining: idle connections go to the next generation", init_.index);
   } else {
