@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -44,6 +44,19 @@ enum class Counter : uint32_t {
   kCount
 };
 
+// What the operator set at run time (lb -s backend ...); kept across reloads with the slot.
+enum class AdminState : uint32_t {
+  Enabled = 0,
+  Draining = 1,  // no new requests; those in flight finish
+  Disabled = 2,  // no new requests
+};
+
+// What active health checks say (the checker process writes it).
+enum class HealthState : uint32_t {
+  Up = 0,  // also: not checked
+  Down = 1,
+};
+
 // One backend, identified by "pool/address". Cache-line aligned so two workers updating two
 // backends never share a line.
 struct alignas(64) BackendSlot {
@@ -54,6 +67,18 @@ struct alignas(64) BackendSlot {
   std::atomic<uint64_t> connections;  // upstream connections opened
   std::atomic<uint64_t> bytes_sent;
   std::atomic<uint64_t> bytes_received;
+  // Run-time control: AdminState, and a weight that overrides the configured one (0: none).
+  std::atomic<uint32_t> admin_state;
+  std::atomic<uint32_t> admin_weight;
+  // Active health (HealthState), with the streak that led there and when it last changed
+  // (CLOCK_MONOTONIC ms, the same clock in every process: slow start counts from it).
+  std::atomic<uint32_t> health;
+  std::atomic<uint32_t> health_streak;
+  std::atomic<uint64_t> health_changed_ms;
+  // Response time: an exponentially weighted moving average in microseconds (x 16, fixed
+  // point) and when it was last updated, for least_time and peak_ewma.
+  std::atomic<uint64_t> ewma_us16;
+  std::atomic<uint64_t> ewma_stamp_ms;
   char key[kKeySize];  // "pool/address", NUL-terminated; written by the master
 };
 
@@ -120,7 +145,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::is_standard_layout_v<Segment>);
-static_assert(sizeof(BackendSlot) == 192);
+static_assert(sizeof(BackendSlot) == 256);
 static_assert(sizeof(PoolSlot) == 128);
 static_assert(sizeof(WorkerSlot) == 192);
 static_assert(sizeof(Header) <= 64);

@@ -103,6 +103,13 @@ void resetCounters(BackendSlot& s) {
   s.connections.store(0, std::memory_order_relaxed);
   s.bytes_sent.store(0, std::memory_order_relaxed);
   s.bytes_received.store(0, std::memory_order_relaxed);
+  s.admin_state.store(static_cast<uint32_t>(AdminState::Enabled), std::memory_order_relaxed);
+  s.admin_weight.store(0, std::memory_order_relaxed);
+  s.health.store(static_cast<uint32_t>(HealthState::Up), std::memory_order_relaxed);
+  s.health_streak.store(0, std::memory_order_relaxed);
+  s.health_changed_ms.store(0, std::memory_order_relaxed);
+  s.ewma_us16.store(0, std::memory_order_relaxed);
+  s.ewma_stamp_ms.store(0, std::memory_order_relaxed);
 }
 
 void resetCounters(PoolSlot& s) {
