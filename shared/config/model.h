@@ -17,7 +17,15 @@
 namespace lb::config {
 
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };
-enum class Algorithm : uint8_t { RoundRobin, LeastConn };
+enum class Algorithm : uint8_t {
+  RoundRobin,  // smooth weighted round robin
+  LeastConn,   // weighted least connections
+  LeastTime,   // weighted least response time (EWMA in shared memory / weight)
+  PeakEwma,    // peak EWMA with power of two choices
+  Random,      // weighted random
+  IpHash,      // client address hash
+  Hash,        // consistent hashing (Maglev) on Pool::hash_key
+};
 enum class Protocol : uint8_t { Http };
 
 // A fixed response lb answers itself: static sites, health endpoints, maintenance pages.
@@ -87,9 +95,45 @@ struct Backend {
   int slot = -1;  // shared-memory backend slot, assigned by the master after loading
 };
 
+// What algorithm "hash" hashes a request on.
+struct HashKey {
+  enum class Kind : uint8_t { ClientAddress, Uri, Header, Cookie };
+  Kind kind = Kind::ClientAddress;
+  std::string name;  // the header's or cookie's name
+};
+
+// Sticky sessions: lb inserts a cookie naming the backend that answered; a request carrying it
+// goes to that backend while it is available, else to the pool's algorithm (and gets a new one).
+struct Sticky {
+  bool enabled = false;
+  std::string cookie = "lb_sticky";
+  uint32_t max_age_s = 0;  // 0: a session cookie
+};
+
+// Active health checks, run by the checker process.
+struct HealthCheck {
+  enum class Type : uint8_t { None, Tcp, Http };
+  Type type = Type::None;
+  std::string method = "GET";
+  std::string path = "/";
+  std::string host;           // Host header; "" = the backend's address
+  std::vector<int> expect;    // statuses that pass; empty = any 2xx or 3xx
+  std::string body_contains;  // "" = the body is not checked
+  uint32_t interval_ms = 5000;
+  uint32_t timeout_ms = 2000;
+  uint32_t fall = 3;       // consecutive failures that mark a backend down
+  uint32_t rise = 2;       // consecutive successes that mark it up again
+  bool initial_up = true;  // state of a backend before its first check
+  uint32_t jitter_ms = 0;  // each interval varies by up to this much, so checks spread out
+  int line = 0;
+};
+
 struct Pool {
   std::string name;
   Algorithm algorithm = Algorithm::RoundRobin;
+  HashKey hash_key;  // algorithm "hash"
+  Sticky sticky;
+  HealthCheck health_check;
   std::vector<Backend> backends;
   int keepalive = 64;                     // idle upstream connections cached per worker
   uint32_t keepalive_timeout_ms = 60000;  // an idle cached connection is closed after this
