@@ -29,6 +29,10 @@ unsigned long long ull(uint64_t v) {
   return static_cast<unsigned long long>(v);
 }
 
+std::string processLabel(int index) {
+  return index == kCheckerIndex ? std::string("the checker") : "worker " + std::to_string(index);
+}
+
 Result<std::pair<int, int>> openHandoffChannel() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -173,10 +177,41 @@ bool Master::start() {
   daemonizer_.startupDone(log_on_stderr);
 
   Clock::time_point now = Clock::now();
-  for (int i = 0; i < workers; ++i) {
+  resetUncheckedHealth(*current().config);
+  for (int i : processIndices(*current().config)) {
     spawn(i, generation_, now);
   }
   return true;
+}
+
+// The worker indices of a generation, and kCheckerIndex when some pool has health checks.
+std::vector<int> Master::processIndices(const config::Config& config) {
+  std::vector<int> out;
+  for (int i = 0; i < config.worker_processes; ++i) {
+    out.push_back(i);
+  }
+  for (const config::Pool& pool : config.pools) {
+    if (pool.health_check.type != config::HealthCheck::Type::None) {
+      out.push_back(kCheckerIndex);
+      break;
+    }
+  }
+  return out;
+}
+
+// A backend whose pool has no health check (any more) counts as up: a Down left by an earlier
+// configuration's checks would otherwise keep it out for good.
+void Master::resetUncheckedHealth(const config::Config& config) {
+  for (const config::Pool& pool : config.pools) {
+    if (pool.health_check.type != config::HealthCheck::Type::None) {
+      continue;
+    }
+    for (const config::Backend& backend : pool.backends) {
+      shm::BackendSlot& slot = segment_->get()->backends[backend.slot];
+      slot.health.store(static_cast<uint32_t>(shm::HealthState::Up));
+      slot.health_changed_ms.store(0);
+    }
+  }
 }
 
 int Master::loop() {
@@ -375,7 +410,7 @@ void Master::onChildExit(pid_t pid, int status, Clock::time_point now) {
   }
   auto delay = table_.onUnexpectedDeath(slot.index, now - slot.started);
   if (delay.count() == 0) {
-    LB_NOTICE("respawning worker %d", slot.index);
+    LB_NOTICE("respawning %s", processLabel(slot.index).c_str());
     spawn(slot.index, slot.generation, now);
     return;
   }
@@ -407,6 +442,7 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
       request.close_fds.push_back(other.control_fd);
     }
   }
+  request.checker = index == kCheckerIndex;
   request.shm_slot = takeShmSlot();
   if (request.shm_slot < 0) {
     LB_CRIT("cannot start worker %d: all %u shared-memory worker slots are in use", index,
@@ -426,8 +462,13 @@ bool Master::spawn(int index, uint64_t generation, Clock::time_point now) {
   ProcessSlot& slot = table_.add(pid->pid, index, generation, now);
   slot.shm_slot = request.shm_slot;
   slot.control_fd = pid->control_fd;
-  LB_NOTICE("start worker process %d (worker %d, generation %llu)", static_cast<int>(pid->pid),
-            index, ull(generation));
+  if (index == kCheckerIndex) {
+    LB_NOTICE("start checker process %d (generation %llu)", static_cast<int>(pid->pid),
+              ull(generation));
+  } else {
+    LB_NOTICE("start worker process %d (worker %d, generation %llu)", static_cast<int>(pid->pid),
+              index, ull(generation));
+  }
   return true;
 }
 
@@ -512,7 +553,7 @@ void Master::runTimers(Clock::time_point now) {
   });
   for (const auto& r : due) {
     if (stopping_ == Stopping::No && r.generation == generation_) {
-      LB_NOTICE("respawning worker %d", r.index);
+      LB_NOTICE("respawning %s", processLabel(r.index).c_str());
       spawn(r.index, r.generation, now);
     }
   }

@@ -77,6 +77,8 @@ class Master {
   void cleanUp();
   void failStart(const std::string& message);
   int takeShmSlot();
+  static std::vector<int> processIndices(const config::Config& config);
+  void resetUncheckedHealth(const config::Config& config);
   void releaseShmSlot(int slot);
   void publishConfig(const config::Config& config);
 

@@ -98,9 +98,12 @@ std::chrono::milliseconds ProcessTable::onUnexpectedDeath(int index, Clock::dura
 ExitVerdict judgeExit(const ProcessSlot& slot, int status, bool stopping) {
   ExitVerdict v;
   const bool told_to_stop = stopping || slot.signal_sent != 0;
-  std::string head = "worker process " + std::to_string(slot.pid) + " (worker " +
-                     std::to_string(slot.index) + ", generation " +
-                     std::to_string(slot.generation) + ")";
+  std::string head = slot.index == kCheckerIndex
+                         ? "checker process " + std::to_string(slot.pid) + " (generation " +
+                               std::to_string(slot.generation) + ")"
+                         : "worker process " + std::to_string(slot.pid) + " (worker " +
+                               std::to_string(slot.index) + ", generation " +
+                               std::to_string(slot.generation) + ")";
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     v.message = head + " exited on signal " + std::to_string(sig);
@@ -121,7 +124,9 @@ ExitVerdict judgeExit(const ProcessSlot& slot, int status, bool stopping) {
   if (code == worker::kExitFatal) {
     // A worker that cannot initialise would fail again at once: respawning only spins.
     v.level = config::LogLevel::Error;
-    v.message += " (fatal: worker " + std::to_string(slot.index) + " is not respawned)";
+    v.message += slot.index == kCheckerIndex
+                     ? std::string(" (fatal: the checker is not respawned)")
+                     : " (fatal: worker " + std::to_string(slot.index) + " is not respawned)";
     v.respawn = false;
     return v;
   }

@@ -28,9 +28,12 @@ enum class WorkerState {
 
 const char* workerStateName(WorkerState state);
 
+// ProcessSlot::index of a generation's checker process.
+inline constexpr int kCheckerIndex = -1;
+
 struct ProcessSlot {
   pid_t pid = 0;
-  int index = 0;  // 0 .. worker_processes-1 of its generation
+  int index = 0;  // 0 .. worker_processes-1 of its generation, or kCheckerIndex
   uint64_t generation = 0;
   WorkerState state = WorkerState::Starting;
   Clock::time_point started;

@@ -139,11 +139,13 @@ void Master::reload(Clock::time_point now) {
       "reload: starting generation %llu (%zu listening sockets kept, %zu opened, %d "
       "workers)",
       static_cast<unsigned long long>(generation), kept, opened, workers);
-  for (int i = 0; i < workers; ++i) {
+  for (int i : processIndices(*generations_.at(generation).config)) {
     if (!spawn(i, generation, now)) {
-      rollBack("cannot start worker " + std::to_string(i) + " of generation " +
-                   std::to_string(generation),
-               now);
+      rollBack(
+          "cannot start " +
+              (i == kCheckerIndex ? std::string("the checker") : "worker " + std::to_string(i)) +
+              " of generation " + std::to_string(generation),
+          now);
       return;
     }
   }
@@ -155,7 +157,7 @@ void Master::checkPendingReload(Clock::time_point now) {
     return;
   }
   const Generation& gen = generations_.at(pending_.generation);
-  const size_t want = static_cast<size_t>(gen.config->worker_processes);
+  const size_t want = processIndices(*gen.config).size();
   if (table_.readyInGeneration(pending_.generation) >= want) {
     commitReload(now);
     return;
@@ -179,6 +181,7 @@ void Master::commitReload(Clock::time_point now) {
   header.generation.store(generation);
   header.worker_count.store(static_cast<uint32_t>(cfg.worker_processes));
   publishConfig(cfg);
+  resetUncheckedHealth(cfg);
   // Sockets the new configuration dropped close now: the old workers close their copies as
   // they start draining, and a socket nobody accepts on would complete handshakes only to
   // reset them later. Connections already accepted are not affected.

@@ -31,7 +31,8 @@ namespace {
   for (int fd : request.close_fds) {
     ::close(fd);
   }
-  log::setRole("worker " + std::to_string(request.index));
+  log::setRole(request.checker ? std::string("checker")
+                               : "worker " + std::to_string(request.index));
 
   worker::WorkerInit init;
   init.config = request.config;
@@ -43,7 +44,7 @@ namespace {
   init.control_fd = control_fd;
   init.handoff_out_fd = request.handoff_out_fd;
   init.handoff_in_fd = request.handoff_in_fd;
-  ::_exit(worker::runWorker(init));
+  ::_exit(request.checker ? worker::runChecker(init) : worker::runWorker(init));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ struct SpawnRequest {
   uint64_t generation = 0;
   shm::Segment* segment = nullptr;
   int shm_slot = 0;         // the child's shm::WorkerSlot
+  bool checker = false;     // the generation's checker process instead of a worker
   int handoff_out_fd = -1;  // see worker::WorkerInit
   int handoff_in_fd = -1;
   std::vector<int> listen_fds;  // parallel to config->listeners

@@ -134,7 +134,7 @@ void Master::restoreWorkers(Clock::time_point now) {
   LB_NOTICE("starting %d worker process%s of generation %llu again", workers,
             workers == 1 ? "" : "es", static_cast<unsigned long long>(generation_));
   table_.resetBackoff();
-  for (int i = 0; i < workers; ++i) {
+  for (int i : processIndices(*current().config)) {
     spawn(i, generation_, now);
   }
 }

@@ -36,7 +36,6 @@ class Worker {
   static void onShutdownTimeout(uv_timer_t* t);
   static void onConnectionClosed(WorkerContext* ctx);
   void startSignal(uv_signal_t* h, int signum);
-  void reportReady();
   // QUIT (handoff = false) or USR2, drain for a reload (handoff = true).
   void gracefulStop(bool handoff);
   void fastStop();
@@ -117,7 +116,7 @@ int Worker::run() {
   }
   LB_INFO("worker %d (generation %llu) ready", init_.index,
           static_cast<unsigned long long>(init_.generation));
-  reportReady();
+  reportReady(init_);
   uv_run(&loop_, UV_RUN_DEFAULT);
   if (access_log_) {
     access_log_->flush();
@@ -156,25 +155,6 @@ void Worker::onSignal(uv_signal_t* h, int signum) {
       break;
     default:
       break;  // HUP goes to the master; a worker ignores it
-  }
-}
-
-// The master starts draining the previous generation only when every new process said Ready,
-// so this goes out after the acceptor polls every listener. The master notices a worker that
-// never says it (timeout) or dies first (the channel closes).
-void Worker::reportReady() {
-  if (init_.control_fd < 0) {
-    return;
-  }
-  proc::ControlMessage msg{proc::ControlType::Ready, static_cast<int32_t>(::getpid()),
-                           init_.generation};
-  ssize_t n;
-  do {
-    n = ::send(init_.control_fd, &msg, sizeof(msg), MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(sizeof(msg))) {
-    LB_ERROR("worker %d: cannot report ready to the master: %s", init_.index,
-             n < 0 ? std::strerror(errno) : "short write");
   }
 }
 
@@ -287,6 +267,24 @@ void Worker::closeProcessHandles() {
 }
 
 }  // namespace
+
+// The master starts draining the previous generation only when every new process said Ready,
+// so this goes out once the process does its job (a worker accepts on every listener). The
+// master notices a process that never says it (timeout) or dies first (the channel closes).
+void reportReady(const WorkerInit& init) {
+  if (init.control_fd < 0) {
+    return;
+  }
+  proc::ControlMessage msg{proc::ControlType::Ready, static_cast<int32_t>(::getpid()),
+                           init.generation};
+  ssize_t n;
+  do {
+    n = ::send(init.control_fd, &msg, sizeof(msg), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof(msg))) {
+    LB_ERROR("cannot report ready to the master: %s", n < 0 ? std::strerror(errno) : "short write");
+  }
+}
 
 int runWorker(const WorkerInit& init) {
   Worker w(init);

@@ -40,4 +40,11 @@ struct WorkerInit {
 // initialisation failed).
 int runWorker(const WorkerInit& init);
 
+// Runs the checker process of a generation (active health checks, worker/checker/); same
+// contract as runWorker. `init.index` is -1, listen_fds are not used.
+int runChecker(const WorkerInit& init);
+
+// Tells the master over init.control_fd that this process is ready (shared/proc/control.h).
+void reportReady(const WorkerInit& init);
+
 }  // namespace lb::worker
