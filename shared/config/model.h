@@ -128,6 +128,40 @@ struct HealthCheck {
   int line = 0;
 };
 
+// Passive health: a backend whose real traffic fails `failures` times in a row (connect errors,
+// resets, timeouts, and the `statuses` listed) is taken out for `fail_timeout_ms`. 0 = off.
+struct PassiveHealth {
+  uint32_t failures = 0;
+  uint32_t fail_timeout_ms = 10000;
+  std::vector<int> statuses;
+};
+
+// One circuit breaker per backend, its state shared by all workers: `failures` consecutive
+// failures open it; after `open_ms` it lets `half_open_probes` requests through; when
+// `half_open_successes` of them succeed it closes, a failure opens it again.
+struct CircuitBreaker {
+  bool enabled = false;
+  uint32_t failures = 5;
+  uint32_t open_ms = 10000;
+  uint32_t half_open_probes = 1;
+  uint32_t half_open_successes = 1;
+};
+
+// Retries may add at most `percent` % to the requests of a pool over `window_ms` (all workers
+// together), plus `min_retries` per window so that a quiet pool can still retry.
+struct RetryBudget {
+  uint32_t percent = 20;
+  uint32_t window_ms = 10000;
+  uint32_t min_retries = 10;
+};
+
+// Requests that find every candidate at max_connections wait here (per worker) for a free
+// connection, at most `timeout_ms`, then get 503. size 0 = no queue.
+struct RequestQueue {
+  uint32_t size = 0;
+  uint32_t timeout_ms = 5000;
+};
+
 struct Pool {
   std::string name;
   Algorithm algorithm = Algorithm::RoundRobin;
@@ -142,6 +176,12 @@ struct Pool {
   uint32_t read_timeout_ms = 60000;  // between two reads of the response
   uint32_t send_timeout_ms = 60000;  // between two writes of the request
   int retries = 1;  // further backends tried after a connect failure, before any byte was sent
+  std::vector<int> retry_on;  // response statuses (502, 503, 504) that are retried too
+  RetryBudget retry_budget;
+  PassiveHealth passive;
+  CircuitBreaker circuit_breaker;
+  RequestQueue queue;
+  uint32_t slow_start_ms = 0;     // a backend that comes back ramps its weight up over this
   bool forwarded_headers = true;  // X-Forwarded-For/-Proto/-Host on requests to the backends
   int line = 0;
   int slot = -1;  // shared-memory pool slot (round-robin sequence), assigned by the master
