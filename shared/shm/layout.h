@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -51,6 +51,9 @@ enum class AdminState : uint32_t {
   Disabled = 2,  // no new requests
 };
 
+// A backend's circuit breaker, one for all workers.
+enum class BreakerState : uint32_t { Closed = 0, Open = 1, HalfOpen = 2 };
+
 // What active health checks say (the checker process writes it).
 enum class HealthState : uint32_t {
   Up = 0,  // also: not checked
@@ -79,13 +82,28 @@ struct alignas(64) BackendSlot {
   // point) and when it was last updated, for least_time and peak_ewma.
   std::atomic<uint64_t> ewma_us16;
   std::atomic<uint64_t> ewma_stamp_ms;
+  // Passive health: consecutive failures of real traffic; out of rotation until this time.
+  std::atomic<uint32_t> passive_fails;
+  std::atomic<uint32_t> breaker_state;  // BreakerState
+  std::atomic<uint64_t> passive_until_ms;
+  // Circuit breaker: consecutive failures while closed, probes in flight and successes while
+  // half-open, and when it last opened.
+  std::atomic<uint32_t> breaker_fails;
+  std::atomic<uint32_t> half_open_inflight;
+  std::atomic<uint32_t> half_open_successes;
+  std::atomic<uint32_t> reserved;
+  std::atomic<uint64_t> breaker_opened_ms;
   char key[kKeySize];  // "pool/address", NUL-terminated; written by the master
 };
 
 struct alignas(64) PoolSlot {
   std::atomic<uint32_t> in_use;
   std::atomic<uint64_t> rr_sequence;  // shared round-robin position: exact across workers
-  char key[kKeySize];                 // pool name
+  // Retry budget: the current window's start (CLOCK_MONOTONIC ms), requests and retries in it.
+  std::atomic<uint64_t> budget_window_ms;
+  std::atomic<uint64_t> budget_requests;
+  std::atomic<uint64_t> budget_retries;
+  char key[kKeySize];  // pool name
 };
 
 // One per live worker process, given out by the master at fork and freed when it is reaped, so
@@ -146,7 +164,7 @@ static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::is_standard_layout_v<Segment>);
 static_assert(sizeof(BackendSlot) == 256);
-static_assert(sizeof(PoolSlot) == 128);
+static_assert(sizeof(PoolSlot) == 192);
 static_assert(sizeof(WorkerSlot) == 192);
 static_assert(sizeof(Header) <= 64);
 static_assert(sizeof(ReloadState) == 2048);

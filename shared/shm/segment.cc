@@ -110,10 +110,20 @@ void resetCounters(BackendSlot& s) {
   s.health_changed_ms.store(0, std::memory_order_relaxed);
   s.ewma_us16.store(0, std::memory_order_relaxed);
   s.ewma_stamp_ms.store(0, std::memory_order_relaxed);
+  s.passive_fails.store(0, std::memory_order_relaxed);
+  s.passive_until_ms.store(0, std::memory_order_relaxed);
+  s.breaker_state.store(static_cast<uint32_t>(BreakerState::Closed), std::memory_order_relaxed);
+  s.breaker_fails.store(0, std::memory_order_relaxed);
+  s.half_open_inflight.store(0, std::memory_order_relaxed);
+  s.half_open_successes.store(0, std::memory_order_relaxed);
+  s.breaker_opened_ms.store(0, std::memory_order_relaxed);
 }
 
 void resetCounters(PoolSlot& s) {
   s.rr_sequence.store(0, std::memory_order_relaxed);
+  s.budget_window_ms.store(0, std::memory_order_relaxed);
+  s.budget_requests.store(0, std::memory_order_relaxed);
+  s.budget_retries.store(0, std::memory_order_relaxed);
 }
 
 // Where every wanted key of one table (pools or backends) goes, computed before any write so
