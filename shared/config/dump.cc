@@ -181,14 +181,51 @@ void writeRoutes(Writer& w, const Config& c) {
   w.close(0, ')');
 }
 
+// Only a pool with checks has the group: its presence turns them on.
+void writeHealthCheck(Writer& w, int depth, const HealthCheck& h) {
+  if (h.type == HealthCheck::Type::None) {
+    return;
+  }
+  const bool http = h.type == HealthCheck::Type::Http;
+  w.open(depth, "health_check", '{');
+  w.set(depth + 1, "type", literal(http ? "http" : "tcp"));
+  if (http) {
+    w.set(depth + 1, "method", literal(h.method));
+    w.set(depth + 1, "path", literal(h.path));
+    w.set(depth + 1, "host", literal(h.host));
+    if (!h.expect.empty()) {  // none: any 2xx or 3xx, which has no list to write
+      std::string list = "[ ";
+      for (size_t i = 0; i < h.expect.size(); ++i) {
+        list += (i == 0 ? "" : ", ") + integer(h.expect[i]);
+      }
+      w.set(depth + 1, "expect", list + " ]");
+    }
+    w.set(depth + 1, "body_contains", literal(h.body_contains));
+  }
+  w.set(depth + 1, "interval_ms", integer(h.interval_ms));
+  w.set(depth + 1, "timeout_ms", integer(h.timeout_ms));
+  w.set(depth + 1, "fall", integer(h.fall));
+  w.set(depth + 1, "rise", integer(h.rise));
+  w.set(depth + 1, "initial", literal(h.initial_up ? "up" : "down"));
+  w.set(depth + 1, "jitter_ms", integer(h.jitter_ms));
+  w.close(depth, '}');
+}
+
 void writePools(Writer& w, const Config& c) {
   w.open(0, "pools", '(');
   for (size_t i = 0; i < c.pools.size(); ++i) {
     const Pool& p = c.pools[i];
     w.line(1, "{");
     w.set(2, "name", literal(p.name));
-    w.set(2, "algorithm",
-          literal(p.algorithm == Algorithm::LeastConn ? "least_conn" : "round_robin"));
+    w.set(2, "algorithm", literal(schema::algorithmName(p.algorithm)));
+    if (p.algorithm == Algorithm::Hash) {
+      w.set(2, "hash_key", literal(schema::hashKeyText(p.hash_key)));
+    }
+    if (p.sticky.enabled) {
+      w.line(2, "sticky = { cookie = " + literal(p.sticky.cookie) +
+                    "; max_age_s = " + integer(p.sticky.max_age_s) + "; };");
+    }
+    writeHealthCheck(w, 2, p.health_check);
     w.open(2, "backends", '(');
     for (size_t j = 0; j < p.backends.size(); ++j) {
       const Backend& b = p.backends[j];

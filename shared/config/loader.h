@@ -1,8 +1,8 @@
 #pragma once
 
 // Internal to the config loader: Loader turns a parsed libconfig tree into a Config. load.cc
-// holds the top level, the logs and the http limits; sections.cc the listeners, route tables
-// and pools.
+// holds the top level, the logs and the http limits; sections.cc the listeners and route
+// tables; pools.cc the pools, their backends, hash key, sticky cookie and health checks.
 
 #include <libconfig.h++>
 
@@ -19,6 +19,10 @@ inline constexpr int64_t kMaxMs = schema::kMaxMs;
 inline constexpr int64_t kMaxInt = 2147483647;
 inline constexpr uint64_t kMinHeaderSize = 1024;
 inline constexpr uint64_t kMaxHeaderSize = 1024 * 1024;
+
+// How a list element is named before its name is known: `pool "api"`, else `pool 3`.
+std::string contextOf(const char* kind, const libconfig::Setting& g, int index,
+                      const char* name_key);
 
 // Builds a Config from a parsed tree, in file order. Every check reports through the Reader
 // and carries on, so one load lists every problem. Never throws for any tree libconfig accepts:
@@ -50,6 +54,11 @@ class Loader {
   void readRule(const Setting& g, const std::string& context, RouteRule* rule);
   void readPool(const Setting& g, int index);
   void readBackend(const Setting& g, const std::string& context, Backend* backend);
+  void readHashKey(const Setting& s, HashKey* out);
+  void readSticky(const Setting& g, const std::string& context, Sticky* out);
+  void readHealthCheck(const Setting& g, const std::string& context, HealthCheck* out);
+  // expect = [ 200, 204 ]: statuses 100 to 599, each once.
+  void readExpect(const Setting& s, std::vector<int>* out);
   // The index of the pool / route table named by string setting `s`; -1 (and an error) if none.
   int resolve(const Setting& s, const std::map<std::string, int>& names, const char* kind);
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 namespace lb::config::schema {
@@ -54,6 +56,20 @@ bool isDigit(char c) {
 }
 
 }  // namespace
+
+std::string_view closest(std::string_view name, std::span<const std::string_view> known) {
+  // Only a close match: a typo, not a different word ("code" is not "body").
+  std::string_view best;
+  size_t best_distance = std::max<size_t>(1, name.size() / 3) + 1;
+  for (std::string_view k : known) {
+    size_t d = editDistance(name, k);
+    if (d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  return best;
+}
 
 const char* typeName(const libconfig::Setting& s) {
   switch (s.getType()) {
@@ -172,6 +188,54 @@ bool isToken(std::string_view name) {
   });
 }
 
+std::string_view algorithmName(Algorithm a) {
+  auto i = static_cast<size_t>(a);
+  return i < std::size(kAlgorithms) ? kAlgorithms[i] : "round_robin";
+}
+
+bool parseAlgorithm(std::string_view name, Algorithm* out) {
+  for (size_t i = 0; i < std::size(kAlgorithms); ++i) {
+    if (kAlgorithms[i] == name) {
+      *out = static_cast<Algorithm>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parseHashKey(std::string_view text, HashKey* out) {
+  if (text == "client") {
+    *out = {HashKey::Kind::ClientAddress, ""};
+    return true;
+  }
+  if (text == "uri") {
+    *out = {HashKey::Kind::Uri, ""};
+    return true;
+  }
+  for (auto [prefix, kind] : {std::pair{std::string_view("header:"), HashKey::Kind::Header},
+                              std::pair{std::string_view("cookie:"), HashKey::Kind::Cookie}}) {
+    if (text.starts_with(prefix) && isToken(text.substr(prefix.size()))) {
+      *out = {kind, std::string(text.substr(prefix.size()))};
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string hashKeyText(const HashKey& key) {
+  switch (key.kind) {
+    case HashKey::Kind::Uri:
+      return "uri";
+    case HashKey::Kind::Header:
+      return "header:" + key.name;
+    case HashKey::Kind::Cookie:
+      return "cookie:" + key.name;
+    case HashKey::Kind::ClientAddress:
+      break;
+  }
+  return "client";
+}
+
 Reader::Reader(std::string file, std::string include_dir)
     : file_(std::move(file)), include_dir_(std::move(include_dir)) {}
 
@@ -199,16 +263,7 @@ void Reader::unknown(const libconfig::Setting& s, const std::string& context,
   if (!context.empty()) {
     message += " in " + context;
   }
-  // Suggest only a close match: a typo, not a different word ("code" is not "body").
-  std::string_view best;
-  size_t best_distance = std::max<size_t>(1, name.size() / 3) + 1;
-  for (std::string_view k : known) {
-    size_t d = editDistance(name, k);
-    if (d < best_distance) {
-      best = k;
-      best_distance = d;
-    }
-  }
+  std::string_view best = closest(name, known);
   if (!best.empty()) {
     message += "; did you mean \"" + std::string(best) + "\"?";
   }

@@ -43,6 +43,9 @@ inline constexpr std::string_view kRouteTable[] = {"name", "rules"};
 inline constexpr std::string_view kRule[] = {"host", "path_prefix", "pool", "return"};
 inline constexpr std::string_view kPool[] = {"name",
                                              "algorithm",
+                                             "hash_key",
+                                             "sticky",
+                                             "health_check",
                                              "backends",
                                              "keepalive",
                                              "keepalive_timeout_ms",
@@ -53,10 +56,33 @@ inline constexpr std::string_view kPool[] = {"name",
                                              "retries",
                                              "forwarded_headers"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "max_connections"};
+inline constexpr std::string_view kSticky[] = {"cookie", "max_age_s"};
+inline constexpr std::string_view kHealthCheck[] = {
+    "type",        "method",     "path", "host", "expect",  "body_contains",
+    "interval_ms", "timeout_ms", "fall", "rise", "initial", "jitter_ms"};
+// The health_check directives that only an HTTP check uses.
+inline constexpr std::string_view kHttpCheckOnly[] = {"method", "path", "host", "expect",
+                                                      "body_contains"};
+
+// The names of Algorithm values as the config spells them, in enum order.
+inline constexpr std::string_view kAlgorithms[] = {
+    "round_robin", "least_conn", "least_time", "peak_ewma", "random", "ip_hash", "hash"};
+// The name of `a` in the config ("round_robin", ...).
+std::string_view algorithmName(Algorithm a);
+// The Algorithm named `name`; false if there is none.
+bool parseAlgorithm(std::string_view name, Algorithm* out);
+// "client", "uri", "header:NAME" or "cookie:NAME" into *out; false (with *out untouched) if
+// `text` is none of them or NAME is not an HTTP token.
+bool parseHashKey(std::string_view text, HashKey* out);
+// The inverse of parseHashKey.
+std::string hashKeyText(const HashKey& key);
 
 // Limits shared by several directives.
 inline constexpr int64_t kMaxMs = 2147483647;  // ~24.8 days; libconfig's plain int range
 inline constexpr int kMaxWorkers = 256;
+
+// The name of `known` that `name` is most likely a typo of; "" if none is close.
+std::string_view closest(std::string_view name, std::span<const std::string_view> known);
 
 // "a string", "an integer", ... for "got ..." in messages.
 const char* typeName(const libconfig::Setting& s);

@@ -1,4 +1,5 @@
-// The listeners, route tables and pools sections, and the static responses they may return.
+// The listeners and route tables sections, and the static responses they may return. Pools are
+// in pools.cc.
 
 #include <algorithm>
 #include <string>
@@ -14,9 +15,6 @@ using schema::lowercase;
 using schema::member;
 using schema::quoted;
 
-namespace {
-
-// How a list element is named before its name is known: `pool "api"`, else `pool 3`.
 std::string contextOf(const char* kind, const Setting& g, int index, const char* name_key) {
   const Setting* name = member(g, name_key);
   if (name != nullptr && name->getType() == Setting::TypeString && name->c_str()[0] != '\0') {
@@ -24,8 +22,6 @@ std::string contextOf(const char* kind, const Setting& g, int index, const char*
   }
   return std::string(kind) + " " + std::to_string(index + 1);
 }
-
-}  // namespace
 
 void Loader::readAddress(const Setting& s, bool is_backend, os::SocketAddress* out) {
   std::string text;
@@ -310,115 +306,6 @@ void Loader::readRule(const Setting& g, const std::string& context, RouteRule* r
     r_.error(g, context + " needs \"pool\" or \"return\"");
   } else if (actions.size() > 1) {
     r_.error(*actions[1], context + " has both \"pool\" and \"return\"; keep one");
-  }
-}
-
-void Loader::readPool(const Setting& g, int index) {
-  c_.pools.emplace_back();
-  Pool& p = c_.pools.back();
-  p.line = static_cast<int>(g.getSourceLine());
-  if (!r_.expectGroup(g, "pool " + std::to_string(index + 1))) {
-    return;
-  }
-  std::string context = contextOf("pool", g, index, "name");
-  const Setting* name_setting = nullptr;
-  const Setting* backends = nullptr;
-  for (int i = 0; i < g.getLength(); ++i) {
-    const Setting& s = g[i];
-    std::string_view key = s.getName();
-    if (key == "name") {
-      name_setting = &s;
-      if (r_.getString(s, &p.name) && p.name.empty()) {
-        r_.error(s, "\"name\" must not be empty");
-      }
-    } else if (key == "algorithm") {
-      std::string algorithm;
-      if (!r_.getString(s, &algorithm)) {
-        continue;
-      }
-      if (algorithm == "round_robin") {
-        p.algorithm = Algorithm::RoundRobin;
-      } else if (algorithm == "least_conn") {
-        p.algorithm = Algorithm::LeastConn;
-      } else {
-        r_.error(s, "unknown algorithm " + quoted(algorithm) + " in " + context +
-                        "; expected \"round_robin\" or \"least_conn\"");
-      }
-    } else if (key == "backends") {
-      backends = &s;
-      if (!r_.expectList(s, "\"backends\"")) {
-        continue;
-      }
-      for (int j = 0; j < s.getLength(); ++j) {
-        std::string backend_context = "backend " + std::to_string(j + 1) + " of " + context;
-        Backend b;
-        b.line = static_cast<int>(s[j].getSourceLine());
-        if (r_.expectGroup(s[j], backend_context)) {
-          readBackend(s[j], backend_context, &b);
-        }
-        p.backends.push_back(std::move(b));
-      }
-    } else if (key == "keepalive") {
-      r_.getInt(s, 0, 65535, &p.keepalive);
-    } else if (key == "keepalive_timeout_ms") {
-      r_.getInt(s, 1, kMaxMs, &p.keepalive_timeout_ms);
-    } else if (key == "keepalive_requests") {
-      r_.getInt(s, 0, kMaxInt, &p.keepalive_requests);
-    } else if (key == "connect_timeout_ms") {
-      r_.getInt(s, 1, kMaxMs, &p.connect_timeout_ms);
-    } else if (key == "read_timeout_ms") {
-      r_.getInt(s, 1, kMaxMs, &p.read_timeout_ms);
-    } else if (key == "send_timeout_ms") {
-      r_.getInt(s, 1, kMaxMs, &p.send_timeout_ms);
-    } else if (key == "retries") {
-      // At most 8 attempts per request: the worker remembers 8 tried backends (client_conn.h).
-      r_.getInt(s, 0, 7, &p.retries);
-    } else if (key == "forwarded_headers") {
-      r_.getBool(s, &p.forwarded_headers);
-    } else {
-      r_.unknown(s, context, schema::kPool);
-    }
-  }
-  if (name_setting == nullptr) {
-    r_.error(g, "missing \"name\" in " + context);
-  } else if (auto it = pool_names_.find(p.name); it != pool_names_.end() && it->second < index) {
-    r_.error(*name_setting, "duplicate pool name " + quoted(p.name) + " (first on line " +
-                                std::to_string(c_.pools[it->second].line) + ")");
-  }
-  if (backends == nullptr || (backends->isList() && backends->getLength() == 0)) {
-    r_.error(backends != nullptr ? *backends : g, context + " has no backends");
-  }
-}
-
-void Loader::readBackend(const Setting& g, const std::string& context, Backend* backend) {
-  const Setting* address = nullptr;
-  for (int i = 0; i < g.getLength(); ++i) {
-    const Setting& s = g[i];
-    std::string_view key = s.getName();
-    if (key == "address") {
-      address = &s;
-      r_.getString(s, &backend->address_text);
-      readAddress(s, true, &backend->address);
-    } else if (key == "weight") {
-      r_.getInt(s, 1, 1000, &backend->weight);
-    } else if (key == "max_connections") {
-      r_.getInt(s, 0, kMaxInt, &backend->max_connections);
-    } else {
-      r_.unknown(s, context, schema::kBackend);
-    }
-  }
-  if (address == nullptr) {
-    r_.error(g, "missing \"address\" in " + context);
-    return;
-  }
-  // One shared-memory slot per (pool, address): a backend listed twice would share it.
-  const Pool& pool = c_.pools.back();
-  for (const Backend& other : pool.backends) {
-    if (backend->address.length() != 0 && other.address == backend->address) {
-      r_.error(*address, "backend " + quoted(backend->address_text) + " is listed twice (first " +
-                             "on line " + std::to_string(other.line) + "); use \"weight\"");
-      break;
-    }
   }
 }
 

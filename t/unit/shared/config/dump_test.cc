@@ -88,6 +88,25 @@ void checkEqual(const Config& a, const Config& b) {
     CHECK(x.send_timeout_ms == y.send_timeout_ms);
     CHECK(x.retries == y.retries);
     CHECK(x.forwarded_headers == y.forwarded_headers);
+    CHECK(x.hash_key.kind == y.hash_key.kind);
+    CHECK(x.hash_key.name == y.hash_key.name);
+    CHECK(x.sticky.enabled == y.sticky.enabled);
+    CHECK(x.sticky.cookie == y.sticky.cookie);
+    CHECK(x.sticky.max_age_s == y.sticky.max_age_s);
+    const HealthCheck& hx = x.health_check;
+    const HealthCheck& hy = y.health_check;
+    CHECK(hx.type == hy.type);
+    CHECK(hx.method == hy.method);
+    CHECK(hx.path == hy.path);
+    CHECK(hx.host == hy.host);
+    CHECK(hx.expect == hy.expect);
+    CHECK(hx.body_contains == hy.body_contains);
+    CHECK(hx.interval_ms == hy.interval_ms);
+    CHECK(hx.timeout_ms == hy.timeout_ms);
+    CHECK(hx.fall == hy.fall);
+    CHECK(hx.rise == hy.rise);
+    CHECK(hx.initial_up == hy.initial_up);
+    CHECK(hx.jitter_ms == hy.jitter_ms);
     REQUIRE(x.backends.size() == y.backends.size());
     for (size_t j = 0; j < x.backends.size(); ++j) {
       CHECK(x.backends[j].address_text == y.backends[j].address_text);
@@ -117,8 +136,12 @@ TEST_CASE("dumps of the shipped configs load back equal", "[config]") {
 TEST_CASE("a dump writes every directive, defaults included", "[config]") {
   Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
   std::string text = dumpConfig(c);
-  // minimal.conf sets no route table and no static response: add one of each.
+  // minimal.conf sets no route table, no static response and no pool options: add them.
   c.routes.push_back({"r", {{"", "/", {Action::Kind::Static, "", -1, {}}, 0}}, 0});
+  c.pools[0].algorithm = Algorithm::Hash;
+  c.pools[0].sticky.enabled = true;
+  c.pools[0].health_check.type = HealthCheck::Type::Http;
+  c.pools[0].health_check.expect = {200};
   text += dumpConfig(c);
   for (auto list : {std::span<const std::string_view>(schema::kTopLevel),
                     std::span<const std::string_view>(schema::kErrorLog),
@@ -128,7 +151,9 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
                     std::span<const std::string_view>(schema::kRouteTable),
                     std::span<const std::string_view>(schema::kRule),
                     std::span<const std::string_view>(schema::kPool),
-                    std::span<const std::string_view>(schema::kBackend)}) {
+                    std::span<const std::string_view>(schema::kBackend),
+                    std::span<const std::string_view>(schema::kSticky),
+                    std::span<const std::string_view>(schema::kHealthCheck)}) {
     for (std::string_view name : list) {
       INFO(name);
       CHECK(text.find(std::string(name) + " = ") != std::string::npos);
@@ -138,6 +163,32 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
   CHECK(text.find("pid = \"/run/lb.pid\";") != std::string::npos);
   CHECK(text.find("client_max_header_size = \"16k\";") != std::string::npos);
   CHECK(text.find("client_max_body_size = \"1m\";") != std::string::npos);
+}
+
+TEST_CASE("pool options are dumped only where they are on", "[config]") {
+  Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
+  std::string text = dumpConfig(c);
+  CHECK(text.find("hash_key") == std::string::npos);
+  CHECK(text.find("sticky") == std::string::npos);
+  CHECK(text.find("health_check") == std::string::npos);
+  // A TCP check writes no HTTP directive: loading them back with type "tcp" would fail.
+  c.pools[0].health_check.type = HealthCheck::Type::Tcp;
+  c.pools[0].health_check.initial_up = false;
+  c.pools[0].algorithm = Algorithm::Hash;
+  c.pools[0].hash_key = {HashKey::Kind::Cookie, "sid"};
+  text = dumpConfig(c);
+  CHECK(text.find("type = \"tcp\";") != std::string::npos);
+  CHECK(text.find("path = \"/\";") == std::string::npos);
+  CHECK(text.find("method = ") == std::string::npos);
+  CHECK(text.find("initial = \"down\";") != std::string::npos);
+  CHECK(text.find("hash_key = \"cookie:sid\";") != std::string::npos);
+  checkRoundTrip(c);
+  c.pools[0].hash_key = {};  // only "hash" writes it
+  for (Algorithm a :
+       {Algorithm::LeastTime, Algorithm::PeakEwma, Algorithm::Random, Algorithm::IpHash}) {
+    c.pools[0].algorithm = a;
+    checkRoundTrip(c);
+  }
 }
 
 TEST_CASE("awkward strings and sizes survive a dump", "[config]") {

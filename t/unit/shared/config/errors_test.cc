@@ -231,10 +231,11 @@ TEST_CASE("enumerations and paths name their accepted values", "[config]") {
        "  protocol = \"h2\"; } );\n" +
            kPool,
        2, "unknown protocol \"h2\" in listener \"web\"; expected \"http\""},
-      {kListener + "pools = ( { name = \"app\"; algorithm = \"random\";\n" +
+      {kListener + "pools = ( { name = \"app\"; algorithm = \"weighted\";\n" +
            "  backends = ( { address = \"127.0.0.1:9000\"; } ); } );\n",
        2,
-       "unknown algorithm \"random\" in pool \"app\"; expected \"round_robin\" or \"least_conn\""},
+       "unknown algorithm \"weighted\" in pool \"app\"; expected \"round_robin\", "
+       "\"least_conn\", \"least_time\", \"peak_ewma\", \"random\", \"ip_hash\" or \"hash\""},
       {"pid = \"lb.pid\";\n" + kListener + kPool, 1,
        "\"pid\" must be an absolute path, got \"lb.pid\""},
       {"error_log = { path = \"logs/error.log\"; };\n" + kListener + kPool, 1,
@@ -399,8 +400,8 @@ TEST_CASE("every semantic error is reported, in file order", "[config]") {
   expectErrors(
       loadConfig(path), path,
       {{3,
-        "unknown algorithm \"fastest\" in pool \"app\"; expected \"round_robin\" or "
-        "\"least_conn\""},
+        "unknown algorithm \"fastest\" in pool \"app\"; expected \"round_robin\", "
+        "\"least_conn\", \"least_time\", \"peak_ewma\", \"random\", \"ip_hash\" or \"hash\""},
        {4, "\"weight\" must be between 1 and 1000, got 0"},
        {7, "no pool named \"ap\""},
        {8, "no route table named \"main\""},

@@ -49,7 +49,8 @@ TEST_CASE("lb.conf(5) documents exactly the directives of each context", "[confi
       {"access_log", schema::kAccessLog}, {"http", schema::kLimits},
       {"listeners", schema::kListener},   {"return", schema::kReturn},
       {"routes", schema::kRouteTable},    {"rules", schema::kRule},
-      {"pools", schema::kPool},           {"backends", schema::kBackend}};
+      {"pools", schema::kPool},           {"backends", schema::kBackend},
+      {"sticky", schema::kSticky},        {"health_check", schema::kHealthCheck}};
   for (const auto& [context, names] : contexts) {
     INFO("subsection " << context);
     CHECK(documented[context] == namesOf(names));

@@ -1,0 +1,315 @@
+// The pools section: a pool's algorithm and its options (hash key, sticky cookie), its
+// backends, and the active health checks the checker process runs against them.
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "shared/config/loader.h"
+
+namespace lb::config::detail {
+
+using libconfig::Setting;
+using schema::hasControl;
+using schema::member;
+using schema::quoted;
+
+namespace {
+
+// `"a", "b" or "c"` for an "expected ..." message.
+std::string alternatives(std::span<const std::string_view> names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
+    out += quoted(names[i]);
+  }
+  return out;
+}
+
+// "unknown X "v" in C; expected ..." with a did-you-mean when `value` looks like a typo.
+std::string unknownValue(std::string_view what, std::string_view value, const std::string& context,
+                         std::span<const std::string_view> known) {
+  std::string message = "unknown " + std::string(what) + " " + quoted(value) + " in " + context;
+  std::string_view best = schema::closest(value, known);
+  if (!best.empty()) {
+    return message + "; did you mean " + quoted(best) + "?";
+  }
+  return message + "; expected " + alternatives(known);
+}
+
+// A request-target path as a health check sends it: from "/", no spaces, no controls.
+bool isCheckPath(std::string_view path) {
+  return path.starts_with('/') && !hasControl(path) && path.find(' ') == std::string_view::npos;
+}
+
+}  // namespace
+
+void Loader::readPool(const Setting& g, int index) {
+  c_.pools.emplace_back();
+  Pool& p = c_.pools.back();
+  p.line = static_cast<int>(g.getSourceLine());
+  if (!r_.expectGroup(g, "pool " + std::to_string(index + 1))) {
+    return;
+  }
+  std::string context = contextOf("pool", g, index, "name");
+  const Setting* name_setting = nullptr;
+  const Setting* backends = nullptr;
+  const Setting* hash_key = nullptr;
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "name") {
+      name_setting = &s;
+      if (r_.getString(s, &p.name) && p.name.empty()) {
+        r_.error(s, "\"name\" must not be empty");
+      }
+    } else if (key == "algorithm") {
+      std::string algorithm;
+      if (r_.getString(s, &algorithm) && !schema::parseAlgorithm(algorithm, &p.algorithm)) {
+        r_.error(s, unknownValue("algorithm", algorithm, context, schema::kAlgorithms));
+      }
+    } else if (key == "hash_key") {
+      hash_key = &s;
+      readHashKey(s, &p.hash_key);
+    } else if (key == "sticky") {
+      readSticky(s, "\"sticky\" of " + context, &p.sticky);
+    } else if (key == "health_check") {
+      readHealthCheck(s, "\"health_check\" of " + context, &p.health_check);
+    } else if (key == "backends") {
+      backends = &s;
+      if (!r_.expectList(s, "\"backends\"")) {
+        continue;
+      }
+      for (int j = 0; j < s.getLength(); ++j) {
+        std::string backend_context = "backend " + std::to_string(j + 1) + " of " + context;
+        Backend b;
+        b.line = static_cast<int>(s[j].getSourceLine());
+        if (r_.expectGroup(s[j], backend_context)) {
+          readBackend(s[j], backend_context, &b);
+        }
+        p.backends.push_back(std::move(b));
+      }
+    } else if (key == "keepalive") {
+      r_.getInt(s, 0, 65535, &p.keepalive);
+    } else if (key == "keepalive_timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &p.keepalive_timeout_ms);
+    } else if (key == "keepalive_requests") {
+      r_.getInt(s, 0, kMaxInt, &p.keepalive_requests);
+    } else if (key == "connect_timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &p.connect_timeout_ms);
+    } else if (key == "read_timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &p.read_timeout_ms);
+    } else if (key == "send_timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &p.send_timeout_ms);
+    } else if (key == "retries") {
+      // At most 8 attempts per request: the worker remembers 8 tried backends (client_conn.h).
+      r_.getInt(s, 0, 7, &p.retries);
+    } else if (key == "forwarded_headers") {
+      r_.getBool(s, &p.forwarded_headers);
+    } else {
+      r_.unknown(s, context, schema::kPool);
+    }
+  }
+  if (name_setting == nullptr) {
+    r_.error(g, "missing \"name\" in " + context);
+  } else if (auto it = pool_names_.find(p.name); it != pool_names_.end() && it->second < index) {
+    r_.error(*name_setting, "duplicate pool name " + quoted(p.name) + " (first on line " +
+                                std::to_string(c_.pools[it->second].line) + ")");
+  }
+  if (backends == nullptr || (backends->isList() && backends->getLength() == 0)) {
+    r_.error(backends != nullptr ? *backends : g, context + " has no backends");
+  }
+  // A key the algorithm would ignore is a mistake: lb never ignores a line.
+  if (hash_key != nullptr && p.algorithm != Algorithm::Hash) {
+    r_.error(*hash_key, "\"hash_key\" in " + context + " needs algorithm \"hash\", not " +
+                            quoted(schema::algorithmName(p.algorithm)));
+  }
+}
+
+void Loader::readBackend(const Setting& g, const std::string& context, Backend* backend) {
+  const Setting* address = nullptr;
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "address") {
+      address = &s;
+      r_.getString(s, &backend->address_text);
+      readAddress(s, true, &backend->address);
+    } else if (key == "weight") {
+      r_.getInt(s, 1, 1000, &backend->weight);
+    } else if (key == "max_connections") {
+      r_.getInt(s, 0, kMaxInt, &backend->max_connections);
+    } else {
+      r_.unknown(s, context, schema::kBackend);
+    }
+  }
+  if (address == nullptr) {
+    r_.error(g, "missing \"address\" in " + context);
+    return;
+  }
+  // One shared-memory slot per (pool, address): a backend listed twice would share it.
+  const Pool& pool = c_.pools.back();
+  for (const Backend& other : pool.backends) {
+    if (backend->address.length() != 0 && other.address == backend->address) {
+      r_.error(*address, "backend " + quoted(backend->address_text) + " is listed twice (first " +
+                             "on line " + std::to_string(other.line) + "); use \"weight\"");
+      break;
+    }
+  }
+}
+
+void Loader::readHashKey(const Setting& s, HashKey* out) {
+  std::string text;
+  if (r_.getString(s, &text) && !schema::parseHashKey(text, out)) {
+    r_.error(s, "\"hash_key\" must be \"client\", \"uri\", \"header:NAME\" or \"cookie:NAME\" " +
+                    std::string("with NAME an HTTP token, got ") + quoted(text));
+  }
+}
+
+void Loader::readSticky(const Setting& g, const std::string& context, Sticky* out) {
+  if (!r_.expectGroup(g, "\"sticky\"")) {
+    return;
+  }
+  out->enabled = true;  // the group's presence turns it on
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "cookie") {
+      std::string name;
+      if (r_.getString(s, &name) && !schema::isToken(name)) {
+        r_.error(s, "\"cookie\" must be a cookie name (an HTTP token), got " + quoted(name));
+      } else if (!name.empty()) {
+        out->cookie = name;
+      }
+    } else if (key == "max_age_s") {
+      r_.getInt(s, 0, kMaxInt, &out->max_age_s);
+    } else {
+      r_.unknown(s, context, schema::kSticky);
+    }
+  }
+}
+
+void Loader::readHealthCheck(const Setting& g, const std::string& context, HealthCheck* out) {
+  if (!r_.expectGroup(g, "\"health_check\"")) {
+    return;
+  }
+  out->line = static_cast<int>(g.getSourceLine());
+  out->type = HealthCheck::Type::Tcp;  // the group's presence turns checks on
+  const Setting* http_only = nullptr;  // the first HTTP-only directive
+  const Setting* interval = nullptr;
+  const Setting* timeout = nullptr;
+  const Setting* jitter = nullptr;
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (http_only == nullptr &&
+        std::find(std::begin(schema::kHttpCheckOnly), std::end(schema::kHttpCheckOnly), key) !=
+            std::end(schema::kHttpCheckOnly)) {
+      http_only = &s;
+    }
+    if (key == "type") {
+      std::string type;
+      if (!r_.getString(s, &type)) {
+        continue;
+      }
+      if (type == "tcp") {
+        out->type = HealthCheck::Type::Tcp;
+      } else if (type == "http") {
+        out->type = HealthCheck::Type::Http;
+      } else {
+        r_.error(s, "unknown health check type " + quoted(type) + " in " + context +
+                        "; expected \"tcp\" or \"http\"");
+      }
+    } else if (key == "method") {
+      if (r_.getString(s, &out->method) && !schema::isToken(out->method)) {
+        r_.error(s,
+                 "\"method\" must be an HTTP method such as \"GET\", got " + quoted(out->method));
+      }
+    } else if (key == "path") {
+      if (r_.getString(s, &out->path) && !isCheckPath(out->path)) {
+        r_.error(s, "\"path\" must start with \"/\" and hold no spaces, got " + quoted(out->path));
+      }
+    } else if (key == "host") {
+      if (r_.getString(s, &out->host) &&
+          (hasControl(out->host) || out->host.find(' ') != std::string::npos)) {
+        r_.error(s, "\"host\" must hold no spaces or control characters, got " + quoted(out->host));
+      }
+    } else if (key == "expect") {
+      readExpect(s, &out->expect);
+    } else if (key == "body_contains") {
+      r_.getString(s, &out->body_contains);
+    } else if (key == "interval_ms") {
+      interval = &s;
+      r_.getInt(s, 10, kMaxMs, &out->interval_ms);
+    } else if (key == "timeout_ms") {
+      timeout = &s;
+      r_.getInt(s, 1, kMaxMs, &out->timeout_ms);
+    } else if (key == "fall") {
+      r_.getInt(s, 1, 1000, &out->fall);
+    } else if (key == "rise") {
+      r_.getInt(s, 1, 1000, &out->rise);
+    } else if (key == "initial") {
+      std::string initial;
+      if (!r_.getString(s, &initial)) {
+        continue;
+      }
+      if (initial == "up" || initial == "down") {
+        out->initial_up = initial == "up";
+      } else {
+        r_.error(s, "\"initial\" must be \"up\" or \"down\", got " + quoted(initial));
+      }
+    } else if (key == "jitter_ms") {
+      jitter = &s;
+      r_.getInt(s, 0, kMaxMs, &out->jitter_ms);
+    } else {
+      r_.unknown(s, context, schema::kHealthCheck);
+    }
+  }
+  if (out->type == HealthCheck::Type::Tcp && http_only != nullptr) {
+    r_.error(*http_only, quoted(http_only->getName()) + " needs type \"http\" in " + context);
+  }
+  // A check still running when the next one is due would overlap it.
+  if (out->timeout_ms >= out->interval_ms) {
+    r_.error(timeout != nullptr    ? *timeout
+             : interval != nullptr ? *interval
+                                   : g,
+             "\"timeout_ms\" (" + std::to_string(out->timeout_ms) +
+                 ") must be less than \"interval_ms\" (" + std::to_string(out->interval_ms) +
+                 ") in " + context);
+  }
+  if (out->jitter_ms >= out->interval_ms) {
+    r_.error(jitter != nullptr     ? *jitter
+             : interval != nullptr ? *interval
+                                   : g,
+             "\"jitter_ms\" (" + std::to_string(out->jitter_ms) +
+                 ") must be less than \"interval_ms\" (" + std::to_string(out->interval_ms) +
+                 ") in " + context);
+  }
+}
+
+void Loader::readExpect(const Setting& s, std::vector<int>* out) {
+  if (s.getType() != Setting::TypeArray && s.getType() != Setting::TypeList) {
+    r_.error(s, "\"expect\" must be an array of statuses such as [ 200, 204 ], got " +
+                    std::string(schema::typeName(s)));
+    return;
+  }
+  if (s.getLength() == 0) {
+    r_.error(s, "\"expect\" must list at least one status");
+    return;
+  }
+  std::vector<int> statuses;
+  for (int i = 0; i < s.getLength(); ++i) {
+    int status = 0;
+    if (!r_.getInt(s[i], 100, 599, &status)) {
+      continue;
+    }
+    if (std::find(statuses.begin(), statuses.end(), status) != statuses.end()) {
+      r_.error(s[i], "status " + std::to_string(status) + " is listed twice in \"expect\"");
+      continue;
+    }
+    statuses.push_back(status);
+  }
+  *out = std::move(statuses);
+}
+
+}  // namespace lb::config::detail
