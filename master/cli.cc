@@ -1,6 +1,7 @@
 #include "master/cli.h"
 
 #include <boost/version.hpp>
+#include <charconv>
 #include <csignal>
 
 namespace lb::master {
@@ -16,13 +17,96 @@ struct Requested {
   bool dump = false;
   bool signal = false;
   bool plan = false;
+  bool foreground = false;
+  bool json = false;
+  std::vector<std::string_view> words;  // the command and its arguments, in order
 };
+
+const char* const kBackendUsage =
+    "command \"backend\" takes POOL/ADDRESS and one of: weight N, drain, disable, enable";
+
+// The words of a command: `backends`, or `backend POOL/ADDRESS OP [N]`.
+Result<void> parseCommand(const std::vector<std::string_view>& words, Options* opts) {
+  const std::string_view command = words[0];
+  if (command == "backends") {
+    if (words.size() > 1) {
+      return unexpected(
+          Error{"command \"backends\" takes no argument, got \"" + std::string(words[1]) + "\""});
+    }
+    opts->action = Action::Backends;
+    return {};
+  }
+  if (command != "backend") {
+    return unexpected(
+        Error{"unknown command \"" + std::string(command) + "\" (expected backends or backend)"});
+  }
+  if (words.size() < 3) {
+    return unexpected(Error{kBackendUsage});
+  }
+  AdminCommand& admin = opts->admin;
+  admin.backend = std::string(words[1]);
+  const size_t slash = admin.backend.find('/');
+  if (slash == 0 || slash == std::string::npos || slash + 1 == admin.backend.size()) {
+    return unexpected(
+        Error{"backend \"" + admin.backend + "\" must be written POOL/ADDRESS (see lb backends)"});
+  }
+  const std::string_view op = words[2];
+  size_t expected_words = 3;
+  if (op == "weight") {
+    admin.op = AdminOp::Weight;
+    expected_words = 4;
+    if (words.size() < 4) {
+      return unexpected(Error{"\"weight\" requires a value: 1..1000, or default"});
+    }
+    if (!parseAdminWeight(words[3], &admin.weight)) {
+      return unexpected(Error{"invalid weight \"" + std::string(words[3]) +
+                              "\" (expected 1..1000, or default or 0 for the configured weight)"});
+    }
+  } else if (op == "drain") {
+    admin.op = AdminOp::Drain;
+  } else if (op == "disable") {
+    admin.op = AdminOp::Disable;
+  } else if (op == "enable") {
+    admin.op = AdminOp::Enable;
+  } else {
+    return unexpected(Error{"unknown backend operation \"" + std::string(op) +
+                            "\" (expected weight N, drain, disable or enable)"});
+  }
+  if (words.size() > expected_words) {
+    return unexpected(Error{"unexpected \"" + std::string(words[expected_words]) + "\" after \"" +
+                            std::string(op) + "\""});
+  }
+  opts->action = Action::Backend;
+  return {};
+}
 
 Result<Options> finish(const Requested& req, Options opts) {
   if (req.help) {
     opts.action = Action::Help;
   } else if (req.version) {
     opts.action = req.build_info ? Action::VersionBuild : Action::Version;
+  } else if (!req.words.empty()) {
+    // A command reads the running instance and goes with -c only: anything else would be
+    // silently ignored, which an operator could mistake for having had an effect.
+    const std::string command(req.words[0]);
+    const char* other = req.test         ? "-t"
+                        : req.dump       ? "-T"
+                        : req.signal     ? "-s"
+                        : req.plan       ? "--plan"
+                        : req.foreground ? "-F"
+                                         : nullptr;
+    if (other != nullptr) {
+      return unexpected(Error{std::string("option ") + other +
+                              " cannot be combined with a command (\"" + command + "\")"});
+    }
+    if (auto parsed = parseCommand(req.words, &opts); !parsed) {
+      return unexpected(parsed.error());
+    }
+    if (req.json && opts.action != Action::Backends) {
+      return unexpected(Error{"option --json goes with the backends command only"});
+    }
+  } else if (req.json) {
+    return unexpected(Error{"option --json goes with the backends command only"});
   } else if ((req.test || req.dump) && req.signal) {
     return unexpected(Error{"options -t/-T and -s cannot be combined"});
   } else if (req.plan && (!req.test || req.dump)) {
@@ -38,6 +122,36 @@ Result<Options> finish(const Requested& req, Options opts) {
 }
 
 }  // namespace
+
+bool parseAdminWeight(std::string_view text, int* out) {
+  if (text == "default") {
+    *out = 0;
+    return true;
+  }
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  // from_chars takes a '-' but never a '+' or spaces; a sign is refused explicitly.
+  if (text.empty() || text[0] == '-' || ec != std::errc() || end != text.data() + text.size() ||
+      value > kMaxAdminWeight) {
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+const char* adminOpName(AdminOp op) {
+  switch (op) {
+    case AdminOp::Weight:
+      return "weight";
+    case AdminOp::Drain:
+      return "drain";
+    case AdminOp::Disable:
+      return "disable";
+    case AdminOp::Enable:
+      return "enable";
+  }
+  return "?";
+}
 
 bool parseControlSignal(std::string_view name, ControlSignal* out) {
   if (name == "stop") {
@@ -87,8 +201,25 @@ Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
   Options opts;
   opts.config_file = std::string(default_config);
   Requested req;
+  bool weight_value_next = false;
   for (size_t i = 1; i < args.size(); ++i) {
     std::string_view arg = args[i];
+    if (weight_value_next) {
+      req.words.push_back(arg);
+      weight_value_next = false;
+      continue;
+    }
+    if (!arg.empty() && arg[0] != '-') {
+      req.words.push_back(arg);
+      weight_value_next =
+          req.words.size() == 3 && req.words[0] == "backend" && req.words[2] == "weight";
+      continue;
+    }
+    if (arg == "--json") {
+      req.json = true;
+      opts.json = true;
+      continue;
+    }
     if (arg == "--help") {
       req.help = true;
       continue;
@@ -128,6 +259,7 @@ Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
           continue;
         case 'F':
           opts.foreground = true;
+          req.foreground = true;
           continue;
         case 'c':
         case 's':
@@ -165,6 +297,8 @@ Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
 std::string usageText(std::string_view default_config) {
   std::string text =
       "Usage: lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]\n"
+      "       lb backends [--json] [-c FILE]\n"
+      "       lb backend POOL/ADDRESS weight N|default | drain | disable | enable [-c FILE]\n"
       "\n"
       "Options:\n"
       "  -c FILE    use configuration file FILE (default: ";
@@ -182,7 +316,25 @@ std::string usageText(std::string_view default_config) {
       "             waits for the verdict and exits 1 if the new configuration was refused)\n"
       "  -v         print the version and exit\n"
       "  -V         print the version and build information and exit\n"
-      "  -h         print this help and exit\n";
+      "  -h         print this help and exit\n"
+      "\n"
+      "Commands (for the instance that the -c file's pid file names; they change nothing\n"
+      "on disk, and need the rights of the shared-memory segment's owner, or root):\n"
+      "  backends [--json]\n"
+      "             print every backend: pool, address, configured and effective weight,\n"
+      "             admin state, health, active connections, requests, failures, response\n"
+      "             time (EWMA); --json prints one JSON document instead\n"
+      "  backend POOL/ADDRESS weight N\n"
+      "             use weight N (1..1000) instead of the configured one, in every worker\n"
+      "             at once; \"weight default\" (or 0) goes back to the configured weight\n"
+      "  backend POOL/ADDRESS drain\n"
+      "             send it no new requests; those in flight finish\n"
+      "  backend POOL/ADDRESS disable\n"
+      "             send it no new requests\n"
+      "  backend POOL/ADDRESS enable\n"
+      "             undo drain and disable\n"
+      "             (a reload keeps these changes for every backend the new configuration\n"
+      "             keeps; see lb(8))\n";
   return text;
 }
 

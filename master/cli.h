@@ -2,6 +2,8 @@
 
 // The command line of lb:
 //   lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]
+//   lb backends [--json] [-c FILE]
+//   lb backend POOL/ADDRESS weight N|default | drain | disable | enable [-c FILE]
 // Parsing is pure (no I/O), so every option and every misuse is unit-tested; main() prints.
 
 #include <string>
@@ -21,10 +23,28 @@ enum class Action {
   Test,          // -t: load and validate the config, exit 0/1
   TestDump,      // -T: -t, then print the effective config
   Signal,        // -s NAME: signal the running master
+  Backends,      // `backends`: print the running instance's backend table
+  Backend,       // `backend POOL/ADDRESS OP`: change one backend at run time
 };
 
 // The signals `lb -s` sends, by their nginx names.
 enum class ControlSignal { Stop, Quit, Reopen, Reload };
+
+// What `lb backend POOL/ADDRESS ...` changes in the backend's shared-memory slot.
+enum class AdminOp {
+  Weight,   // weight N (1..1000), or weight 0 / default: back to the configured weight
+  Drain,    // no new requests; those in flight finish
+  Disable,  // no new requests
+  Enable,   // clears drain and disable (the weight override stays)
+};
+
+struct AdminCommand {
+  std::string backend;  // "pool/address", as the configuration writes the address
+  AdminOp op = AdminOp::Enable;
+  int weight = 0;  // AdminOp::Weight: 1..1000, or 0 for the configured weight
+};
+
+inline constexpr int kMaxAdminWeight = 1000;
 
 struct Options {
   Action action = Action::Run;
@@ -32,12 +52,17 @@ struct Options {
   bool foreground = false;  // -F
   bool plan = false;        // --plan (with -t): print what a reload to the file would change
   ControlSignal signal = ControlSignal::Stop;  // meaningful for Action::Signal only
+  bool json = false;                           // --json (with `backends`): machine-readable output
+  AdminCommand admin;                          // meaningful for Action::Backend only
 };
 
 // Parses argv (argv[0] is the program name and is skipped). `default_config` is used when -c
 // is absent. Flags may be clustered ("-Ft") and an option's argument may be attached ("-cFILE")
-// or follow as the next word. Errors are one line without the "lb: " prefix, e.g.
-// "invalid option: \"-x\""; the caller adds the usage text.
+// or follow as the next word. Words that are not options form a command ("backends", or
+// "backend POOL/ADDRESS OP [N]"); options may come before, between or after its words, and the
+// word after "weight" is always its value (so "-5" is a bad weight, not an option). A command
+// goes with -c (and `backends` with --json) only. Errors are one line without the "lb: "
+// prefix, e.g. "invalid option: \"-x\""; the caller adds the usage text.
 Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
                                  std::string_view default_config);
 
@@ -45,6 +70,12 @@ Result<Options> parseCommandLine(const std::vector<std::string_view>& args,
 bool parseControlSignal(std::string_view name, ControlSignal* out);
 // Stop -> "stop", ...
 const char* controlSignalName(ControlSignal sig);
+// "default" and "0" -> 0 (the configured weight), "1".."1000" -> that number. False for
+// anything else (signs, spaces, other words, out of range); `*out` is then untouched.
+bool parseAdminWeight(std::string_view text, int* out);
+// Drain -> "drain", ...
+const char* adminOpName(AdminOp op);
+
 // Stop -> SIGTERM, Quit -> SIGQUIT, Reopen -> SIGUSR1, Reload -> SIGHUP.
 int controlSignalNumber(ControlSignal sig);
 

@@ -1,6 +1,8 @@
 #include "master/control.h"
 
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,41 +27,14 @@ void printErrors(const config::ConfigErrors& errors, std::FILE* err) {
   }
 }
 
-// The running instance's configuration text, read from its shared memory (a seqlock: retried
-// while the master rewrites it).
+// The running instance's configuration text, read from its shared memory.
 Result<std::string> runningConfigText(const std::string& pid_path) {
-  auto pid = readPidFile(pid_path);
-  if (!pid || !processAlive(*pid)) {
-    return unexpected(Error{"no running instance to compare with (pid file \"" + pid_path + "\" " +
-                            (pid ? "names a process that is gone" : pid.error().message) + ")"});
-  }
-  auto segment = shm::SharedSegment::attach(shm::SharedSegment::nameFor(pid_path, *pid));
-  if (!segment) {
+  auto running = attachRunning(pid_path);
+  if (!running) {
     return unexpected(
-        Error{"no running instance to compare with (" + segment.error().message + ")"});
+        Error{"no running instance to compare with (" + running.error().message + ")"});
   }
-  const shm::ConfigText& c = (*segment)->get()->config;
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    uint64_t before = c.sequence.load(std::memory_order_acquire);
-    if (before % 2 == 1) {
-      ::usleep(1000);
-      continue;
-    }
-    uint32_t n = std::min<uint32_t>(c.length.load(std::memory_order_relaxed),
-                                    static_cast<uint32_t>(shm::kConfigTextSize));
-    std::string text(c.text, n);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (c.sequence.load(std::memory_order_relaxed) == before) {
-      if (n == 0) {
-        return unexpected(Error{"the running instance has not published its configuration"});
-      }
-      if (c.truncated != 0) {
-        return unexpected(Error{"the running configuration is too large to compare with"});
-      }
-      return text;
-    }
-  }
-  return unexpected(Error{"the running configuration kept changing while being read"});
+  return readConfigText(*running->segment->get());
 }
 
 int printPlan(const config::Config& next, std::FILE* out, std::FILE* err) {
@@ -115,7 +90,69 @@ int waitForVerdict(shm::Segment* segment, uint64_t before, pid_t master, uint32_
   return 1;
 }
 
+// Why attaching failed, when it is a matter of rights: who owns the segment, with which mode.
+std::string permissionHint(const std::string& name) {
+  const std::string path = "/dev/shm/" + name;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK | W_OK) == 0) {
+    return "";
+  }
+  std::string owner = std::to_string(st.st_uid);
+  if (const passwd* pw = ::getpwuid(st.st_uid); pw != nullptr) {
+    owner += " (" + std::string(pw->pw_name) + ")";
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return "; " + path + " belongs to uid " + owner + " with mode " + mode +
+         ": run this as root or as that user";
+}
+
 }  // namespace
+
+Result<RunningInstance> attachRunning(const std::string& pid_path) {
+  if (::access(pid_path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return unexpected(Error{"pid file \"" + pid_path + "\" does not exist (is lb running?)"});
+  }
+  auto pid = readPidFile(pid_path);
+  if (!pid) {
+    return unexpected(pid.error());
+  }
+  if (!processAlive(*pid)) {
+    return unexpected(Error{"no process with pid " + std::to_string(*pid) + " (stale pid file \"" +
+                            pid_path + "\")"});
+  }
+  const std::string name = shm::SharedSegment::nameFor(pid_path, *pid);
+  auto segment = shm::SharedSegment::attach(name);
+  if (!segment) {
+    return unexpected(Error{segment.error().message + permissionHint(name)});
+  }
+  return RunningInstance{*pid, std::move(*segment)};
+}
+
+Result<std::string> readConfigText(const shm::Segment& segment) {
+  const shm::ConfigText& c = segment.config;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    uint64_t before = c.sequence.load(std::memory_order_acquire);
+    if (before % 2 == 1) {
+      ::usleep(1000);
+      continue;
+    }
+    uint32_t n = std::min<uint32_t>(c.length.load(std::memory_order_relaxed),
+                                    static_cast<uint32_t>(shm::kConfigTextSize));
+    std::string text(c.text, n);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (c.sequence.load(std::memory_order_relaxed) == before) {
+      if (n == 0) {
+        return unexpected(Error{"the running instance has not published its configuration"});
+      }
+      if (c.truncated != 0) {
+        return unexpected(Error{"the running configuration is too large to read back"});
+      }
+      return text;
+    }
+  }
+  return unexpected(Error{"the running configuration kept changing while being read"});
+}
 
 int testConfig(const Options& options, bool dump, std::FILE* out, std::FILE* err) {
   auto config = config::loadConfig(options.config_file);

@@ -2,12 +2,35 @@
 
 // The short-lived invocations of lb that do not start a master: `lb -t`, `lb -T` and
 // `lb -s SIGNAL`. Each prints its outcome ("lb: ..." on stderr) and returns the exit code.
+// Also how such an invocation finds the running instance's shared memory (admin.h uses it).
+
+#include <sys/types.h>
 
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "master/cli.h"
+#include "shared/shm/segment.h"
+#include "shared/util/result.h"
 
 namespace lb::master {
+
+// The master named by a pid file, attached to through its shared-memory segment.
+struct RunningInstance {
+  pid_t pid = 0;
+  std::unique_ptr<shm::SharedSegment> segment;
+};
+
+// Reads the pid file at `pid_path`, checks that the process lives and attaches to its segment
+// (read-write: Boost.Interprocess opens it O_RDWR, so this needs the rights of the segment's
+// owner, or root). Errors are one line, e.g. "pid file \"/run/lb.pid\" does not exist (is lb
+// running?)"; a refused attach says who owns the segment and with which mode.
+Result<RunningInstance> attachRunning(const std::string& pid_path);
+
+// The running configuration's text as the master published it (a seqlock, read until stable).
+// Fails when the master has not published it or it was cut because it is too large.
+Result<std::string> readConfigText(const shm::Segment& segment);
 
 // -t / -T: loads and validates options.config_file. On success prints
 // "lb: configuration file FILE test is successful" to `err` and, with `dump`, the effective

@@ -1,10 +1,11 @@
 // lb: the command line. Parses the options and hands over to the master (master.h) or to one of
-// the short-lived commands (control.h). Nothing here outlives start-up.
+// the short-lived commands (control.h, admin.h). Nothing here outlives start-up.
 
 #include <cstdio>
 #include <string_view>
 #include <vector>
 
+#include "master/admin.h"
 #include "master/cli.h"
 #include "master/control.h"
 #include "master/master.h"
@@ -36,6 +37,10 @@ int main(int argc, char** argv) {
       return testConfig(*options, options->action == Action::TestDump, stdout, stderr);
     case Action::Signal:
       return signalMaster(*options, stderr);
+    case Action::Backends:
+      return showBackends(*options, stdout, stderr);
+    case Action::Backend:
+      return controlBackend(*options, stdout, stderr);
     case Action::Run:
       return runMaster(*options);
   }

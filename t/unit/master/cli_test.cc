@@ -132,10 +132,110 @@ TEST_CASE("cli: bad usage is refused with a one-line reason", "[master]") {
   CHECK(fails({"-x"}) == "invalid option: \"-x\"");
   CHECK(fails({"-Fx"}) == "invalid option: \"-x\"");
   CHECK(fails({"--frobnicate"}) == "invalid option: \"--frobnicate\"");
-  CHECK(fails({"lb.conf"}) == "invalid option: \"lb.conf\"");
+  CHECK(fails({"lb.conf"}) == "unknown command \"lb.conf\" (expected backends or backend)");
   CHECK(fails({"-"}) == "invalid option: \"-\"");
   CHECK(fails({"-t", "-s", "reload"}) == "options -t/-T and -s cannot be combined");
   CHECK(fails({"-T", "-s", "stop"}) == "options -t/-T and -s cannot be combined");
+}
+
+TEST_CASE("cli: backends prints the table, --json the machine-readable form", "[master][admin]") {
+  Options o = ok({"backends"});
+  CHECK(o.action == Action::Backends);
+  CHECK_FALSE(o.json);
+  CHECK(o.config_file == kDefault);
+  // -c and --json go anywhere around the command word.
+  Options j = ok({"-c", "/etc/lb.conf", "backends", "--json"});
+  CHECK(j.action == Action::Backends);
+  CHECK(j.json);
+  CHECK(j.config_file == "/etc/lb.conf");
+  CHECK(ok({"--json", "backends", "-c/x.conf"}).config_file == "/x.conf");
+  CHECK(fails({"backends", "app"}) == "command \"backends\" takes no argument, got \"app\"");
+  CHECK(fails({"--json"}) == "option --json goes with the backends command only");
+  CHECK(fails({"-t", "--json"}) == "option --json goes with the backends command only");
+  CHECK(fails({"backend", "a/b", "drain", "--json"}) ==
+        "option --json goes with the backends command only");
+}
+
+TEST_CASE("cli: backend POOL/ADDRESS drain, disable, enable", "[master][admin]") {
+  struct Case {
+    std::string_view word;
+    AdminOp op;
+  };
+  for (const Case& c : {Case{"drain", AdminOp::Drain}, Case{"disable", AdminOp::Disable},
+                        Case{"enable", AdminOp::Enable}}) {
+    Options o = ok({"backend", "app/10.0.0.1:8080", c.word, "-c", "f.conf"});
+    CHECK(o.action == Action::Backend);
+    CHECK(o.admin.backend == "app/10.0.0.1:8080");
+    CHECK(o.admin.op == c.op);
+    CHECK(adminOpName(c.op) == c.word);
+    CHECK(o.config_file == "f.conf");
+  }
+  // IPv6 addresses and pool names with dots are just part of the key.
+  CHECK(ok({"backend", "api.v2/[::1]:80", "disable"}).admin.backend == "api.v2/[::1]:80");
+}
+
+TEST_CASE("cli: backend POOL/ADDRESS weight N|default", "[master][admin]") {
+  Options o = ok({"backend", "app/10.0.0.1:8080", "weight", "5"});
+  CHECK(o.action == Action::Backend);
+  CHECK(o.admin.op == AdminOp::Weight);
+  CHECK(o.admin.weight == 5);
+  CHECK(ok({"backend", "p/a:1", "weight", "1"}).admin.weight == 1);
+  CHECK(ok({"backend", "p/a:1", "weight", "1000"}).admin.weight == 1000);
+  CHECK(ok({"backend", "p/a:1", "weight", "default"}).admin.weight == 0);
+  CHECK(ok({"backend", "p/a:1", "weight", "0"}).admin.weight == 0);
+  CHECK(ok({"-c", "x", "backend", "p/a:1", "weight", "7", "-c", "y"}).config_file == "y");
+
+  const std::string bad = " (expected 1..1000, or default or 0 for the configured weight)";
+  CHECK(fails({"backend", "p/a:1", "weight", "1001"}) == "invalid weight \"1001\"" + bad);
+  // The word after "weight" is its value even when it looks like an option.
+  CHECK(fails({"backend", "p/a:1", "weight", "-5"}) == "invalid weight \"-5\"" + bad);
+  CHECK(fails({"backend", "p/a:1", "weight", "+5"}) == "invalid weight \"+5\"" + bad);
+  CHECK(fails({"backend", "p/a:1", "weight", "5x"}) == "invalid weight \"5x\"" + bad);
+  CHECK(fails({"backend", "p/a:1", "weight", ""}) == "invalid weight \"\"" + bad);
+  CHECK(fails({"backend", "p/a:1", "weight", "99999999999"}) ==
+        "invalid weight \"99999999999\"" + bad);
+  CHECK(fails({"backend", "p/a:1", "weight"}) ==
+        "\"weight\" requires a value: 1..1000, or default");
+}
+
+TEST_CASE("cli: backend misuse is refused with a one-line reason", "[master][admin]") {
+  const std::string usage =
+      "command \"backend\" takes POOL/ADDRESS and one of: weight N, drain, disable, enable";
+  CHECK(fails({"backend"}) == usage);
+  CHECK(fails({"backend", "app/10.0.0.1:80"}) == usage);
+  CHECK(fails({"backend", "10.0.0.1:80", "drain"}) ==
+        "backend \"10.0.0.1:80\" must be written POOL/ADDRESS (see lb backends)");
+  CHECK(fails({"backend", "/10.0.0.1:80", "drain"}) ==
+        "backend \"/10.0.0.1:80\" must be written POOL/ADDRESS (see lb backends)");
+  CHECK(fails({"backend", "app/", "drain"}) ==
+        "backend \"app/\" must be written POOL/ADDRESS (see lb backends)");
+  CHECK(fails({"backend", "app/a:1", "remove"}) ==
+        "unknown backend operation \"remove\" (expected weight N, drain, disable or enable)");
+  CHECK(fails({"backend", "app/a:1", "drain", "now"}) == "unexpected \"now\" after \"drain\"");
+  CHECK(fails({"backend", "app/a:1", "weight", "2", "3"}) == "unexpected \"3\" after \"weight\"");
+  CHECK(fails({"backens"}) == "unknown command \"backens\" (expected backends or backend)");
+  // A command goes with -c only; other options would be silently ignored otherwise.
+  CHECK(fails({"-s", "reload", "backends"}) ==
+        "option -s cannot be combined with a command (\"backends\")");
+  CHECK(fails({"backends", "-t"}) == "option -t cannot be combined with a command (\"backends\")");
+  CHECK(fails({"-F", "backend", "a/b", "drain"}) ==
+        "option -F cannot be combined with a command (\"backend\")");
+  // Help and version still win.
+  CHECK(ok({"backends", "-h"}).action == Action::Help);
+  CHECK(ok({"backend", "x", "-v"}).action == Action::Version);
+}
+
+TEST_CASE("cli: parseAdminWeight", "[master][admin]") {
+  int w = 42;
+  CHECK_FALSE(parseAdminWeight("1001", &w));
+  CHECK_FALSE(parseAdminWeight("-1", &w));
+  CHECK_FALSE(parseAdminWeight(" 1", &w));
+  CHECK_FALSE(parseAdminWeight("Default", &w));
+  CHECK(w == 42);  // untouched on failure
+  CHECK(parseAdminWeight("007", &w));
+  CHECK(w == 7);
+  CHECK(parseAdminWeight("default", &w));
+  CHECK(w == 0);
 }
 
 TEST_CASE("cli: parseControlSignal rejects unknown names", "[master]") {
@@ -155,6 +255,14 @@ TEST_CASE("cli: usage and version texts", "[master]") {
   CHECK(usage.find(std::string(kDefault)) != std::string::npos);
   for (const char* opt : {"-c FILE", "-F", "-t", "-T", "-s SIGNAL", "-v", "-V", "-h"}) {
     CHECK(usage.find(std::string("  ") + opt) != std::string::npos);
+  }
+  CHECK(usage.find("\n       lb backends [--json] [-c FILE]\n") != std::string::npos);
+  CHECK(usage.find("\n       lb backend POOL/ADDRESS weight N|default | drain | disable | enable "
+                   "[-c FILE]\n") != std::string::npos);
+  for (const char* cmd :
+       {"backends [--json]", "backend POOL/ADDRESS weight N", "backend POOL/ADDRESS drain",
+        "backend POOL/ADDRESS disable", "backend POOL/ADDRESS enable"}) {
+    CHECK(usage.find(std::string("\n  ") + cmd + "\n") != std::string::npos);
   }
   CHECK(versionText(false, kDefault) == "lb version " LB_VERSION "\n");
   std::string build = versionText(true, kDefault);

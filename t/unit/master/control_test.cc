@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -255,6 +256,71 @@ TEST_CASE("control: -s reload gives up when the master dies without a verdict", 
   CHECK(err.text().find("exited") != std::string::npos);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  shm::SharedSegment::remove(segment->name());
+}
+
+}  // namespace lb::master
+
+namespace lb::master {
+
+TEST_CASE("control: attachRunning finds the segment of the pid file's live master",
+          "[master][admin]") {
+  Instance lb;
+  auto missing = attachRunning(lb.pidPath());
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message ==
+        "pid file \"" + lb.pidPath() + "\" does not exist (is lb running?)");
+
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    ::pause();
+    ::_exit(0);
+  }
+  REQUIRE(writePidFile(lb.pidPath(), pid));
+  auto no_segment = attachRunning(lb.pidPath());
+  REQUIRE_FALSE(no_segment);
+  CHECK(no_segment.error().message.find("cannot attach shared memory segment") == 0);
+
+  auto segment = segmentOf(lb, pid);
+  auto running = attachRunning(lb.pidPath());
+  INFO((running ? std::string() : running.error().message));
+  REQUIRE(running);
+  CHECK(running->pid == pid);
+  CHECK(running->segment->name() == segment->name());
+  // Both mappings are the same memory.
+  segment->get()->header.generation.store(11);
+  CHECK(running->segment->get()->header.generation.load() == 11);
+
+  stop(pid);
+  auto dead = attachRunning(lb.pidPath());
+  REQUIRE_FALSE(dead);
+  CHECK(dead.error().message == "no process with pid " + std::to_string(pid) +
+                                    " (stale pid file \"" + lb.pidPath() + "\")");
+  shm::SharedSegment::remove(segment->name());
+}
+
+TEST_CASE("control: readConfigText returns what the master published", "[master][admin]") {
+  Instance lb;
+  auto segment = segmentOf(lb, ::getpid());
+  shm::ConfigText& c = segment->get()->config;
+  auto empty = readConfigText(*segment->get());
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error().message == "the running instance has not published its configuration");
+
+  const std::string text = "pid = \"/x.pid\";\n";
+  std::memcpy(c.text, text.data(), text.size());
+  c.length.store(static_cast<uint32_t>(text.size()));
+  c.sequence.store(2);
+  auto read = readConfigText(*segment->get());
+  REQUIRE(read);
+  CHECK(*read == text);
+
+  c.truncated = 1;
+  auto cut = readConfigText(*segment->get());
+  REQUIRE_FALSE(cut);
+  CHECK(cut.error().message == "the running configuration is too large to read back");
   shm::SharedSegment::remove(segment->name());
 }
 
