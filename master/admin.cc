@@ -63,6 +63,9 @@ BackendRow rowOf(const shm::BackendSlot& s, std::string pool, std::string addres
   r.health = static_cast<shm::HealthState>(s.health.load(std::memory_order_relaxed));
   const uint64_t changed = s.health_changed_ms.load(std::memory_order_relaxed);
   r.health_age_ms = changed != 0 && now_ms >= changed ? now_ms - changed : 0;
+  const uint64_t until = s.passive_until_ms.load(std::memory_order_relaxed);
+  r.passive_failed_ms = until > now_ms ? until - now_ms : 0;
+  r.breaker = static_cast<shm::BreakerState>(s.breaker_state.load(std::memory_order_relaxed));
   r.active = s.active.load(std::memory_order_relaxed);
   r.requests = s.requests.load(std::memory_order_relaxed);
   r.failures = s.failures.load(std::memory_order_relaxed);
@@ -221,6 +224,18 @@ const char* healthStateName(shm::HealthState health) {
   return "unknown";
 }
 
+const char* breakerStateName(shm::BreakerState breaker) {
+  switch (breaker) {
+    case shm::BreakerState::Closed:
+      return "closed";
+    case shm::BreakerState::Open:
+      return "open";
+    case shm::BreakerState::HalfOpen:
+      return "half-open";
+  }
+  return "unknown";
+}
+
 std::vector<BackendRow> backendRows(const shm::Segment& segment, const config::Config* running,
                                     uint64_t now_ms) {
   std::map<std::string, int> slots = slotsInUse(segment);
@@ -249,15 +264,21 @@ std::vector<BackendRow> backendRows(const shm::Segment& segment, const config::C
 }
 
 std::string formatBackendTable(const std::vector<BackendRow>& rows) {
-  const std::vector<std::string> header = {"POOL",   "ADDRESS", "WEIGHT",   "EFFECTIVE", "STATE",
-                                           "HEALTH", "ACTIVE",  "REQUESTS", "FAILURES",  "EWMA"};
+  const std::vector<std::string> header = {"POOL",     "ADDRESS",  "WEIGHT",  "EFFECTIVE",
+                                           "STATE",    "HEALTH",   "BREAKER", "ACTIVE",
+                                           "REQUESTS", "FAILURES", "EWMA"};
   // Numbers are right-aligned, words left-aligned.
-  const std::vector<bool> right = {false, false, true, true, false, false, true, true, true, true};
+  const std::vector<bool> right = {false, false, true, true, false, false,
+                                   false, true,  true, true, true};
   std::vector<std::vector<std::string>> cells = {header};
   for (const BackendRow& r : rows) {
+    // Passive health holds an up backend out for a while: say so where health is read.
+    const char* health = r.health == shm::HealthState::Up && r.passive_failed_ms > 0
+                             ? "failed"
+                             : healthStateName(r.health);
     cells.push_back(
         {r.pool, r.address, weightCell(r.config_weight), weightCell(r.effectiveWeight()),
-         adminStateName(r.state), healthStateName(r.health), std::to_string(r.active),
+         adminStateName(r.state), health, breakerStateName(r.breaker), std::to_string(r.active),
          std::to_string(r.requests), std::to_string(r.failures), formatEwma(r.ewma_us)});
   }
   std::vector<size_t> width(header.size(), 0);
@@ -301,6 +322,8 @@ std::string formatBackendJson(const std::vector<BackendRow>& rows, int master_pi
     out += ", \"state\": " + jsonString(adminStateName(r.state));
     out += ", \"health\": " + jsonString(healthStateName(r.health));
     out += number("health_age_ms", r.health_age_ms);
+    out += number("passive_failed_ms", r.passive_failed_ms);
+    out += ", \"breaker\": " + jsonString(breakerStateName(r.breaker));
     out += number("active", r.active) + number("requests", r.requests);
     out += number("failures", r.failures) + number("connections", r.connections);
     out += number("bytes_sent", r.bytes_sent) + number("bytes_received", r.bytes_received);

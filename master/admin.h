@@ -33,6 +33,9 @@ struct BackendRow {
   shm::AdminState state = shm::AdminState::Enabled;
   shm::HealthState health = shm::HealthState::Up;
   uint64_t health_age_ms = 0;  // since the last health transition; 0 if there was none
+  // Passive health: real traffic failed and took it out of rotation for this much longer.
+  uint64_t passive_failed_ms = 0;
+  shm::BreakerState breaker = shm::BreakerState::Closed;
   int32_t active = 0;
   uint64_t requests = 0;
   uint64_t failures = 0;
@@ -52,16 +55,19 @@ std::vector<BackendRow> backendRows(const shm::Segment& segment, const config::C
                                     uint64_t now_ms);
 
 // The table for people: a header line, then one line per row in aligned columns
-// POOL ADDRESS WEIGHT EFFECTIVE STATE HEALTH ACTIVE REQUESTS FAILURES EWMA. WEIGHT is the
-// configured weight, EFFECTIVE the one in use ("-" when unknown); EWMA is in us, ms or s.
+// POOL ADDRESS WEIGHT EFFECTIVE STATE HEALTH BREAKER ACTIVE REQUESTS FAILURES EWMA. WEIGHT is
+// the configured weight, EFFECTIVE the one in use ("-" when unknown); HEALTH is what active
+// checks say ("up", "down"), or "failed" while passive health holds an up backend out; EWMA is
+// in us, ms or s.
 std::string formatBackendTable(const std::vector<BackendRow>& rows);
 // The same rows as one JSON document (its fields are documented in lb(8)), for scripts.
 std::string formatBackendJson(const std::vector<BackendRow>& rows, int master_pid,
                               uint64_t generation);
 
-// "enabled", "draining", "disabled"; "up", "down".
+// "enabled", "draining", "disabled"; "up", "down"; "closed", "open", "half-open".
 const char* adminStateName(shm::AdminState state);
 const char* healthStateName(shm::HealthState health);
+const char* breakerStateName(shm::BreakerState breaker);
 
 // What applyAdminCommand() changed (old == new when it was already so).
 struct AdminChange {

@@ -144,21 +144,37 @@ TEST_CASE("admin: the table aligns columns and shows EWMA in us, ms or s", "[mas
   seg.slot(c, 1, 0).ewma_us16 = 16 * 12'500'000ULL;
   seg.slot(c, 1, 0).admin_weight = 1000;
   seg.slot(c, 1, 0).health = static_cast<uint32_t>(shm::HealthState::Down);
+  seg.slot(c, 1, 0).passive_until_ms = 500;  // down by the checks: that is what HEALTH says
+  seg.slot(c, 1, 0).breaker_state = static_cast<uint32_t>(shm::BreakerState::HalfOpen);
+  seg.slot(c, 0, 1).passive_until_ms = 200;  // passive health holds it out until then
+  seg.slot(c, 0, 1).breaker_state = static_cast<uint32_t>(shm::BreakerState::Open);
 
   // Two spaces between columns; numbers right-aligned.
   const std::string expected[] = {
-      "POOL  ADDRESS      WEIGHT  EFFECTIVE  STATE     HEALTH  ACTIVE  REQUESTS  FAILURES    EWMA",
-      "app   10.0.0.1:80       3          3  enabled   up          12   1234567         0   850us",
-      "app   10.0.0.2:80       1          1  disabled  up           0         0         0  12.3ms",
-      "api   [::1]:8080        2       1000  enabled   down         0         0         0   12.5s",
+      "POOL  ADDRESS      WEIGHT  EFFECTIVE  STATE     HEALTH  BREAKER    ACTIVE  REQUESTS  "
+      "FAILURES"
+      "    EWMA",
+      "app   10.0.0.1:80       3          3  enabled   up      closed         12   1234567         "
+      "0"
+      "   850us",
+      "app   10.0.0.2:80       1          1  disabled  failed  open            0         0         "
+      "0"
+      "  12.3ms",
+      "api   [::1]:8080        2       1000  enabled   down    half-open       0         0         "
+      "0"
+      "   12.5s",
   };
   std::string joined;
   for (const std::string& line : expected) {
     joined += line + "\n";
   }
-  CHECK(formatBackendTable(backendRows(*seg, &c, 0)) == joined);
+  CHECK(formatBackendTable(backendRows(*seg, &c, 100)) == joined);
+  // Once the passive period is over, health reads "up" again.
+  CHECK(formatBackendTable(backendRows(*seg, &c, 200)).find("disabled  up      open") !=
+        std::string::npos);
   CHECK(formatBackendTable({}) ==
-        "POOL  ADDRESS  WEIGHT  EFFECTIVE  STATE  HEALTH  ACTIVE  REQUESTS  FAILURES  EWMA\n");
+        "POOL  ADDRESS  WEIGHT  EFFECTIVE  STATE  HEALTH  BREAKER  ACTIVE  REQUESTS  FAILURES  "
+        "EWMA\n");
   // Unknown weights and no response yet.
   CHECK(formatBackendTable(backendRows(*seg, nullptr, 0))
             .find("api   [::1]:8080        -       1000") != std::string::npos);
@@ -176,15 +192,18 @@ TEST_CASE("admin: the JSON form has one object per backend", "[master][admin]") 
         "{\"master_pid\": 4242, \"generation\": 3, \"backends\": [\n"
         "  {\"pool\": \"app\", \"address\": \"10.0.0.1:80\", \"in_config\": true, \"weight\": 3, "
         "\"admin_weight\": 0, \"effective_weight\": 3, \"state\": \"enabled\", \"health\": "
-        "\"up\", \"health_age_ms\": 0, \"active\": 0, \"requests\": 7, \"failures\": 0, "
+        "\"up\", \"health_age_ms\": 0, \"passive_failed_ms\": 0, \"breaker\": \"closed\", "
+        "\"active\": 0, \"requests\": 7, \"failures\": 0, "
         "\"connections\": 0, \"bytes_sent\": 0, \"bytes_received\": 0, \"ewma_us\": 2000},\n"
         "  {\"pool\": \"app\", \"address\": \"10.0.0.2:80\", \"in_config\": true, \"weight\": 1, "
         "\"admin_weight\": 0, \"effective_weight\": 1, \"state\": \"enabled\", \"health\": "
-        "\"up\", \"health_age_ms\": 0, \"active\": 0, \"requests\": 0, \"failures\": 0, "
+        "\"up\", \"health_age_ms\": 0, \"passive_failed_ms\": 0, \"breaker\": \"closed\", "
+        "\"active\": 0, \"requests\": 0, \"failures\": 0, "
         "\"connections\": 0, \"bytes_sent\": 0, \"bytes_received\": 0, \"ewma_us\": 0},\n"
         "  {\"pool\": \"api\", \"address\": \"[::1]:8080\", \"in_config\": true, \"weight\": 2, "
         "\"admin_weight\": 9, \"effective_weight\": 9, \"state\": \"draining\", \"health\": "
-        "\"up\", \"health_age_ms\": 0, \"active\": 0, \"requests\": 0, \"failures\": 0, "
+        "\"up\", \"health_age_ms\": 0, \"passive_failed_ms\": 0, \"breaker\": \"closed\", "
+        "\"active\": 0, \"requests\": 0, \"failures\": 0, "
         "\"connections\": 0, \"bytes_sent\": 0, \"bytes_received\": 0, \"ewma_us\": 0}\n"
         "]}\n");
   CHECK(formatBackendJson({}, 1, 1) ==
@@ -501,7 +520,8 @@ TEST_CASE("admin: lb backends and lb backend find the instance through its pid f
   std::string table = out.text();
   CHECK(table.rfind("POOL  ADDRESS", 0) == 0);
   INFO(table);
-  CHECK(table.find("\napp   10.0.0.1:80       3          3  enabled  up           0         5") !=
+  CHECK(table.find(
+            "\napp   10.0.0.1:80       3          3  enabled  up      closed        0         5") !=
         std::string::npos);
 
   Capture change, change_err;
