@@ -6,7 +6,6 @@
 // heavy backend win over an idle light one. Equal scores are broken by the pool's shared
 // round-robin counter, so idle backends alternate instead of the first one taking every request.
 
-#include <atomic>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -21,20 +20,13 @@ class LeastConnBalancer final : public Balancer {
   // slot is out of range is never picked).
   LeastConnBalancer(const config::Pool& pool, shm::Segment* segment);
 
-  // The lowest-scoring backend that is neither excluded nor full; its connection is taken with
-  // the same compare-and-swap as round robin. If another worker fills it first, the choice is
-  // made again from fresh counts, a bounded number of times. Worker loop only.
-  int pick(std::span<const int> exclude) override;
-  void release(int backend_index) override;
-
  private:
-  int choose(std::span<const int> exclude);
+  // The lowest-scoring eligible backend that is neither excluded nor full; its connection is
+  // taken with the same compare-and-swap as round robin. If another worker fills it first, the
+  // choice is made again from fresh counts, a bounded number of times.
+  int choose(std::span<const int> exclude, const PickInput& input) override;
+  int best(std::span<const int> exclude);
 
-  std::vector<shm::BackendSlot*> slots_;  // per backend; nullptr = no valid slot
-  std::vector<int> max_connections_;
-  std::vector<int64_t> weights_;
-  std::atomic<uint64_t>* position_;          // the pool's shared rr_sequence, for ties
-  std::atomic<uint64_t> local_position_{0};  // fallback when the pool has no valid slot
   // The counts one choice was made from (-1 = not a candidate), so that the tie set counted in
   // the first pass is the one indexed in the second, whatever other workers do meanwhile.
   std::vector<int64_t> snapshot_;

@@ -14,11 +14,11 @@ constexpr uint64_t kMaxSequenceWork = uint64_t{1} << 27;
 
 // Reduced weights whose sum is the period: divided by their gcd and, for pools too large to
 // precompute exactly, scaled down to fit.
-std::vector<int64_t> periodWeights(std::span<const int> weights) {
+std::vector<int64_t> periodWeights(std::span<const int64_t> weights) {
   std::vector<int64_t> w(weights.size());
   int64_t g = 0;
   for (size_t i = 0; i < weights.size(); ++i) {
-    w[i] = std::max(weights[i], 1);
+    w[i] = std::max<int64_t>(weights[i], 1);
     g = std::gcd(g, w[i]);
   }
   int64_t sum = 0;
@@ -36,39 +36,9 @@ std::vector<int64_t> periodWeights(std::span<const int> weights) {
   return w;
 }
 
-shm::BackendSlot* backendSlot(shm::Segment* segment, int slot) {
-  if (segment == nullptr || slot < 0 || slot >= static_cast<int>(shm::kMaxBackends)) {
-    return nullptr;
-  }
-  return &segment->backends[slot];
-}
-
 }  // namespace
 
-bool takeConnection(shm::BackendSlot& slot, int max_connections) {
-  if (max_connections <= 0) {
-    slot.active.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-  int32_t current = slot.active.load(std::memory_order_relaxed);
-  while (current < max_connections) {
-    // On failure `current` is reloaded; the loop ends when another worker filled the backend.
-    if (slot.active.compare_exchange_weak(current, current + 1, std::memory_order_relaxed)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-void dropConnection(shm::BackendSlot& slot) {
-  slot.active.fetch_sub(1, std::memory_order_relaxed);
-}
-
-bool isFull(const shm::BackendSlot& slot, int max_connections) {
-  return max_connections > 0 && slot.active.load(std::memory_order_relaxed) >= max_connections;
-}
-
-std::vector<uint16_t> smoothWeightedSequence(std::span<const int> weights) {
+std::vector<uint16_t> smoothWeightedSequence(std::span<const int64_t> weights) {
   const std::vector<int64_t> w = periodWeights(weights);
   const int64_t total = std::accumulate(w.begin(), w.end(), int64_t{0});
   std::vector<uint16_t> sequence;
@@ -90,22 +60,22 @@ std::vector<uint16_t> smoothWeightedSequence(std::span<const int> weights) {
   return sequence;
 }
 
-RoundRobinBalancer::RoundRobinBalancer(const config::Pool& pool, shm::Segment* segment) {
-  std::vector<int> weights;
-  for (const config::Backend& b : pool.backends) {
-    weights.push_back(b.weight);
-    slots_.push_back(backendSlot(segment, b.slot));
-    max_connections_.push_back(b.max_connections);
-  }
-  sequence_ = smoothWeightedSequence(weights);
-  tried_.assign(pool.backends.size(), 0);
-  position_ = &local_position_;
-  if (segment != nullptr && pool.slot >= 0 && pool.slot < static_cast<int>(shm::kMaxPools)) {
-    position_ = &segment->pools[pool.slot].rr_sequence;
-  }
+std::vector<uint16_t> smoothWeightedSequence(std::span<const int> weights) {
+  std::vector<int64_t> wide(weights.begin(), weights.end());
+  return smoothWeightedSequence(std::span<const int64_t>(wide));
 }
 
-int RoundRobinBalancer::pick(std::span<const int> exclude) {
+RoundRobinBalancer::RoundRobinBalancer(const config::Pool& pool, shm::Segment* segment)
+    : Balancer(pool, segment) {
+  sequence_ = smoothWeightedSequence(set_.weights());
+  tried_.assign(set_.size(), 0);
+}
+
+void RoundRobinBalancer::weightsChanged() {
+  sequence_ = smoothWeightedSequence(set_.weights());
+}
+
+int RoundRobinBalancer::choose(std::span<const int> exclude, const PickInput&) {
   const size_t len = sequence_.size();
   if (len == 0) {
     return -1;
@@ -123,7 +93,7 @@ int RoundRobinBalancer::pick(std::span<const int> exclude) {
   }
 
   // One shared position per pick, whatever happens next: the global sequence stays exact.
-  size_t pos = position_->fetch_add(1, std::memory_order_relaxed) % len;
+  size_t pos = sharedPosition().fetch_add(1, std::memory_order_relaxed) % len;
   for (size_t step = 0; step < len && untried > 0; ++step) {
     const uint16_t b = sequence_[pos];
     pos = pos + 1 == len ? 0 : pos + 1;
@@ -132,18 +102,11 @@ int RoundRobinBalancer::pick(std::span<const int> exclude) {
     }
     tried_[b] = epoch_;
     --untried;
-    if (slots_[b] != nullptr && takeConnection(*slots_[b], max_connections_[b])) {
+    if (set_.eligible(b) && set_.take(b)) {
       return b;
     }
   }
   return -1;
-}
-
-void RoundRobinBalancer::release(int backend_index) {
-  if (backend_index >= 0 && static_cast<size_t>(backend_index) < slots_.size() &&
-      slots_[backend_index] != nullptr) {
-    dropConnection(*slots_[backend_index]);
-  }
 }
 
 }  // namespace lb::worker

@@ -6,11 +6,7 @@
 // and the global order is only right on average. lb precomputes one period of the sequence and
 // lets every worker draw its position from the pool's shared `rr_sequence` counter: together
 // the workers walk the one global sequence, pick by pick.
-//
-// This header also holds the connection accounting on the shared backend slots that every
-// algorithm uses (least_conn includes it), so that the max_connections rule lives in one place.
 
-#include <atomic>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -18,16 +14,6 @@
 #include "worker/balancer/balancer.h"
 
 namespace lb::worker {
-
-// Takes one connection on `slot`: increments `active` unless that would pass `max_connections`
-// (0 or less = unlimited). Correct under races with other workers: the count never exceeds the
-// limit. Returns false when the backend is full.
-bool takeConnection(shm::BackendSlot& slot, int max_connections);
-// Gives back a connection taken by takeConnection().
-void dropConnection(shm::BackendSlot& slot);
-// True when `slot` cannot take a connection right now. A racy hint for skipping; only
-// takeConnection() decides.
-bool isFull(const shm::BackendSlot& slot, int max_connections);
 
 // Upper bound of a precomputed sequence (entries are uint16_t: 2 MiB per pool at most).
 inline constexpr size_t kMaxRoundRobinSequence = size_t{1} << 20;
@@ -38,6 +24,7 @@ inline constexpr size_t kMaxRoundRobinSequence = size_t{1} << 20;
 // reduced weights, unless that or its computation (sum x backends) would be too large: then
 // the weights are scaled down proportionally and the ratios become approximate. Real pools stay
 // exact: any sum up to 1,048,576 with up to 128 backends.
+std::vector<uint16_t> smoothWeightedSequence(std::span<const int64_t> weights);
 std::vector<uint16_t> smoothWeightedSequence(std::span<const int> weights);
 
 class RoundRobinBalancer final : public Balancer {
@@ -46,19 +33,16 @@ class RoundRobinBalancer final : public Balancer {
   // slot is out of range is never picked).
   RoundRobinBalancer(const config::Pool& pool, shm::Segment* segment);
 
-  // Takes sequence[n % len] for the next shared position n; when that backend is excluded or
-  // full, tries the following positions, each backend at most once. Worker loop only.
-  int pick(std::span<const int> exclude) override;
-  void release(int backend_index) override;
-
   std::span<const uint16_t> sequenceForTest() const { return sequence_; }
 
  private:
+  // Takes sequence[n % len] for the next shared position n; when that backend is excluded,
+  // ineligible or full, tries the following positions, each backend at most once.
+  int choose(std::span<const int> exclude, const PickInput& input) override;
+  // The sequence follows the weights in force: rebuilt when the operator changes one.
+  void weightsChanged() override;
+
   std::vector<uint16_t> sequence_;
-  std::vector<shm::BackendSlot*> slots_;  // per backend; nullptr = no valid slot
-  std::vector<int> max_connections_;
-  std::atomic<uint64_t>* position_;          // the pool's shared rr_sequence
-  std::atomic<uint64_t> local_position_{0};  // fallback when the pool has no valid slot
   // Backends already tried in the current pick: tried_[i] == epoch_. Saves clearing per pick.
   std::vector<uint32_t> tried_;
   uint32_t epoch_ = 0;

@@ -84,7 +84,8 @@ struct Exchange {
   bool holding = false;  // a balancer connection count is taken for `backend`
   bool up_head_sent = false;
   uint64_t up_start_ms = 0;
-  char* up_head = nullptr;  // the rewritten request head
+  uint64_t up_start_us = 0;  // uv_hrtime of up_start_ms, for a balancer that records times
+  char* up_head = nullptr;   // the rewritten request head
   uint32_t up_head_len = 0;
   bool body_ok = false;  // the head is dealt with: body bytes may be parsed and forwarded
   uv_buf_t up_iov[kMaxIov];

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "shared/log/log.h"
+#include "worker/balancer/request_key.h"
 #include "worker/http1/appender.h"
 #include "worker/http1/error_pages.h"
 #include "worker/proxy/client_conn.h"
@@ -157,7 +158,11 @@ void ClientConn::routeAndDispatch() {
 void ClientConn::selectBackend() {
   Exchange* ex = ex_;
   PoolRuntime& pr = ctx_->pools[ex->pool];
-  int b = pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)));
+  const PickInput input =
+      pickInputFor(*pr.pool, *pr.balancer, ex->req_head, pathOf(ex->req_head.url()),
+                   ClientAddress{peer_family_, peer_addr_}, uv_now(ctx_->loop));
+  int b =
+      pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)), input);
   if (b < 0) {
     if (ex->ntried == 0) {
       LB_WARN("no live upstream in pool \"%s\" can take the request", pr.pool->name.c_str());
@@ -234,6 +239,9 @@ void ClientConn::upstreamReady() {
   up->countRequest();
   ctx_->backendSlot(ex->pool, ex->backend).requests.fetch_add(1, std::memory_order_relaxed);
   ex->up_start_ms = uv_now(ctx_->loop);
+  if (ctx_->pools[ex->pool].balancer->wantsResponseTimes()) {
+    ex->up_start_us = uv_hrtime() / 1000;
+  }
   if (!buildUpstreamHead()) {
     requestRefused(431);
     return;

@@ -6,6 +6,7 @@
 
 #include "shared/log/log.h"
 #include "worker/access_log.h"
+#include "worker/balancer/request_key.h"
 #include "worker/http1/appender.h"
 #include "worker/http1/error_pages.h"
 #include "worker/proxy/client_conn.h"
@@ -261,6 +262,12 @@ bool ClientConn::buildClientHead() {
   ex->upstream_status = p->status_code;
   ex->status = p->status_code;
   ex->up_header_ms = uv_now(ctx_->loop);
+  const PoolRuntime& pr = ctx_->pools[ex->pool];
+  if (pr.balancer->wantsResponseTimes()) {
+    // Time to the response head: what least_time and peak_ewma steer by.
+    pr.balancer->recordResponse(ex->backend, uv_hrtime() / 1000 - ex->up_start_us,
+                                ex->up_header_ms);
+  }
   sm_.transition(ConnState::SendingResponse);
   if (ex->cl_head == nullptr) {
     ex->cl_head = ctx_->buffers.get();
@@ -303,6 +310,10 @@ bool ClientConn::buildClientHead() {
       continue;
     }
     out.header(n, h.value(i));
+  }
+  if (pr.pool->sticky.enabled &&
+      needsStickyCookie(*pr.pool, *pr.balancer, ex->req_head, ex->backend)) {
+    appendStickyCookie(out, pr.pool->sticky, *pr.balancer, ex->backend);
   }
   if (ex->resp_chunk_out) {
     out << "Transfer-Encoding: chunked\r\n";

@@ -21,12 +21,24 @@ namespace lb::worker::test {
 class PoolFixture {
  public:
   PoolFixture(config::Algorithm algorithm, std::vector<int> weights,
-              std::vector<int> max_connections = {}) {
+              std::vector<int> max_connections = {})
+      : PoolFixture(makePool(algorithm, std::move(weights), std::move(max_connections))) {}
+
+  // A pool as given (tests that set options or addresses), in a segment of its own.
+  explicit PoolFixture(config::Pool pool) {
     static std::atomic<int> counter{0};
     name_ = "lb.unit." + std::to_string(::getpid()) + ".pool" + std::to_string(counter++);
     auto seg = shm::SharedSegment::create(name_);
     REQUIRE(seg);
     segment_ = std::move(*seg);
+    config_.pools.push_back(std::move(pool));
+    auto assigned = segment_->assignSlots(config_);
+    REQUIRE(assigned);
+  }
+
+  // Pool "pool" with backends 10.0.0.1:80, 10.0.0.2:80, ... of these weights and limits.
+  static config::Pool makePool(config::Algorithm algorithm, std::vector<int> weights,
+                               std::vector<int> max_connections = {}) {
     config::Pool pool;
     pool.name = "pool";
     pool.algorithm = algorithm;
@@ -37,9 +49,7 @@ class PoolFixture {
       b.max_connections = i < max_connections.size() ? max_connections[i] : 0;
       pool.backends.push_back(b);
     }
-    config_.pools.push_back(pool);
-    auto assigned = segment_->assignSlots(config_);
-    REQUIRE(assigned);
+    return pool;
   }
   ~PoolFixture() { shm::SharedSegment::remove(name_); }
   PoolFixture(const PoolFixture&) = delete;
@@ -53,6 +63,13 @@ class PoolFixture {
   std::atomic<uint64_t>& requests(int backend) {
     return segment()->backends[pool().backends[backend].slot].requests;
   }
+  shm::BackendSlot& slot(int backend) { return segment()->backends[pool().backends[backend].slot]; }
+  void setAdmin(int backend, shm::AdminState state) {
+    slot(backend).admin_state.store(static_cast<uint32_t>(state));
+  }
+  void setHealth(int backend, shm::HealthState state) {
+    slot(backend).health.store(static_cast<uint32_t>(state));
+  }
 
  private:
   std::string name_;
@@ -61,10 +78,10 @@ class PoolFixture {
 };
 
 // `count` picks, each connection given back at once; -1 where none could be taken.
-inline std::vector<int> pickReleased(Balancer& bal, size_t count) {
+inline std::vector<int> pickReleased(Balancer& bal, size_t count, const PickInput& input = {}) {
   std::vector<int> out;
   for (size_t i = 0; i < count; ++i) {
-    int picked = bal.pick({});
+    int picked = bal.pick({}, input);
     out.push_back(picked);
     if (picked >= 0) {
       bal.release(picked);

@@ -118,7 +118,7 @@ TEST_CASE("round robin: the precomputed period", "[balancer]") {
   SECTION("weights below 1 count as 1, an empty pool has no sequence") {
     const int w[] = {0, -3, 2};
     CHECK(smoothWeightedSequence(w).size() == 4);
-    CHECK(smoothWeightedSequence({}).empty());
+    CHECK(smoothWeightedSequence(std::vector<int>{}).empty());
   }
   SECTION("a pool too large to precompute exactly is scaled, every backend kept") {
     std::vector<int> w(shm::kMaxBackends);
