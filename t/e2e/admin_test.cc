@@ -180,7 +180,7 @@ TEST_CASE("lb backends prints the running instance's table and its JSON form", "
   CHECK(jsonField(json, b.address(), "active") == "0");
 }
 
-TEST_CASE("lb backend disable: no request reaches it in any worker; enable brings it back",
+TEST_CASE("lb backend disable: no request reaches it in any worker, enable brings it back",
           "[admin]") {
   FakeUpstream a("A"), b("B");
   LbInstance lb;
@@ -283,7 +283,7 @@ TEST_CASE(
   CHECK(load.answers()["A"] >= 150);
 }
 
-TEST_CASE("lb backend weight changes the round-robin distribution; default restores it",
+TEST_CASE("lb backend weight changes the round-robin distribution, default restores it",
           "[admin]") {
   FakeUpstream a("A"), b("B");
   LbInstance lb;
@@ -319,7 +319,7 @@ TEST_CASE("lb backend weight changes the round-robin distribution; default resto
   CHECK(again["A"] + again["B"] == 200);
 }
 
-TEST_CASE("a reload keeps the changes of kept backends; a removed backend's are gone",
+TEST_CASE("a reload keeps the changes of kept backends, a removed backend's are gone",
           "[admin][reload]") {
   FakeUpstream a("A"), b("B"), c("C");
   LbInstance lb;
