@@ -41,7 +41,10 @@ Result<Mapping> openMapping(const std::string& name, OpenMode mode) {
     Mapping m;
     if (mode == OpenMode::Create) {
       bip::shared_memory_object::remove(name.c_str());
-      m.object = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write);
+      // 0600 (Boost applies it with fchmod, whatever the umask): the counters, the running
+      // configuration and the run-time controls are the instance owner's business only.
+      m.object = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write,
+                                           bip::permissions(0600));
       m.object.truncate(static_cast<bip::offset_t>(sizeof(Segment)));
     } else {
       m.object = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);

@@ -121,7 +121,7 @@ TEST_CASE("peak_ewma sends (almost) nothing to a slow backend", "[balancer][peak
   CHECK(count["A"] + count["B"] == 60 - count["S"]);
 }
 
-TEST_CASE("ip_hash keeps a client on one backend; random uses every backend",
+TEST_CASE("ip_hash keeps a client on one backend, and random uses every backend",
           "[balancer][ip_hash][random]") {
   FakeUpstream a("A"), b("B"), c("C");
   {

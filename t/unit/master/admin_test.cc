@@ -404,11 +404,8 @@ TEST_CASE("admin: only the segment's owner or root can attach to write", "[maste
   CHECK(WEXITSTATUS(status) == 0);
 }
 
-// Not yet true: shared/shm/segment.cc creates the segment with Boost's default 0644, so every
-// local user can read the counters and the running configuration. The fix (pass
-// bip::permissions(0600) to the create_only constructor) is the shm owner's; drop [!mayfail]
-// once it is in.
-TEST_CASE("admin: the segment is created 0600 or 0640", "[master][admin][!mayfail]") {
+// Every local user could otherwise read the counters and the running configuration.
+TEST_CASE("admin: the segment is created 0600 or 0640", "[master][admin]") {
   config::Config c = mustLoad(kTwoPools);
   TestSegment seg(c);
   struct stat st {};

@@ -81,7 +81,7 @@ TEST_CASE("ip_hash: shares follow the weights", "[balancer]") {
   CHECK(heavy / 40000.0 == Approx(0.75).margin(0.02));
 }
 
-TEST_CASE("ip_hash: an unavailable backend's addresses rehash; the others stay", "[balancer]") {
+TEST_CASE("ip_hash: an unavailable backend's addresses rehash, the others stay", "[balancer]") {
   PoolFixture f(config::Algorithm::IpHash, {1, 1, 1});
   IpHashBalancer bal(f.pool(), f.segment());
   std::vector<int> home;

@@ -85,7 +85,8 @@ TEST_CASE("breaker: disabled admits everything and records nothing", "[resilienc
   CHECK(breaker::admit(*s, cfg, 0) == Admit::Yes);
 }
 
-TEST_CASE("breaker: one state for all processes; exactly one opens it", "[resilience]") {
+TEST_CASE("breaker: one state for all processes, and exactly one of them opens it",
+          "[resilience]") {
   SharedObject<shm::BackendSlot> s;
   auto cfg = breakerConfig();
   cfg.failures = 200;
