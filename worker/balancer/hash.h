@@ -40,12 +40,14 @@ inline uint64_t boundedBy(uint64_t random, uint64_t n) {
 class Rng {
  public:
   explicit Rng(uint64_t seed) : state_(seed) {}
+  // 64 random bits.
   uint64_t next() {
     state_ += 0x9e3779b97f4a7c15ULL;
     return mix64(state_);
   }
   // Uniform in [0, n); n must be > 0.
   uint64_t below(uint64_t n) { return boundedBy(next(), n); }
+  // Restarts the sequence: the same seed gives the same numbers (tests).
   void seed(uint64_t seed) { state_ = seed; }
 
  private:
