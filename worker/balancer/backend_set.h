@@ -80,6 +80,22 @@ class BackendSet {
   bool take(size_t i) {
     return slots_[i] != nullptr && takeConnection(*slots_[i], max_connections_[i]);
   }
+  // Takes a connection on the backend `candidate()` names (-1: none can take it). Another
+  // worker may take the last connection between the choice and the take, so the choice is made
+  // again, up to `attempts` times. Returns the backend, or -1.
+  template <typename Candidate>
+  int takeChosen(int attempts, Candidate&& candidate) {
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+      const int b = candidate();
+      if (b < 0) {
+        return -1;
+      }
+      if (take(static_cast<size_t>(b))) {
+        return b;
+      }
+    }
+    return -1;
+  }
   void drop(size_t i) {
     if (i < slots_.size() && slots_[i] != nullptr) {
       dropConnection(*slots_[i]);

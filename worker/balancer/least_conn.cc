@@ -61,16 +61,7 @@ int LeastConnBalancer::best(std::span<const int> exclude) {
 }
 
 int LeastConnBalancer::choose(std::span<const int> exclude, const PickInput&) {
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    const int b = best(exclude);
-    if (b < 0) {
-      return -1;
-    }
-    if (set_.take(static_cast<size_t>(b))) {
-      return b;
-    }
-  }
-  return -1;
+  return set_.takeChosen(kMaxAttempts, [&] { return best(exclude); });
 }
 
 }  // namespace lb::worker

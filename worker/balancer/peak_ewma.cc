@@ -83,16 +83,7 @@ int PeakEwmaBalancer::choose(std::span<const int> exclude, const PickInput&) {
     }
   }
   // Few backends can take the request, or races keep filling them: look at every one.
-  for (int attempt = 0; attempt < kRounds; ++attempt) {
-    const int b = cheapest(exclude);
-    if (b < 0) {
-      return -1;
-    }
-    if (set_.take(static_cast<size_t>(b))) {
-      return b;
-    }
-  }
-  return -1;
+  return set_.takeChosen(kRounds, [&] { return cheapest(exclude); });
 }
 
 }  // namespace lb::worker

@@ -59,16 +59,7 @@ int RandomBalancer::choose(std::span<const int> exclude, const PickInput&) {
       return static_cast<int>(b);
     }
   }
-  for (int attempt = 0; attempt < kDraws; ++attempt) {
-    const int b = drawAmongAvailable(exclude);
-    if (b < 0) {
-      return -1;
-    }
-    if (set_.take(static_cast<size_t>(b))) {
-      return b;
-    }
-  }
-  return -1;
+  return set_.takeChosen(kDraws, [&] { return drawAmongAvailable(exclude); });
 }
 
 }  // namespace lb::worker
