@@ -65,15 +65,18 @@ std::map<std::string, int> spread(int port, int n) {
   return count;
 }
 
-// Workers re-read run-time weights every 100 ms or so, not on every request: sends groups of
-// `group` requests until two groups in a row get exactly `want` answers from `who`, the sign
-// that every worker balances with the new weights. False if that does not happen in time.
+// Workers re-read run-time weights every 100 ms (lb(8)), not on every request: sends groups of
+// `group` requests until two groups in a row get exactly `want` answers from `who` and more
+// than three refresh intervals have passed since the change, so that every worker balances
+// with the new weights (two lucky groups could all have met the worker that refreshed first).
+// False if that does not happen in time.
 bool settled(int port, const std::string& who, int group, int want, milliseconds timeout) {
+  const auto changed = Clock::now();
   int in_a_row = 0;
   return waitUntil(
       [&] {
         in_a_row = spread(port, group)[who] == want ? in_a_row + 1 : 0;
-        return in_a_row >= 2;
+        return in_a_row >= 2 && Clock::now() - changed > 300ms;
       },
       timeout, 1ms);
 }
