@@ -43,6 +43,10 @@ class Load {
       auto r = c->roundTrip(buildRequest("GET", "/"));
       if (r && r->status == 200) {
         ++ok_;
+        // keepalive_requests ends a connection with Connection: close: a client reconnects.
+        if (r->header("connection") == "close") {
+          c = std::make_unique<HttpClient>(port);
+        }
         continue;
       }
       if (errors_++ == 0) {
