@@ -23,6 +23,7 @@
 #include "master/pidfile.h"
 #include "shared/config/load.h"
 #include "shared/shm/segment.h"
+#include "unit/master/capture.h"
 
 namespace lb::master {
 namespace {
@@ -470,27 +471,6 @@ class FakeInstance {
   config::Config config_;
   pid_t pid_ = -1;
   std::unique_ptr<shm::SharedSegment> segment_;
-};
-
-class Capture {
- public:
-  Capture() : file_(std::tmpfile()) { REQUIRE(file_ != nullptr); }
-  ~Capture() { std::fclose(file_); }
-  std::FILE* file() { return file_; }
-  std::string text() {
-    std::fflush(file_);
-    std::rewind(file_);
-    std::string out;
-    char buf[512];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, file_)) > 0) {
-      out.append(buf, n);
-    }
-    return out;
-  }
-
- private:
-  std::FILE* file_;
 };
 
 Options adminOptions(const std::string& config, Action action, bool json = false,

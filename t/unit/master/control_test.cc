@@ -14,6 +14,7 @@
 
 #include "master/pidfile.h"
 #include "shared/shm/segment.h"
+#include "unit/master/capture.h"
 
 namespace lb::master {
 namespace {
@@ -47,28 +48,6 @@ class Instance {
 
  private:
   std::string dir_;
-};
-
-// Captures what a function prints to a FILE*.
-class Capture {
- public:
-  Capture() : file_(std::tmpfile()) { REQUIRE(file_ != nullptr); }
-  ~Capture() { std::fclose(file_); }
-  std::FILE* file() { return file_; }
-  std::string text() {
-    std::fflush(file_);
-    std::rewind(file_);
-    std::string out;
-    char buf[512];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, file_)) > 0) {
-      out.append(buf, n);
-    }
-    return out;
-  }
-
- private:
-  std::FILE* file_;
 };
 
 }  // namespace
