@@ -129,11 +129,12 @@ struct HealthCheck {
 };
 
 // Passive health: a backend whose real traffic fails `failures` times in a row (connect errors,
-// resets, timeouts, and the `statuses` listed) is taken out for `fail_timeout_ms`. 0 = off.
+// resets, timeouts, invalid responses, and the `statuses` listed) is taken out for
+// `fail_timeout_ms`. failures 0 = off (no "passive" group); the group's presence makes it 3.
 struct PassiveHealth {
   uint32_t failures = 0;
   uint32_t fail_timeout_ms = 10000;
-  std::vector<int> statuses;
+  std::vector<int> statuses = {500, 502, 503, 504};
 };
 
 // One circuit breaker per backend, its state shared by all workers: `failures` consecutive
@@ -145,6 +146,7 @@ struct CircuitBreaker {
   uint32_t open_ms = 10000;
   uint32_t half_open_probes = 1;
   uint32_t half_open_successes = 1;
+  std::vector<int> statuses = {500, 502, 503, 504};  // responses that count as failures
 };
 
 // Retries may add at most `percent` % to the requests of a pool over `window_ms` (all workers
