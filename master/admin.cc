@@ -11,6 +11,7 @@
 
 #include "master/control.h"
 #include "shared/config/load.h"
+#include "worker/health/resilience.h"
 
 namespace lb::master {
 namespace {
@@ -53,7 +54,7 @@ int configWeight(const config::Config* running, const std::string& key) {
 }
 
 BackendRow rowOf(const shm::BackendSlot& s, std::string pool, std::string address,
-                 int config_weight, uint64_t now_ms) {
+                 int config_weight, uint32_t slow_start_ms, uint64_t now_ms) {
   BackendRow r;
   r.pool = std::move(pool);
   r.address = std::move(address);
@@ -73,6 +74,11 @@ BackendRow rowOf(const shm::BackendSlot& s, std::string pool, std::string addres
   r.bytes_sent = s.bytes_sent.load(std::memory_order_relaxed);
   r.bytes_received = s.bytes_received.load(std::memory_order_relaxed);
   r.ewma_us = s.ewma_us16.load(std::memory_order_relaxed) / 16;
+  const int weight = r.admin_weight != 0 ? static_cast<int>(r.admin_weight) : config_weight;
+  if (slow_start_ms != 0 && weight > 0) {
+    r.ramped_weight = static_cast<int>(worker::slowStartWeight(
+        static_cast<uint32_t>(weight), worker::slowStartSince(s, now_ms), now_ms, slow_start_ms));
+  }
   return r;
 }
 
@@ -199,6 +205,9 @@ Result<Attached> attach(const Options& options, std::FILE* err) {
 }  // namespace
 
 int BackendRow::effectiveWeight() const {
+  if (ramped_weight >= 0) {
+    return ramped_weight;
+  }
   return admin_weight != 0 ? static_cast<int>(admin_weight) : config_weight;
 }
 
@@ -248,7 +257,7 @@ std::vector<BackendRow> backendRows(const shm::Segment& segment, const config::C
           continue;
         }
         rows.push_back(rowOf(segment.backends[it->second], pool.name, backend.address_text,
-                             backend.weight, now_ms));
+                             backend.weight, pool.slow_start_ms, now_ms));
         slots.erase(it);
       }
     }
@@ -258,7 +267,8 @@ std::vector<BackendRow> backendRows(const shm::Segment& segment, const config::C
     const size_t slash = key.find('/');
     std::string pool = key.substr(0, slash);
     std::string address = slash == std::string::npos ? "" : key.substr(slash + 1);
-    rows.push_back(rowOf(segment.backends[slot], std::move(pool), std::move(address), -1, now_ms));
+    rows.push_back(
+        rowOf(segment.backends[slot], std::move(pool), std::move(address), -1, 0, now_ms));
   }
   return rows;
 }

@@ -42,9 +42,11 @@ struct BackendRow {
   uint64_t connections = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
-  uint64_t ewma_us = 0;  // response-time EWMA in microseconds; 0 before the first response
+  uint64_t ewma_us = 0;    // response-time EWMA in microseconds; 0 before the first response
+  int ramped_weight = -1;  // the weight slow start allows now, when the pool has slow start
 
-  // The weight the balancers use: the override if any, else the configured one (-1 if unknown).
+  // The weight the balancers use: the override if any, else the configured one (-1 if unknown),
+  // as slow start ramps it.
   int effectiveWeight() const;
 };
 

@@ -5,6 +5,7 @@
 // the loop; every connection keeps a pointer to it.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <uv.h>
@@ -13,6 +14,7 @@
 #include "shared/shm/layout.h"
 #include "worker/balancer/balancer.h"
 #include "worker/buffer_pool.h"
+#include "worker/proxy/request_queue.h"
 #include "worker/timer_queue.h"
 
 namespace lb::worker {
@@ -31,8 +33,9 @@ struct IdleList {
 struct PoolRuntime {
   const config::Pool* pool = nullptr;
   BalancerPtr balancer;
-  std::vector<IdleList> idle;  // per backend
-  int idle_count = 0;          // over all backends; capped at pool->keepalive
+  std::vector<IdleList> idle;           // per backend
+  int idle_count = 0;                   // over all backends; capped at pool->keepalive
+  std::unique_ptr<RequestQueue> queue;  // null when the pool has none (queue.size 0)
 };
 
 struct WorkerContext {

@@ -78,6 +78,9 @@ int Worker::run() {
     ctx_.pools[i].pool = &cfg.pools[i];
     ctx_.pools[i].balancer = makeBalancer(cfg.pools[i], init_.segment);
     ctx_.pools[i].idle.resize(cfg.pools[i].backends.size());
+    if (cfg.pools[i].queue.size > 0) {
+      ctx_.pools[i].queue = std::make_unique<RequestQueue>(&loop_, cfg.pools[i].queue.size);
+    }
   }
   if (!cfg.access_log.path.empty() && cfg.access_log.path != "off") {
     access_log_ = std::make_unique<AccessLog>();
@@ -122,6 +125,11 @@ int Worker::run() {
     access_log_->flush();
   }
   ctx_.timers.stop();
+  for (PoolRuntime& pr : ctx_.pools) {
+    if (pr.queue) {
+      pr.queue->close();
+    }
+  }
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
   ctx_.slot->pid.store(0, std::memory_order_relaxed);

@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 4;
+inline constexpr uint32_t kLayoutVersion = 5;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -93,6 +93,9 @@ struct alignas(64) BackendSlot {
   std::atomic<uint32_t> half_open_successes;
   std::atomic<uint32_t> reserved;
   std::atomic<uint64_t> breaker_opened_ms;
+  // When the backend last came back after being out (a health check marked it up, its breaker
+  // closed); 0 = never out. Slow start ramps its weight from here (and from passive_until_ms).
+  std::atomic<uint64_t> recovered_ms;
   char key[kKeySize];  // "pool/address", NUL-terminated; written by the master
 };
 

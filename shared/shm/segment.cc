@@ -120,6 +120,7 @@ void resetCounters(BackendSlot& s) {
   s.half_open_inflight.store(0, std::memory_order_relaxed);
   s.half_open_successes.store(0, std::memory_order_relaxed);
   s.breaker_opened_ms.store(0, std::memory_order_relaxed);
+  s.recovered_ms.store(0, std::memory_order_relaxed);
 }
 
 void resetCounters(PoolSlot& s) {

@@ -27,7 +27,8 @@ bool isFull(const shm::BackendSlot& slot, int max_connections) {
   return max_connections > 0 && slot.active.load(std::memory_order_relaxed) >= max_connections;
 }
 
-BackendSet::BackendSet(const config::Pool& pool, shm::Segment* segment) {
+BackendSet::BackendSet(const config::Pool& pool, shm::Segment* segment)
+    : breaker_(&pool.circuit_breaker), slow_start_ms_(pool.slow_start_ms) {
   for (const config::Backend& b : pool.backends) {
     shm::BackendSlot* slot = nullptr;
     if (segment != nullptr && b.slot >= 0 && b.slot < static_cast<int>(shm::kMaxBackends)) {
@@ -38,7 +39,7 @@ BackendSet::BackendSet(const config::Pool& pool, shm::Segment* segment) {
     config_weights_.push_back(std::clamp<int64_t>(b.weight, 1, kMaxWeight));
   }
   weights_ = config_weights_;
-  readWeights();
+  readWeights(monotonicMs());
 }
 
 int64_t BackendSet::active(size_t i) const {
@@ -48,12 +49,16 @@ int64_t BackendSet::active(size_t i) const {
              : std::max<int64_t>(0, slots_[i]->active.load(std::memory_order_relaxed));
 }
 
-bool BackendSet::readWeights() {
+bool BackendSet::readWeights(uint64_t now_ms) {
   bool changed = false;
   for (size_t i = 0; i < slots_.size(); ++i) {
     uint32_t admin =
         slots_[i] == nullptr ? 0 : slots_[i]->admin_weight.load(std::memory_order_relaxed);
     int64_t w = admin > 0 ? std::min<int64_t>(admin, kMaxWeight) : config_weights_[i];
+    if (slow_start_ms_ != 0 && slots_[i] != nullptr) {
+      w = slowStartWeight(static_cast<uint32_t>(w), slowStartSince(*slots_[i], now_ms), now_ms,
+                          slow_start_ms_);
+    }
     if (w != weights_[i]) {
       weights_[i] = w;
       changed = true;
@@ -67,7 +72,17 @@ bool BackendSet::refresh(uint64_t now_ms) {
     return false;
   }
   next_refresh_ms_ = now_ms + kWeightRefreshMs;
-  return readWeights();
+  return readWeights(now_ms);
+}
+
+bool BackendSet::anyEligibleFull(std::span<const int> exclude) const {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (eligible(i) && isFull(*slots_[i], max_connections_[i]) &&
+        !contains(exclude, static_cast<int>(i))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace lb::worker

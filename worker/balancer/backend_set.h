@@ -12,6 +12,7 @@
 
 #include "shared/config/model.h"
 #include "shared/shm/layout.h"
+#include "worker/health/resilience.h"
 
 namespace lb::worker {
 
@@ -25,26 +26,19 @@ void dropConnection(shm::BackendSlot& slot);
 // takeConnection() decides.
 bool isFull(const shm::BackendSlot& slot, int max_connections);
 
-// Passive health and the circuit breaker go here (issue 4, next step): false while the backend
-// is marked failed after consecutive errors, or while its breaker is open (`now_ms` is when the
-// request is being balanced, CLOCK_MONOTONIC ms). Nothing records such failures yet, so every
-// backend passes.
-inline bool passiveHealthAllows(const shm::BackendSlot& slot, uint64_t now_ms) {
-  (void)slot;
-  (void)now_ms;
-  return true;
-}
-
-// True when the operator and the health checks let `slot` take new requests: enabled (not
-// draining, not disabled), not down, and passed by passiveHealthAllows(). Connections in
-// flight are not counted here (see takeConnection). Relaxed loads: a change made by another
-// process shows up within a request or two.
-inline bool isEligible(const shm::BackendSlot& slot, uint64_t now_ms) {
+// True when the operator, the health checks and the failure rules let `slot` take new requests:
+// enabled (not draining, not disabled), not down, not out after consecutive failures (passive
+// health), and its circuit breaker not open (`breaker` of its pool; `now_ms` is when the
+// request is being balanced, CLOCK_MONOTONIC ms). Connections in flight are not counted here
+// (see takeConnection). Relaxed loads: a change made by another process shows up within a
+// request or two.
+inline bool isEligible(const shm::BackendSlot& slot, const config::CircuitBreaker& breaker,
+                       uint64_t now_ms) {
   return slot.admin_state.load(std::memory_order_relaxed) ==
              static_cast<uint32_t>(shm::AdminState::Enabled) &&
          slot.health.load(std::memory_order_relaxed) ==
              static_cast<uint32_t>(shm::HealthState::Up) &&
-         passiveHealthAllows(slot, now_ms);
+         passiveAvailable(slot, now_ms) && breaker::available(slot, breaker, now_ms);
 }
 
 // How often a balancer re-reads the weights an operator set (BackendSlot::admin_weight).
@@ -61,8 +55,8 @@ class BackendSet {
   size_t size() const { return slots_.size(); }
   shm::BackendSlot* slot(size_t i) const { return slots_[i]; }
   int maxConnections(size_t i) const { return max_connections_[i]; }
-  // The weight in force: the operator's admin_weight when set, else the configured one, as
-  // of the last refresh().
+  // The weight in force: the operator's admin_weight when set, else the configured one, ramped
+  // up by slow start while the backend is coming back, as of the last refresh().
   int64_t weight(size_t i) const { return weights_[i]; }
   std::span<const int64_t> weights() const { return weights_; }
   // Connections in use on backend i, all workers together (never below 0).
@@ -73,7 +67,9 @@ class BackendSet {
   uint64_t now() const { return now_ms_; }
   // Backend i may take a new request (isEligible); a racy hint, except that an ineligible
   // backend is never taken by an algorithm.
-  bool eligible(size_t i) const { return slots_[i] != nullptr && isEligible(*slots_[i], now_ms_); }
+  bool eligible(size_t i) const {
+    return slots_[i] != nullptr && isEligible(*slots_[i], *breaker_, now_ms_);
+  }
   // Eligible and, as far as a racy read tells, not at max_connections.
   bool available(size_t i) const { return eligible(i) && !isFull(*slots_[i], max_connections_[i]); }
   // takeConnection() on backend i; false if it has no slot or is full.
@@ -102,18 +98,25 @@ class BackendSet {
     }
   }
 
-  // Re-reads every admin_weight when kWeightRefreshMs have passed since the last time (the
-  // first call always does). True if some effective weight changed. No allocation.
+  // Re-reads every admin_weight (and the slow start of backends coming back) when
+  // kWeightRefreshMs have passed since the last time (the first call always does). True if
+  // some effective weight changed. No allocation.
   bool refresh(uint64_t now_ms);
 
+  // True if some backend outside `exclude` is eligible but, as far as a racy read tells, at
+  // max_connections: a request that found no backend may wait for one (the pool's queue).
+  bool anyEligibleFull(std::span<const int> exclude) const;
+
  private:
-  // Sets weights_ from the admin weights; true if one changed.
-  bool readWeights();
+  // Sets weights_ from the admin weights and slow start at `now_ms`; true if one changed.
+  bool readWeights(uint64_t now_ms);
 
   std::vector<shm::BackendSlot*> slots_;  // per backend; nullptr = no valid slot
   std::vector<int> max_connections_;
   std::vector<int64_t> config_weights_;
   std::vector<int64_t> weights_;
+  const config::CircuitBreaker* breaker_;
+  uint32_t slow_start_ms_;
   uint64_t now_ms_ = 0;
   uint64_t next_refresh_ms_ = 0;
 };

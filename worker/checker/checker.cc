@@ -122,8 +122,10 @@ void Checker::onResult(Target& t, bool passed, const std::string& reason) {
   const bool up = change == HealthTracker::Change::WentUp;
   t.slot->health.store(static_cast<uint32_t>(up ? shm::HealthState::Up : shm::HealthState::Down),
                        std::memory_order_relaxed);
-  t.slot->health_changed_ms.store(monotonicMs(), std::memory_order_relaxed);
+  const uint64_t now = monotonicMs();
+  t.slot->health_changed_ms.store(now, std::memory_order_relaxed);
   if (up) {
+    t.slot->recovered_ms.store(now, std::memory_order_relaxed);
     LB_NOTICE("backend %s in pool %s is UP: %u consecutive checks passed (%s)",
               backend.address_text.c_str(), t.pool->name.c_str(), t.check->rise, reason.c_str());
   } else {

@@ -129,6 +129,7 @@ Transition record(shm::BackendSlot& s, const config::CircuitBreaker& cfg, bool s
     if (s.half_open_successes.fetch_add(1, kRelaxed) + 1 >= cfg.half_open_successes &&
         casState(s, shm::BreakerState::HalfOpen, shm::BreakerState::Closed)) {
       s.breaker_fails.store(0, kRelaxed);
+      s.recovered_ms.store(now_ms, kRelaxed);
       return Transition::Closed;
     }
     return Transition::None;
@@ -150,6 +151,10 @@ Transition record(shm::BackendSlot& s, const config::CircuitBreaker& cfg, bool s
   }
   open(s, now_ms);
   return Transition::Opened;
+}
+
+void abandon(shm::BackendSlot& s) {
+  releaseProbe(s);
 }
 
 }  // namespace breaker
@@ -193,6 +198,12 @@ uint32_t slowStartWeight(uint32_t weight, uint64_t since_ms, uint64_t now_ms,
   uint64_t floor = std::max<uint64_t>(1, weight / 10);
   uint64_t w = floor + (weight - floor) * elapsed / slow_start_ms;
   return static_cast<uint32_t>(std::clamp<uint64_t>(w, 1, weight));
+}
+
+uint64_t slowStartSince(const shm::BackendSlot& s, uint64_t now_ms) {
+  uint64_t since = s.recovered_ms.load(kRelaxed);
+  uint64_t passive_end = s.passive_until_ms.load(kRelaxed);
+  return passive_end <= now_ms ? std::max(since, passive_end) : since;
 }
 
 }  // namespace lb::worker

@@ -36,10 +36,14 @@ enum class Admit : uint8_t { Yes, Probe, No };
 Admit admit(shm::BackendSlot& s, const config::CircuitBreaker& cfg, uint64_t now_ms);
 
 enum class Transition : uint8_t { None, Opened, Closed };
-// Records an outcome. A probe's success counts toward closing, its failure opens again; while
-// closed, `failures` consecutive failures open it.
+// Records an outcome. A probe's success counts toward closing (and sets recovered_ms when it
+// closes), its failure opens again; while closed, `failures` consecutive failures open it.
 Transition record(shm::BackendSlot& s, const config::CircuitBreaker& cfg, bool success, bool probe,
                   uint64_t now_ms);
+
+// Gives back a probe place taken by admit() whose request ended without an outcome (the client
+// went away first).
+void abandon(shm::BackendSlot& s);
 
 }  // namespace breaker
 
@@ -53,5 +57,9 @@ bool budgetTakeRetry(shm::PoolSlot& p, const config::RetryBudget& cfg, uint64_t 
 // (at least 1) to `weight` over slow_start_ms; `weight` itself when slow start is off or over.
 uint32_t slowStartWeight(uint32_t weight, uint64_t since_ms, uint64_t now_ms,
                          uint32_t slow_start_ms);
+// When backend `s` last came back into rotation, the `since_ms` of slowStartWeight(): a health
+// check marked it up or its breaker closed (recovered_ms), or its passive fail timeout ran out
+// before `now_ms`; 0 = it never was out.
+uint64_t slowStartSince(const shm::BackendSlot& s, uint64_t now_ms);
 
 }  // namespace lb::worker

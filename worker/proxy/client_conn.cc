@@ -24,6 +24,7 @@ ClientConn::ClientConn(WorkerContext* ctx, const config::Listener* listener)
     : ctx_(ctx), listener_(listener) {
   timer_.data = this;
   timer_.on_timeout = &ClientConn::onTimeout;
+  queue_link_.owner = this;
 }
 
 ClientConn* ClientConn::fromHandle(uv_handle_t* h) {
@@ -136,7 +137,9 @@ void ClientConn::resetForNextRequest() {
   ex->start_ms = 0;
   ex->pool = ex->backend = -1;
   ex->ntried = 0;
+  ex->attempts = 0;
   ex->holding = false;
+  ex->attempt_open = ex->probe = false;
   ex->up_head_sent = false;
   ex->body_ok = false;
   ex->up_start_ms = 0;
@@ -171,11 +174,12 @@ void ClientConn::releaseExchange() {
   if (ex == nullptr) {
     return;
   }
+  leaveQueue();
   if (ex->up != nullptr) {
     ex->up->close();
-    releaseBackend();
     ex->up = nullptr;
   }
+  releaseBackend();
   BufferPool& bp = ctx_->buffers;
   bp.put(ex->in_buf);
   if (ex->req_head_heap) {
@@ -513,6 +517,13 @@ void ClientConn::onTimeout(TimerNode* node) {
     c->lingeringClose(kDrainLingerMs);  // drain.cc scheduled it
     return;
   }
+  if (c->queue_link_.queued) {
+    c->leaveQueue();
+    LB_WARN("no upstream in pool \"%s\" could take the request within the queue timeout",
+            c->ctx_->pools[ex->pool].pool->name.c_str());
+    c->localResponse(503);
+    return;
+  }
   if (s == ConnState::Draining || s == ConnState::KeepAlive || ex == nullptr) {
     c->closeNow();
     return;
@@ -556,6 +567,7 @@ void ClientConn::closeNow() {
   }
   closing_ = true;
   ctx_->timers.disarm(&timer_);
+  leaveQueue();
   if (ex_ != nullptr && ex_->up != nullptr) {
     ex_->up->close();
     releaseBackend();

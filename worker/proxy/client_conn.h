@@ -79,9 +79,14 @@ struct Exchange {
   UpstreamConn* up = nullptr;
   int pool = -1;
   int backend = -1;
-  int tried[8];
+  int tried[8];  // backends tried or refused by their breaker: never picked again
   int ntried = 0;
+  int attempts = 0;      // backends the request was sent to (or a connect was started to)
   bool holding = false;  // a balancer connection count is taken for `backend`
+  // The attempt on `backend` has not reported its outcome to passive health and the breaker
+  // yet; `probe` when it holds one of the breaker's half-open probe places.
+  bool attempt_open = false;
+  bool probe = false;
   bool up_head_sent = false;
   uint64_t up_start_ms = 0;
   uint64_t up_start_us = 0;  // uv_hrtime of up_start_ms, for a balancer that records times
@@ -153,6 +158,9 @@ class ClientConn {
   void onUpstreamRead(UpstreamConn* up, ssize_t nread);
   void onUpstreamWritten(int status);
   void onUpstreamTimeout();
+  // The request waits in its pool's queue (request_queue.h): try to pick a backend again. It
+  // stays queued when every usable backend is still full.
+  void retryQueued();
 
  private:
   ClientConn(WorkerContext* ctx, const config::Listener* listener);
@@ -215,6 +223,22 @@ class ClientConn {
   void respondLocal();
   void connectBackend(int backend);
   void releaseBackend();
+  // retry.cc: what a failed attempt means for the request and for the backend.
+  // Reports the outcome of the attempt on ex_->backend to passive health and the breaker:
+  // `status` is the response's status, 0 for a failure without one (`reason` says which).
+  void recordOutcome(int status, const char* reason);
+  // Whether the request may go to another backend after its attempt failed; `sent` when the
+  // request (head or body) may have reached the backend. Takes a retry from the pool's budget.
+  bool mayRetry(bool sent);
+  // The upstream side back to before the attempt (its connection already closed or given up).
+  void resetAttempt();
+  // No backend could be picked: wait in the pool's queue when some backend is only full, else
+  // answer. True when the request waits.
+  bool waitForBackend();
+  void leaveQueue();
+  // A response head arrived whose status is in the pool's retry_on: true when the request goes
+  // to another backend instead (the response is dropped).
+  bool retryOnStatus();
 
   // response.cc: parsing the response and sending it to the client.
   static int onRespStatus(llhttp_t* p, const char* at, size_t n);
@@ -254,6 +278,7 @@ class ClientConn {
   // drain close), so the first byte of a request re-arms it as the header timeout.
   bool idle_timer_ = false;
   bool drain_close_ = false;    // timer_ closes this idle connection for the drain
+  QueueLink queue_link_;        // PoolRuntime::queue
   ClientConn* next_ = nullptr;  // WorkerContext::clients
   ClientConn* prev_ = nullptr;
   uint8_t peer_family_ = 0;

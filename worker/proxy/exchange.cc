@@ -8,6 +8,7 @@
 
 #include "shared/log/log.h"
 #include "worker/balancer/request_key.h"
+#include "worker/health/resilience.h"
 #include "worker/http1/appender.h"
 #include "worker/http1/error_pages.h"
 #include "worker/proxy/client_conn.h"
@@ -158,25 +159,45 @@ void ClientConn::routeAndDispatch() {
 void ClientConn::selectBackend() {
   Exchange* ex = ex_;
   PoolRuntime& pr = ctx_->pools[ex->pool];
-  const PickInput input =
-      pickInputFor(*pr.pool, *pr.balancer, ex->req_head, pathOf(ex->req_head.url()),
-                   ClientAddress{peer_family_, peer_addr_}, uv_now(ctx_->loop));
-  int b =
-      pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)), input);
+  const config::Pool& pool = *pr.pool;
+  const uint64_t now = uv_now(ctx_->loop);
+  const PickInput input = pickInputFor(pool, *pr.balancer, ex->req_head, pathOf(ex->req_head.url()),
+                                       ClientAddress{peer_family_, peer_addr_}, now);
+  constexpr int kMaxTried = static_cast<int>(sizeof(ex->tried) / sizeof(ex->tried[0]));
+  int b = -1;
+  breaker::Admit admit = breaker::Admit::Yes;
+  // A breaker that another worker just half-opened may have no probe place left: such a
+  // backend is skipped like a tried one, and the pick made again.
+  for (int round = 0; round < kMaxTried; ++round) {
+    b = pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)), input);
+    if (b < 0) {
+      break;
+    }
+    if (ex->ntried < kMaxTried) {
+      ex->tried[ex->ntried++] = b;
+    }
+    admit = breaker::admit(ctx_->backendSlot(ex->pool, b), pool.circuit_breaker, now);
+    if (admit != breaker::Admit::No) {
+      break;
+    }
+    pr.balancer->release(b);
+    b = -1;
+  }
   if (b < 0) {
-    if (ex->ntried == 0) {
-      LB_WARN("no live upstream in pool \"%s\" can take the request", pr.pool->name.c_str());
-      localResponse(503);
-    } else {
+    if (ex->attempts > 0) {
       localResponse(ex->fail_status != 0 ? ex->fail_status : 502);
+    } else if (!waitForBackend()) {
+      LB_WARN("no live upstream in pool \"%s\" can take the request", pool.name.c_str());
+      localResponse(503);
     }
     return;
   }
+  leaveQueue();
   ex->backend = b;
   ex->holding = true;
-  if (ex->ntried < static_cast<int>(sizeof(ex->tried) / sizeof(ex->tried[0]))) {
-    ex->tried[ex->ntried++] = b;
-  }
+  ex->attempt_open = true;
+  ex->probe = admit == breaker::Admit::Probe;
+  ++ex->attempts;
   UpstreamConn* up = UpstreamConn::takeIdle(ctx_, ex->pool, b, this);
   if (up != nullptr) {
     ex->up = up;
@@ -188,9 +209,22 @@ void ClientConn::selectBackend() {
 
 void ClientConn::releaseBackend() {
   Exchange* ex = ex_;
-  if (ex != nullptr && ex->holding) {
-    ex->holding = false;
-    ctx_->pools[ex->pool].balancer->release(ex->backend);
+  if (ex == nullptr || !ex->holding) {
+    return;
+  }
+  ex->holding = false;
+  if (ex->attempt_open) {
+    // The request ends without an outcome (the client left): a probe place is given back.
+    ex->attempt_open = false;
+    if (ex->probe) {
+      breaker::abandon(ctx_->backendSlot(ex->pool, ex->backend));
+      ex->probe = false;
+    }
+  }
+  PoolRuntime& pr = ctx_->pools[ex->pool];
+  pr.balancer->release(ex->backend);
+  if (pr.queue) {
+    pr.queue->wake();
   }
 }
 
@@ -429,7 +463,8 @@ void ClientConn::onUpstreamWritten(int status) {
 void ClientConn::upstreamFailed(int err, bool timeout) {
   Exchange* ex = ex_;
   UpstreamConn* up = ex->up;
-  const config::Pool& pool = *ctx_->pools[ex->pool].pool;
+  PoolRuntime& pr = ctx_->pools[ex->pool];
+  const config::Pool& pool = *pr.pool;
   const config::Backend& backend = pool.backends[ex->backend];
   bool connecting = !ex->up_head_sent;
   bool reused = up != nullptr && up->reused() && !connecting;
@@ -437,18 +472,14 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
   // A kept-alive connection the backend closed just as we reused it: the request never reached
   // it, so it is sent again on a fresh connection to the same backend (once), as nginx does. The
-  // balancer's connection count is kept for it.
-  if (reused && !got_response && !ex->req_has_body && !ex->stale_retry_done) {
+  // balancer's connection count is kept for it; it is no retry and no failure of the backend.
+  if (reused && !got_response && !timeout && !ex->req_has_body && !ex->stale_retry_done) {
     ex->stale_retry_done = true;
     LB_INFO("upstream %s closed a kept-alive connection, retrying on a new one",
             backend.address_text.c_str());
     up->close();
     ex->up = nullptr;
-    ex->up_head_sent = false;
-    ex->body_ok = false;
-    ex->up_iovcnt = 0;
-    ex->up_write_pending = false;
-    sm_.transition(ConnState::SelectingBackend);
+    resetAttempt();
     connectBackend(ex->backend);
     return;
   }
@@ -456,15 +487,22 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
     up->close();
     ex->up = nullptr;
   }
-  releaseBackend();
   const char* what = timeout ? (connecting ? "timed out connecting to" : "timed out reading from")
                              : (connecting ? "failed to connect to" : "lost connection to");
+  const char* reason = timeout ? "timed out" : uv_strerror(err);
   LB_ERROR("upstream %s %s in pool \"%s\": %s", what, backend.address_text.c_str(),
-           pool.name.c_str(), timeout ? "timed out" : uv_strerror(err));
+           pool.name.c_str(), reason);
+  if (timeout && !connecting && pr.balancer->wantsResponseTimes()) {
+    // A backend that times out must look slow to least_time and peak_ewma, not unknown.
+    pr.balancer->recordResponse(ex->backend, uv_hrtime() / 1000 - ex->up_start_us,
+                                uv_now(ctx_->loop));
+  }
+  recordOutcome(0, reason);
+  releaseBackend();
   int status = timeout ? 504 : 502;
   ex->fail_status = status;
-  if (connecting && ex->ntried <= pool.retries) {
-    sm_.transition(ConnState::SelectingBackend);
+  if (!ex->resp_started && !ex->cl_write_pending && mayRetry(!connecting)) {
+    resetAttempt();
     selectBackend();
     return;
   }

@@ -122,6 +122,9 @@ void ClientConn::parseResponse() {
         ex->resp_pause = Pause::None;
         if (why == Pause::HeadComplete) {
           ex->resp_kick = true;
+          if (retryOnStatus()) {
+            return;  // the request went to another backend
+          }
           if (!buildClientHead()) {
             LB_ERROR("upstream %s sent a response head lb cannot forward",
                      ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str());
@@ -262,6 +265,7 @@ bool ClientConn::buildClientHead() {
   ex->upstream_status = p->status_code;
   ex->status = p->status_code;
   ex->up_header_ms = uv_now(ctx_->loop);
+  recordOutcome(p->status_code, nullptr);
   const PoolRuntime& pr = ctx_->pools[ex->pool];
   if (pr.balancer->wantsResponseTimes()) {
     // Time to the response head: what least_time and peak_ewma steer by.

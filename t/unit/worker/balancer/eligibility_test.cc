@@ -83,6 +83,69 @@ TEST_CASE("every algorithm skips draining, disabled, down and full backends", "[
   }
 }
 
+TEST_CASE("every algorithm skips a passive-failed backend and one whose breaker is open",
+          "[balancer]") {
+  for (Algorithm algorithm : kAll) {
+    INFO(nameOf(algorithm));
+    config::Pool pool = PoolFixture::makePool(algorithm, {1, 1, 1});
+    pool.circuit_breaker.enabled = true;
+    pool.circuit_breaker.open_ms = 1000;
+    pool.circuit_breaker.half_open_probes = 1;
+    PoolFixture f(std::move(pool));
+    const uint64_t now = 50000;
+    f.slot(0).passive_until_ms = now + 500;  // out for 500 ms more
+    f.slot(1).breaker_state = static_cast<uint32_t>(shm::BreakerState::Open);
+    f.slot(1).breaker_opened_ms = now - 100;
+    BalancerPtr bal = makeBalancer(f.pool(), f.segment());
+    CHECK(tally(*bal, 200, now) == std::map<int, int>{{2, 200}});
+    CHECK(bal->pick(std::vector<int>{2}, request(1, now)) == -1);
+
+    // The passive period over, the breaker past open_ms (a half-open probe may go): both back.
+    std::map<int, int> later = tally(*bal, 300, now + 1000);
+    CHECK(later[0] > 0);
+    CHECK(later[1] > 0);
+    // Half-open with its one probe place taken: skipped again.
+    f.slot(1).breaker_state = static_cast<uint32_t>(shm::BreakerState::HalfOpen);
+    f.slot(1).half_open_inflight = 1;
+    CHECK(tally(*bal, 100, now + 1000).count(1) == 0);
+  }
+}
+
+TEST_CASE("anyEligibleFull tells a request that may wait from one that may not", "[balancer]") {
+  PoolFixture f(Algorithm::LeastConn, {1, 1}, {1, 1});
+  BalancerPtr bal = makeBalancer(f.pool(), f.segment());
+  CHECK_FALSE(bal->backends().anyEligibleFull({}));
+  f.active(0) = 1;
+  CHECK(bal->backends().anyEligibleFull({}));
+  CHECK_FALSE(bal->backends().anyEligibleFull(std::vector<int>{0}));
+  f.setHealth(0, HealthState::Down);
+  CHECK_FALSE(bal->backends().anyEligibleFull({}));
+}
+
+TEST_CASE("slow start ramps the weight of a backend that came back", "[balancer]") {
+  config::Pool pool = PoolFixture::makePool(Algorithm::RoundRobin, {10, 10, 10});
+  pool.slow_start_ms = 1000;
+  PoolFixture f(std::move(pool));
+  const uint64_t t0 = 100000;
+  f.slot(0).recovered_ms = t0;            // a health check marked it up at t0
+  f.slot(1).passive_until_ms = t0 + 500;  // its passive fail timeout ends at t0 + 500
+  BalancerPtr bal = makeBalancer(f.pool(), f.segment());
+  PickInput in;
+  in.now_ms = t0;
+  bal->release(bal->pick({}, in));
+  CHECK(bal->backends().weight(0) == 1);  // a tenth of 10
+  CHECK(bal->backends().weight(2) == 10);
+  in.now_ms = t0 + 500;
+  bal->release(bal->pick({}, in));
+  CHECK(bal->backends().weight(0) == 5);  // 1 + 9 * 0.5, rounded down
+  CHECK(bal->backends().weight(1) == 1);  // came back just now
+  in.now_ms = t0 + 1500;
+  bal->release(bal->pick({}, in));
+  CHECK(bal->backends().weight(0) == 10);
+  CHECK(bal->backends().weight(1) == 10);
+  CHECK(bal->backends().weight(2) == 10);
+}
+
 TEST_CASE("every algorithm honours the operator's weight", "[balancer]") {
   for (Algorithm algorithm : kAll) {
     INFO(nameOf(algorithm));
