@@ -63,6 +63,15 @@ std::string size(uint64_t v) {
                                                   : literal(text);
 }
 
+// "[ 502, 503 ]"; "[ ]" for none.
+std::string statusList(const std::vector<int>& statuses) {
+  std::string list = "[ ";
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    list += (i == 0 ? "" : ", ") + integer(statuses[i]);
+  }
+  return list + (statuses.empty() ? "]" : " ]");
+}
+
 class Writer {
  public:
   void open(int depth, std::string_view key, char bracket) {
@@ -194,11 +203,7 @@ void writeHealthCheck(Writer& w, int depth, const HealthCheck& h) {
     w.set(depth + 1, "path", literal(h.path));
     w.set(depth + 1, "host", literal(h.host));
     if (!h.expect.empty()) {  // none: any 2xx or 3xx, which has no list to write
-      std::string list = "[ ";
-      for (size_t i = 0; i < h.expect.size(); ++i) {
-        list += (i == 0 ? "" : ", ") + integer(h.expect[i]);
-      }
-      w.set(depth + 1, "expect", list + " ]");
+      w.set(depth + 1, "expect", statusList(h.expect));
     }
     w.set(depth + 1, "body_contains", literal(h.body_contains));
   }
@@ -209,6 +214,39 @@ void writeHealthCheck(Writer& w, int depth, const HealthCheck& h) {
   w.set(depth + 1, "initial", literal(h.initial_up ? "up" : "down"));
   w.set(depth + 1, "jitter_ms", integer(h.jitter_ms));
   w.close(depth, '}');
+}
+
+// The retry settings are always in force (retries 0 turns them off), so always written;
+// passive health, the breaker and the queue only when their group turned them on.
+void writeResilience(Writer& w, int depth, const Pool& p) {
+  w.set(depth, "retries", integer(p.retries));
+  w.set(depth, "retry_on", statusList(p.retry_on));
+  const RetryBudget& b = p.retry_budget;
+  w.line(depth, "retry_budget = { percent = " + integer(b.percent) + "; window_ms = " +
+                    integer(b.window_ms) + "; min_retries = " + integer(b.min_retries) + "; };");
+  if (p.passive.failures > 0) {
+    const PassiveHealth& h = p.passive;
+    w.open(depth, "passive", '{');
+    w.set(depth + 1, "failures", integer(h.failures));
+    w.set(depth + 1, "fail_timeout_ms", integer(h.fail_timeout_ms));
+    w.set(depth + 1, "statuses", statusList(h.statuses));
+    w.close(depth, '}');
+  }
+  if (p.circuit_breaker.enabled) {
+    const CircuitBreaker& cb = p.circuit_breaker;
+    w.open(depth, "circuit_breaker", '{');
+    w.set(depth + 1, "failures", integer(cb.failures));
+    w.set(depth + 1, "open_ms", integer(cb.open_ms));
+    w.set(depth + 1, "half_open_probes", integer(cb.half_open_probes));
+    w.set(depth + 1, "half_open_successes", integer(cb.half_open_successes));
+    w.set(depth + 1, "statuses", statusList(cb.statuses));
+    w.close(depth, '}');
+  }
+  if (p.queue.size > 0) {
+    w.line(depth, "queue = { size = " + integer(p.queue.size) +
+                      "; timeout_ms = " + integer(p.queue.timeout_ms) + "; };");
+  }
+  w.set(depth, "slow_start_ms", integer(p.slow_start_ms));
 }
 
 void writePools(Writer& w, const Config& c) {
@@ -240,7 +278,7 @@ void writePools(Writer& w, const Config& c) {
     w.set(2, "connect_timeout_ms", integer(p.connect_timeout_ms));
     w.set(2, "read_timeout_ms", integer(p.read_timeout_ms));
     w.set(2, "send_timeout_ms", integer(p.send_timeout_ms));
-    w.set(2, "retries", integer(p.retries));
+    writeResilience(w, 2, p);
     w.set(2, "forwarded_headers", p.forwarded_headers ? "true" : "false");
     closeItem(w, 1, i + 1 == c.pools.size());
   }

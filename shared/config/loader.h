@@ -2,11 +2,13 @@
 
 // Internal to the config loader: Loader turns a parsed libconfig tree into a Config. load.cc
 // holds the top level, the logs and the http limits; sections.cc the listeners and route
-// tables; pools.cc the pools, their backends, hash key, sticky cookie and health checks.
+// tables; pools.cc the pools, their backends, hash key, sticky cookie, health checks and the
+// resilience groups (retry budget, passive health, circuit breaker, queue).
 
 #include <libconfig.h++>
 
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,15 @@ class Loader {
   void readHealthCheck(const Setting& g, const std::string& context, HealthCheck* out);
   // expect = [ 200, 204 ]: statuses 100 to 599, each once.
   void readExpect(const Setting& s, std::vector<int>* out);
+  // An array (or list) of distinct statuses within [min, max] and, unless `only` is empty, among
+  // `only`; `example` shows the shape in the message for a setting of another type. [] is
+  // allowed. On an error in an element, *out gets the valid ones (the load fails anyway).
+  void readStatuses(const Setting& s, const char* example, int min, int max,
+                    std::span<const int> only, std::vector<int>* out);
+  void readRetryBudget(const Setting& g, const std::string& context, RetryBudget* out);
+  void readPassive(const Setting& g, const std::string& context, PassiveHealth* out);
+  void readCircuitBreaker(const Setting& g, const std::string& context, CircuitBreaker* out);
+  void readQueue(const Setting& g, const std::string& context, RequestQueue* out);
   // The index of the pool / route table named by string setting `s`; -1 (and an error) if none.
   int resolve(const Setting& s, const std::map<std::string, int>& names, const char* kind);
 

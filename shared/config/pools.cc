@@ -1,5 +1,6 @@
 // The pools section: a pool's algorithm and its options (hash key, sticky cookie), its
-// backends, and the active health checks the checker process runs against them.
+// backends, the active health checks the checker process runs against them, and what the
+// workers do when a backend fails (retries, passive health, circuit breaker, queue).
 
 #include <algorithm>
 #include <string>
@@ -15,6 +16,10 @@ using schema::member;
 using schema::quoted;
 
 namespace {
+
+// What a "passive" or "queue" group without the directive sets (model.h keeps 0 for off).
+constexpr uint32_t kPassiveFailures = 3;
+constexpr uint32_t kQueueSize = 100;
 
 // `"a", "b" or "c"` for an "expected ..." message.
 std::string alternatives(std::span<const std::string_view> names) {
@@ -55,6 +60,8 @@ void Loader::readPool(const Setting& g, int index) {
   const Setting* name_setting = nullptr;
   const Setting* backends = nullptr;
   const Setting* hash_key = nullptr;
+  const Setting* queue = nullptr;
+  const Setting* slow_start = nullptr;
   for (int i = 0; i < g.getLength(); ++i) {
     const Setting& s = g[i];
     std::string_view key = s.getName();
@@ -104,6 +111,20 @@ void Loader::readPool(const Setting& g, int index) {
     } else if (key == "retries") {
       // At most 8 attempts per request: the worker remembers 8 tried backends (client_conn.h).
       r_.getInt(s, 0, 7, &p.retries);
+    } else if (key == "retry_on") {
+      readStatuses(s, "[ 502, 503 ]", 100, 599, schema::kRetryableStatuses, &p.retry_on);
+    } else if (key == "retry_budget") {
+      readRetryBudget(s, "\"retry_budget\" of " + context, &p.retry_budget);
+    } else if (key == "passive") {
+      readPassive(s, "\"passive\" of " + context, &p.passive);
+    } else if (key == "circuit_breaker") {
+      readCircuitBreaker(s, "\"circuit_breaker\" of " + context, &p.circuit_breaker);
+    } else if (key == "queue") {
+      queue = &s;
+      readQueue(s, "\"queue\" of " + context, &p.queue);
+    } else if (key == "slow_start_ms") {
+      slow_start = &s;
+      r_.getInt(s, 0, kMaxMs, &p.slow_start_ms);
     } else if (key == "forwarded_headers") {
       r_.getBool(s, &p.forwarded_headers);
     } else {
@@ -123,6 +144,20 @@ void Loader::readPool(const Setting& g, int index) {
   if (hash_key != nullptr && p.algorithm != Algorithm::Hash) {
     r_.error(*hash_key, "\"hash_key\" in " + context + " needs algorithm \"hash\", not " +
                             quoted(schema::algorithmName(p.algorithm)));
+  }
+  // Requests wait in the queue only for a backend at its max_connections.
+  if (queue != nullptr && p.queue.size > 0 && !p.backends.empty() &&
+      std::none_of(p.backends.begin(), p.backends.end(),
+                   [](const Backend& b) { return b.max_connections > 0; })) {
+    r_.error(*queue,
+             "\"queue\" in " + context + " has no effect: no backend has \"max_connections\"");
+  }
+  // Maglev builds its table from the weights: a ramping weight would move keys to and fro.
+  // ip_hash also maps by weight but makes no promise of consistency, so slow start may ramp it.
+  if (slow_start != nullptr && p.slow_start_ms > 0 && p.algorithm == Algorithm::Hash) {
+    r_.error(*slow_start, "\"slow_start_ms\" in " + context +
+                              " cannot be used with algorithm \"hash\": a ramping weight would "
+                              "move keys between backends");
   }
 }
 
@@ -288,28 +323,126 @@ void Loader::readHealthCheck(const Setting& g, const std::string& context, Healt
 }
 
 void Loader::readExpect(const Setting& s, std::vector<int>* out) {
-  if (s.getType() != Setting::TypeArray && s.getType() != Setting::TypeList) {
-    r_.error(s, "\"expect\" must be an array of statuses such as [ 200, 204 ], got " +
-                    std::string(schema::typeName(s)));
+  if ((s.getType() == Setting::TypeArray || s.getType() == Setting::TypeList) &&
+      s.getLength() == 0) {
+    r_.error(s, "\"expect\" must list at least one status");
     return;
   }
-  if (s.getLength() == 0) {
-    r_.error(s, "\"expect\" must list at least one status");
+  readStatuses(s, "[ 200, 204 ]", 100, 599, {}, out);
+}
+
+void Loader::readStatuses(const Setting& s, const char* example, int min, int max,
+                          std::span<const int> only, std::vector<int>* out) {
+  const std::string name = quoted(s.getName() != nullptr ? s.getName() : "");
+  if (s.getType() != Setting::TypeArray && s.getType() != Setting::TypeList) {
+    r_.error(s, name + " must be an array of statuses such as " + example + ", got " +
+                    schema::typeName(s));
     return;
   }
   std::vector<int> statuses;
   for (int i = 0; i < s.getLength(); ++i) {
     int status = 0;
-    if (!r_.getInt(s[i], 100, 599, &status)) {
+    if (!r_.getInt(s[i], min, max, &status)) {
+      continue;
+    }
+    if (!only.empty() && std::find(only.begin(), only.end(), status) == only.end()) {
+      std::string allowed;
+      for (size_t j = 0; j < only.size(); ++j) {
+        allowed += j == 0 ? "" : j + 1 == only.size() ? " or " : ", ";
+        allowed += std::to_string(only[j]);
+      }
+      r_.error(s[i], "element " + std::to_string(i + 1) + " of " + name + " must be " + allowed +
+                         ", got " + std::to_string(status));
       continue;
     }
     if (std::find(statuses.begin(), statuses.end(), status) != statuses.end()) {
-      r_.error(s[i], "status " + std::to_string(status) + " is listed twice in \"expect\"");
+      r_.error(s[i], "status " + std::to_string(status) + " is listed twice in " + name);
       continue;
     }
     statuses.push_back(status);
   }
   *out = std::move(statuses);
+}
+
+void Loader::readRetryBudget(const Setting& g, const std::string& context, RetryBudget* out) {
+  if (!r_.expectGroup(g, "\"retry_budget\"")) {
+    return;
+  }
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "percent") {
+      r_.getInt(s, 0, 1000, &out->percent);
+    } else if (key == "window_ms") {
+      r_.getInt(s, 100, kMaxMs, &out->window_ms);
+    } else if (key == "min_retries") {
+      r_.getInt(s, 0, kMaxInt, &out->min_retries);
+    } else {
+      r_.unknown(s, context, schema::kRetryBudget);
+    }
+  }
+}
+
+void Loader::readPassive(const Setting& g, const std::string& context, PassiveHealth* out) {
+  if (!r_.expectGroup(g, "\"passive\"")) {
+    return;
+  }
+  out->failures = kPassiveFailures;  // the group's presence turns it on
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "failures") {
+      r_.getInt(s, 1, 1000, &out->failures);
+    } else if (key == "fail_timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &out->fail_timeout_ms);
+    } else if (key == "statuses") {
+      readStatuses(s, "[ 500, 503 ]", 400, 599, {}, &out->statuses);
+    } else {
+      r_.unknown(s, context, schema::kPassive);
+    }
+  }
+}
+
+void Loader::readCircuitBreaker(const Setting& g, const std::string& context, CircuitBreaker* out) {
+  if (!r_.expectGroup(g, "\"circuit_breaker\"")) {
+    return;
+  }
+  out->enabled = true;  // the group's presence turns it on
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "failures") {
+      r_.getInt(s, 1, 1000, &out->failures);
+    } else if (key == "open_ms") {
+      r_.getInt(s, 1, kMaxMs, &out->open_ms);
+    } else if (key == "half_open_probes") {
+      r_.getInt(s, 1, 1000, &out->half_open_probes);
+    } else if (key == "half_open_successes") {
+      r_.getInt(s, 1, 1000, &out->half_open_successes);
+    } else if (key == "statuses") {
+      readStatuses(s, "[ 500, 503 ]", 400, 599, {}, &out->statuses);
+    } else {
+      r_.unknown(s, context, schema::kCircuitBreaker);
+    }
+  }
+}
+
+void Loader::readQueue(const Setting& g, const std::string& context, RequestQueue* out) {
+  if (!r_.expectGroup(g, "\"queue\"")) {
+    return;
+  }
+  out->size = kQueueSize;  // the group's presence turns it on
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "size") {
+      r_.getInt(s, 1, 1000000, &out->size);
+    } else if (key == "timeout_ms") {
+      r_.getInt(s, 1, kMaxMs, &out->timeout_ms);
+    } else {
+      r_.unknown(s, context, schema::kQueue);
+    }
+  }
 }
 
 }  // namespace lb::config::detail

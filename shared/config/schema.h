@@ -54,12 +54,26 @@ inline constexpr std::string_view kPool[] = {"name",
                                              "read_timeout_ms",
                                              "send_timeout_ms",
                                              "retries",
+                                             "retry_on",
+                                             "retry_budget",
+                                             "passive",
+                                             "circuit_breaker",
+                                             "queue",
+                                             "slow_start_ms",
                                              "forwarded_headers"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "max_connections"};
 inline constexpr std::string_view kSticky[] = {"cookie", "max_age_s"};
 inline constexpr std::string_view kHealthCheck[] = {
     "type",        "method",     "path", "host", "expect",  "body_contains",
     "interval_ms", "timeout_ms", "fall", "rise", "initial", "jitter_ms"};
+inline constexpr std::string_view kRetryBudget[] = {"percent", "window_ms", "min_retries"};
+inline constexpr std::string_view kPassive[] = {"failures", "fail_timeout_ms", "statuses"};
+inline constexpr std::string_view kCircuitBreaker[] = {"failures", "open_ms", "half_open_probes",
+                                                       "half_open_successes", "statuses"};
+inline constexpr std::string_view kQueue[] = {"size", "timeout_ms"};
+// The response statuses "retry_on" may list: the ones a backend sends when another one may
+// well succeed.
+inline constexpr int kRetryableStatuses[] = {429, 500, 502, 503, 504};
 // The health_check directives that only an HTTP check uses.
 inline constexpr std::string_view kHttpCheckOnly[] = {"method", "path", "host", "expect",
                                                       "body_contains"};

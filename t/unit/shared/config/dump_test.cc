@@ -87,6 +87,29 @@ void checkEqual(const Config& a, const Config& b) {
     CHECK(x.read_timeout_ms == y.read_timeout_ms);
     CHECK(x.send_timeout_ms == y.send_timeout_ms);
     CHECK(x.retries == y.retries);
+    CHECK(x.retry_on == y.retry_on);
+    CHECK(x.retry_budget.percent == y.retry_budget.percent);
+    CHECK(x.retry_budget.window_ms == y.retry_budget.window_ms);
+    CHECK(x.retry_budget.min_retries == y.retry_budget.min_retries);
+    // The settings of a group that is off mean nothing, and a dump leaves them out.
+    CHECK(x.passive.failures == y.passive.failures);
+    if (x.passive.failures > 0) {
+      CHECK(x.passive.fail_timeout_ms == y.passive.fail_timeout_ms);
+      CHECK(x.passive.statuses == y.passive.statuses);
+    }
+    CHECK(x.circuit_breaker.enabled == y.circuit_breaker.enabled);
+    if (x.circuit_breaker.enabled) {
+      CHECK(x.circuit_breaker.failures == y.circuit_breaker.failures);
+      CHECK(x.circuit_breaker.open_ms == y.circuit_breaker.open_ms);
+      CHECK(x.circuit_breaker.half_open_probes == y.circuit_breaker.half_open_probes);
+      CHECK(x.circuit_breaker.half_open_successes == y.circuit_breaker.half_open_successes);
+      CHECK(x.circuit_breaker.statuses == y.circuit_breaker.statuses);
+    }
+    CHECK(x.queue.size == y.queue.size);
+    if (x.queue.size > 0) {
+      CHECK(x.queue.timeout_ms == y.queue.timeout_ms);
+    }
+    CHECK(x.slow_start_ms == y.slow_start_ms);
     CHECK(x.forwarded_headers == y.forwarded_headers);
     CHECK(x.hash_key.kind == y.hash_key.kind);
     CHECK(x.hash_key.name == y.hash_key.name);
@@ -142,6 +165,9 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
   c.pools[0].sticky.enabled = true;
   c.pools[0].health_check.type = HealthCheck::Type::Http;
   c.pools[0].health_check.expect = {200};
+  c.pools[0].passive.failures = 3;
+  c.pools[0].circuit_breaker.enabled = true;
+  c.pools[0].queue.size = 10;
   text += dumpConfig(c);
   for (auto list : {std::span<const std::string_view>(schema::kTopLevel),
                     std::span<const std::string_view>(schema::kErrorLog),
@@ -153,7 +179,11 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
                     std::span<const std::string_view>(schema::kPool),
                     std::span<const std::string_view>(schema::kBackend),
                     std::span<const std::string_view>(schema::kSticky),
-                    std::span<const std::string_view>(schema::kHealthCheck)}) {
+                    std::span<const std::string_view>(schema::kHealthCheck),
+                    std::span<const std::string_view>(schema::kRetryBudget),
+                    std::span<const std::string_view>(schema::kPassive),
+                    std::span<const std::string_view>(schema::kCircuitBreaker),
+                    std::span<const std::string_view>(schema::kQueue)}) {
     for (std::string_view name : list) {
       INFO(name);
       CHECK(text.find(std::string(name) + " = ") != std::string::npos);
@@ -189,6 +219,50 @@ TEST_CASE("pool options are dumped only where they are on", "[config]") {
     c.pools[0].algorithm = a;
     checkRoundTrip(c);
   }
+}
+
+TEST_CASE("resilience groups are dumped only where they are on", "[config]") {
+  Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
+  std::string text = dumpConfig(c);
+  // The retry settings and slow_start_ms are always in force, so always written.
+  CHECK(text.find("  retries = 1;\n    retry_on = [ ];\n") != std::string::npos);
+  CHECK(text.find("retry_budget = { percent = 20; window_ms = 10000; min_retries = 10; };") !=
+        std::string::npos);
+  CHECK(text.find("slow_start_ms = 0;") != std::string::npos);
+  CHECK(text.find("passive") == std::string::npos);
+  CHECK(text.find("circuit_breaker") == std::string::npos);
+  CHECK(text.find("queue") == std::string::npos);
+  checkRoundTrip(c);
+
+  Pool& p = c.pools[0];
+  p.retries = 0;
+  p.retry_on = {429, 503};
+  p.retry_budget = {0, 100, 0};
+  p.passive = {1, 1, {}};
+  p.circuit_breaker = {true, 1000, 1, 1000, 1, {599, 400}};
+  p.backends[0].max_connections = 1;
+  p.queue = {1000000, 1};
+  p.slow_start_ms = 2147483647;
+  text = dumpConfig(c);
+  CHECK(text.find("retry_on = [ 429, 503 ];") != std::string::npos);
+  CHECK(text.find("retry_budget = { percent = 0; window_ms = 100; min_retries = 0; };") !=
+        std::string::npos);
+  CHECK(text.find("passive = {\n      failures = 1;\n      fail_timeout_ms = 1;\n"
+                  "      statuses = [ ];\n    };") != std::string::npos);
+  CHECK(text.find("statuses = [ 599, 400 ];") != std::string::npos);
+  CHECK(text.find("half_open_probes = 1000;") != std::string::npos);
+  CHECK(text.find("queue = { size = 1000000; timeout_ms = 1; };") != std::string::npos);
+  CHECK(text.find("slow_start_ms = 2147483647;") != std::string::npos);
+  checkRoundTrip(c);
+
+  // A group that is off writes nothing, whatever its other fields hold.
+  p.circuit_breaker.enabled = false;
+  p.passive.failures = 0;
+  p.queue.size = 0;
+  text = dumpConfig(c);
+  CHECK(text.find("statuses") == std::string::npos);
+  CHECK(text.find("queue") == std::string::npos);
+  checkRoundTrip(c);
 }
 
 TEST_CASE("awkward strings and sizes survive a dump", "[config]") {

@@ -45,12 +45,22 @@ std::set<std::string> namesOf(std::span<const std::string_view> names) {
 TEST_CASE("lb.conf(5) documents exactly the directives of each context", "[config]") {
   auto documented = documentedDirectives();
   const std::map<std::string, std::span<const std::string_view>> contexts = {
-      {"Top level", schema::kTopLevel},   {"error_log", schema::kErrorLog},
-      {"access_log", schema::kAccessLog}, {"http", schema::kLimits},
-      {"listeners", schema::kListener},   {"return", schema::kReturn},
-      {"routes", schema::kRouteTable},    {"rules", schema::kRule},
-      {"pools", schema::kPool},           {"backends", schema::kBackend},
-      {"sticky", schema::kSticky},        {"health_check", schema::kHealthCheck}};
+      {"Top level", schema::kTopLevel},
+      {"error_log", schema::kErrorLog},
+      {"access_log", schema::kAccessLog},
+      {"http", schema::kLimits},
+      {"listeners", schema::kListener},
+      {"return", schema::kReturn},
+      {"routes", schema::kRouteTable},
+      {"rules", schema::kRule},
+      {"pools", schema::kPool},
+      {"backends", schema::kBackend},
+      {"sticky", schema::kSticky},
+      {"health_check", schema::kHealthCheck},
+      {"retry_budget", schema::kRetryBudget},
+      {"passive", schema::kPassive},
+      {"circuit_breaker", schema::kCircuitBreaker},
+      {"queue", schema::kQueue}};
   for (const auto& [context, names] : contexts) {
     INFO("subsection " << context);
     CHECK(documented[context] == namesOf(names));

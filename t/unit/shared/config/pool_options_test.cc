@@ -12,33 +12,11 @@
 namespace lb::config {
 namespace {
 
-using test::allErrors;
+using test::expectError;
 using test::kFixtures;
+using test::loadPool;
 using test::mustLoad;
-
-const std::string kListener = "listeners = ( { listen = \"127.0.0.1:8080\"; pool = \"app\"; } );\n";
-
-// A config whose pool "app" (on line 2) holds `options` before its backends.
-std::string withPool(const std::string& options) {
-  return kListener + "pools = ( { name = \"app\"; " + options +
-         "\n  backends = ( { address = \"127.0.0.1:9000\"; } ); } );\n";
-}
-
-Pool loadPool(const std::string& options) {
-  return mustLoad(loadConfigFromString(withPool(options), "test.conf")).pools[0];
-}
-
-// Exactly one error, at `line` of test.conf, saying `message`.
-void expectError(const std::string& text, int line, const std::string& message) {
-  INFO("config:\n" << text);
-  auto r = loadConfigFromString(text, "test.conf");
-  REQUIRE_FALSE(r.has_value());
-  INFO("errors:\n" << allErrors(r.error()));
-  REQUIRE(r.error().size() == 1);
-  CHECK(r.error()[0].file == "test.conf");
-  CHECK(r.error()[0].line == line);
-  CHECK(r.error()[0].message == message);
-}
+using test::withPool;
 
 TEST_CASE("every algorithm is selectable by its name", "[config]") {
   const std::vector<std::pair<std::string, Algorithm>> names = {
@@ -128,7 +106,7 @@ TEST_CASE("the third pool of full.conf sets every pool option", "[config]") {
   CHECK(h.rise == 5);
   CHECK_FALSE(h.initial_up);
   CHECK(h.jitter_ms == 100);
-  CHECK(h.line == 53);
+  CHECK(h.line == 58);
 }
 
 TEST_CASE("a bad algorithm or hash_key names what is accepted", "[config]") {
