@@ -177,8 +177,10 @@ struct Pool {
   uint32_t connect_timeout_ms = 5000;
   uint32_t read_timeout_ms = 60000;  // between two reads of the response
   uint32_t send_timeout_ms = 60000;  // between two writes of the request
-  int retries = 1;  // further backends tried after a connect failure, before any byte was sent
-  std::vector<int> retry_on;  // response statuses (502, 503, 504) that are retried too
+  // Further backends tried after a failure before any response byte reached the client (the
+  // rules are in man/lb.conf.5, "retries").
+  int retries = 1;
+  std::vector<int> retry_on;  // response statuses (429, 500, 502, 503, 504) retried too
   RetryBudget retry_budget;
   PassiveHealth passive;
   CircuitBreaker circuit_breaker;

@@ -56,8 +56,16 @@ bool BackendSet::readWeights(uint64_t now_ms) {
         slots_[i] == nullptr ? 0 : slots_[i]->admin_weight.load(std::memory_order_relaxed);
     int64_t w = admin > 0 ? std::min<int64_t>(admin, kMaxWeight) : config_weights_[i];
     if (slow_start_ms_ != 0 && slots_[i] != nullptr) {
-      w = slowStartWeight(static_cast<uint32_t>(w), slowStartSince(*slots_[i], now_ms), now_ms,
-                          slow_start_ms_);
+      // A backend that is out already has the weight it will come back with: it may return
+      // any moment, and the next refresh is up to kWeightRefreshMs away.
+      const shm::BackendSlot& s = *slots_[i];
+      const bool out =
+          s.health.load(std::memory_order_relaxed) != static_cast<uint32_t>(shm::HealthState::Up) ||
+          !passiveAvailable(s, now_ms) ||
+          s.breaker_state.load(std::memory_order_relaxed) !=
+              static_cast<uint32_t>(shm::BreakerState::Closed);
+      const uint64_t since = out ? now_ms : slowStartSince(s, now_ms);
+      w = slowStartWeight(static_cast<uint32_t>(w), since, now_ms, slow_start_ms_);
     }
     if (w != weights_[i]) {
       weights_[i] = w;

@@ -389,9 +389,9 @@ void ClientConn::parseRequest() {
   }
   if (!ex->req_done && !ex->in_head && ex->body_ok && !ex->up_write_pending) {
     armClientTimer(listener_->limits.body_timeout_ms);
-  } else if (!ex->in_head && !ex->cl_write_pending) {
+  } else if (!ex->in_head && !ex->cl_write_pending && !queue_link_.queued) {
     // Waiting on the backend (connect, a write it has not taken, its response): its own
-    // timeouts apply, not the client's.
+    // timeouts apply, not the client's. A queued request's timer is the queue's timeout.
     ctx_->timers.disarm(&timer_);
   }
   if (ex->client_eof) {

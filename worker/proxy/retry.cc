@@ -122,7 +122,9 @@ void ClientConn::resetAttempt() {
   ex->skip_interim = false;
   ex->resp_head_done = false;
   ex->status = ex->upstream_status = 0;
-  sm_.transition(ConnState::SelectingBackend);
+  if (sm_.state() != ConnState::SelectingBackend) {
+    sm_.transition(ConnState::SelectingBackend);
+  }
 }
 
 bool ClientConn::retryOnStatus() {

@@ -144,6 +144,11 @@ TEST_CASE("slow start ramps the weight of a backend that came back", "[balancer]
   CHECK(bal->backends().weight(0) == 10);
   CHECK(bal->backends().weight(1) == 10);
   CHECK(bal->backends().weight(2) == 10);
+  // While out, a backend already has the weight it comes back with.
+  f.setHealth(2, HealthState::Down);
+  in.now_ms = t0 + 2000;
+  bal->release(bal->pick({}, in));
+  CHECK(bal->backends().weight(2) == 1);
 }
 
 TEST_CASE("every algorithm honours the operator's weight", "[balancer]") {
