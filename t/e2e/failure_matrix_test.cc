@@ -157,3 +157,87 @@ TEST_CASE("failing backends: a POST is not sent twice, a GET is", "[resilience]"
 
 }  // namespace
 }  // namespace lb::e2e
+
+namespace lb::e2e {
+namespace {
+
+TEST_CASE("failing backends: a retry_on response with no backend left to try is passed on",
+          "[resilience]") {
+  FakeUpstream a("a", upstream::fixed(503, "busy", {{"Retry-After", "7"}}));
+  LbInstance lb;
+  std::string dead = "127.0.0.1:" + std::to_string(lb.port(1));  // refuses; checked down
+  lb.start(singlePoolConfig({a.address(), dead},
+                            "retries = 1; retry_on = [ 503 ]; health_check = { type = \"tcp\"; "
+                            "initial = \"down\"; interval_ms = 100; timeout_ms = 50; };"));
+  INFO(lb.diagnostics());
+  REQUIRE(waitUntil(
+      [&] {
+        return lb.errorLog().find("backend " + a.address() + " in pool p is UP") !=
+               std::string::npos;
+      },
+      5s));
+  for (int i = 0; i < 6; ++i) {
+    auto r = get(lb.port(0), "/x");
+    INFO(describe(r));
+    REQUIRE(r);
+    CHECK(r->status == 503);
+    CHECK(r->body.data == "busy");
+    CHECK(r->header("Retry-After") == "7");
+  }
+  CHECK(a.requests() == 6);
+  INFO(lb.diagnostics());
+  CHECK(lb.errorLog().find("retry budget") == std::string::npos);
+}
+
+TEST_CASE("failing backends: a response head lb cannot forward is the backend's failure",
+          "[resilience]") {
+  // Fits the backend-side head buffer, not the rewritten head lb sends the client.
+  const std::string big =
+      "HTTP/1.1 200 OK\r\nX-Big: " + std::string(16360, 'x') + "\r\nContent-Length: 2\r\n\r\nok";
+  FakeUpstream a("a", upstream::raw(big)), b("b", upstream::raw(big));
+  LbInstance lb;
+  lb.start(singlePoolConfig({a.address(), b.address()},
+                            "retries = 1; circuit_breaker = { failures = 2; open_ms = 60000; };"));
+  for (int i = 0; i < 4; ++i) {
+    auto r = get(lb.port(0), "/x");
+    INFO(describe(r));
+    REQUIRE(r);
+    // Each request fails on both; after two, both breakers are open: no backend is left.
+    CHECK(r->status == (i < 2 ? 502 : 503));
+  }
+  INFO(lb.diagnostics());
+  CHECK(lb.errorLog().find("circuit breaker of backend " + a.address() + " in pool p is OPEN") !=
+        std::string::npos);
+  CHECK(lb.errorLog().find("circuit breaker of backend " + b.address() + " in pool p is OPEN") !=
+        std::string::npos);
+}
+
+TEST_CASE("failing backends: a POST on a kept-alive connection the backend drops is not resent",
+          "[resilience]") {
+  FakeUpstream a("a", [](Exchange& ex) {
+    if (ex.request().method == "POST") {
+      ex.closeAfter();  // read it, answer nothing
+    } else {
+      ex.respond(200, {}, "a");
+    }
+  });
+  LbInstance lb;
+  lb.start(singlePoolConfig({a.address()}, "retries = 0;"), {.workers = 1});
+  HttpClient c(lb.port(0));
+  auto warm = c.roundTrip(buildRequest("GET", "/warm"));
+  REQUIRE(warm);
+  REQUIRE(warm->status == 200);
+  auto post =
+      fetch(lb.port(0), "POST /order HTTP/1.1\r\nHost: lb.test\r\nContent-Length: 0\r\n\r\n");
+  INFO(describe(post));
+  REQUIRE(post);
+  CHECK(post->status == 502);
+  int posts = 0;
+  for (const auto& r : a.received()) {
+    posts += r.method == "POST" ? 1 : 0;
+  }
+  CHECK(posts == 1);
+}
+
+}  // namespace
+}  // namespace lb::e2e

@@ -149,7 +149,7 @@ void ClientConn::resetForNextRequest() {
   ex->up_nchunk = 0;
   ex->resp_pause = Pause::None;
   ex->status = ex->upstream_status = ex->fail_status = 0;
-  ex->stale_retry_done = ex->skip_interim = false;
+  ex->stale_retry_done = ex->skip_interim = ex->up_bytes_in = false;
   ex->static_resp = nullptr;
   ex->local_status = 0;
   ex->req_content_length = 0;

@@ -29,12 +29,29 @@ namespace lb::worker {
 class UpstreamConn;
 
 inline constexpr int kMaxIov = 48;
+// Backends one request may try (retries is at most 7), breaker refusals included.
+inline constexpr int kMaxTried = 8;
 // After our last byte, unread client input is drained this long so that closing never turns it
 // into an RST that could destroy the response in flight (nginx's lingering_timeout).
 inline constexpr uint32_t kLingerMs = 5000;
 // The lingering close of an idle connection a drain closes (drain.cc): a client that reads our
 // FIN closes at once, so a short wait is enough (a request that crossed it is read and dropped).
 inline constexpr uint32_t kDrainLingerMs = 1000;
+
+// RFC 9110 9.2.2: a request that may be sent twice with the effect of once.
+inline bool idempotent(uint8_t method) {
+  switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // Where a paused parser stopped.
 enum class Pause : uint8_t { None, HeadComplete, MessageComplete, IovFull };
@@ -68,7 +85,8 @@ struct Exchange {
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
-  bool skip_interim = false;                            // a 1xx response is being skipped
+  bool up_bytes_in = false;   // the current attempt's backend sent something
+  bool skip_interim = false;  // a 1xx response is being skipped
   const config::StaticResponse* static_resp = nullptr;  // answered once the body is read
   int local_status = 0;                                 // error answered once the body is read
   uint64_t req_content_length = 0;
@@ -79,7 +97,7 @@ struct Exchange {
   UpstreamConn* up = nullptr;
   int pool = -1;
   int backend = -1;
-  int tried[8];  // backends tried or refused by their breaker: never picked again
+  int tried[kMaxTried];  // backends tried or refused by their breaker: never picked again
   int ntried = 0;
   int attempts = 0;      // backends the request was sent to (or a connect was started to)
   bool holding = false;  // a balancer connection count is taken for `backend`
@@ -212,6 +230,13 @@ class ClientConn {
   void headComplete();
   void routeAndDispatch();
   void selectBackend();
+  // Picks a backend not tried yet whose breaker admits the request, and takes one of its
+  // connections (and a probe place when `*probe`); -1 when there is none.
+  int pickBackend(bool* probe);
+  // Sends the request to `backend`, picked by pickBackend().
+  void startAttempt(int backend, bool probe);
+  // Gives back a backend pickBackend() returned that is not used after all.
+  void giveBack(int backend, bool probe);
   void upstreamReady();
   bool buildUpstreamHead();
   // Writes up_iov; true when the kernel took it all at once (no callback will follow).
@@ -227,15 +252,20 @@ class ClientConn {
   // Reports the outcome of the attempt on ex_->backend to passive health and the breaker:
   // `status` is the response's status, 0 for a failure without one (`reason` says which).
   void recordOutcome(int status, const char* reason);
-  // Whether the request may go to another backend after its attempt failed; `sent` when the
-  // request (head or body) may have reached the backend. Takes a retry from the pool's budget.
-  bool mayRetry(bool sent);
+  // Whether the request may go to another backend after its attempt failed, as far as the
+  // request and the pool's retries go; `sent` when the request (head or body) may have reached
+  // the backend.
+  bool retryAllowed(bool sent) const;
+  // Takes one retry from the pool's budget; false (logged) when it is spent.
+  bool takeRetry();
   // The upstream side back to before the attempt (its connection already closed or given up).
   void resetAttempt();
   // No backend could be picked: wait in the pool's queue when some backend is only full, else
   // answer. True when the request waits.
   bool waitForBackend();
   void leaveQueue();
+  // Joins the pool's queue, or answers 503 when it is full.
+  void enqueue();
   // A response head arrived whose status is in the pool's retry_on: true when the request goes
   // to another backend instead (the response is dropped).
   bool retryOnStatus();

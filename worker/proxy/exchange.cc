@@ -161,47 +161,64 @@ void ClientConn::routeAndDispatch() {
   selectBackend();
 }
 
-void ClientConn::selectBackend() {
+int ClientConn::pickBackend(bool* probe) {
   Exchange* ex = ex_;
   PoolRuntime& pr = ctx_->pools[ex->pool];
   const config::Pool& pool = *pr.pool;
   const uint64_t now = uv_now(ctx_->loop);
   const PickInput input = pickInputFor(pool, *pr.balancer, ex->req_head, pathOf(ex->req_head.url()),
                                        ClientAddress{peer_family_, peer_addr_}, now);
-  constexpr int kMaxTried = static_cast<int>(sizeof(ex->tried) / sizeof(ex->tried[0]));
-  int b = -1;
-  breaker::Admit admit = breaker::Admit::Yes;
   // A breaker that another worker just half-opened may have no probe place left: such a
-  // backend is skipped like a tried one, and the pick made again.
-  for (int round = 0; round < kMaxTried; ++round) {
-    b = pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)), input);
+  // backend is skipped like a tried one, and the pick made again. Once `tried` is full, the
+  // request has had its chances (a retry never goes back to a backend it tried).
+  while (ex->ntried < kMaxTried) {
+    int b =
+        pr.balancer->pick(std::span<const int>(ex->tried, static_cast<size_t>(ex->ntried)), input);
     if (b < 0) {
-      break;
+      return -1;
     }
-    if (ex->ntried < kMaxTried) {
-      ex->tried[ex->ntried++] = b;
-    }
-    admit = breaker::admit(ctx_->backendSlot(ex->pool, b), pool.circuit_breaker, now);
+    ex->tried[ex->ntried++] = b;
+    breaker::Admit admit =
+        breaker::admit(ctx_->backendSlot(ex->pool, b), pool.circuit_breaker, now);
     if (admit != breaker::Admit::No) {
-      break;
+      *probe = admit == breaker::Admit::Probe;
+      return b;
     }
     pr.balancer->release(b);
-    b = -1;
   }
+  return -1;
+}
+
+void ClientConn::selectBackend() {
+  Exchange* ex = ex_;
+  PoolRuntime& pr = ctx_->pools[ex->pool];
+  // First in, first out: while requests of this worker wait for the pool, a new one waits
+  // behind them rather than taking the connection the first of them is about to get.
+  if (ex->attempts == 0 && !queue_link_.queued && pr.queue && pr.queue->size() > 0) {
+    enqueue();
+    return;
+  }
+  bool probe = false;
+  int b = pickBackend(&probe);
   if (b < 0) {
     if (ex->attempts > 0) {
       localResponse(ex->fail_status != 0 ? ex->fail_status : 502);
     } else if (!waitForBackend()) {
-      LB_WARN("no live upstream in pool \"%s\" can take the request", pool.name.c_str());
+      LB_WARN("no live upstream in pool \"%s\" can take the request", pr.pool->name.c_str());
       localResponse(503);
     }
     return;
   }
+  startAttempt(b, probe);
+}
+
+void ClientConn::startAttempt(int b, bool probe) {
+  Exchange* ex = ex_;
   leaveQueue();
   ex->backend = b;
   ex->holding = true;
   ex->attempt_open = true;
-  ex->probe = admit == breaker::Admit::Probe;
+  ex->probe = probe;
   ++ex->attempts;
   UpstreamConn* up = UpstreamConn::takeIdle(ctx_, ex->pool, b, this);
   if (up != nullptr) {
@@ -473,12 +490,13 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   const config::Backend& backend = pool.backends[ex->backend];
   bool connecting = !ex->up_head_sent;
   bool reused = up != nullptr && up->reused() && !connecting;
-  bool got_response = ex->resp_head_done || ex->rbuf_end > 0;
+  bool got_response = ex->resp_head_done || ex->up_bytes_in;
   ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
   // A kept-alive connection the backend closed just as we reused it: the request never reached
   // it, so it is sent again on a fresh connection to the same backend (once), as nginx does. The
   // balancer's connection count is kept for it; it is no retry and no failure of the backend.
-  if (reused && !got_response && !timeout && !ex->req_has_body && !ex->stale_retry_done) {
+  if (reused && !got_response && !timeout && !ex->req_has_body && !ex->stale_retry_done &&
+      idempotent(ex->req.method)) {
     ex->stale_retry_done = true;
     LB_INFO("upstream %s closed a kept-alive connection, retrying on a new one",
             backend.address_text.c_str());
@@ -506,10 +524,17 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   releaseBackend();
   int status = timeout ? 504 : 502;
   ex->fail_status = status;
-  if (!ex->resp_started && !ex->cl_write_pending && mayRetry(!connecting)) {
-    resetAttempt();
-    selectBackend();
-    return;
+  if (!ex->resp_started && !ex->cl_write_pending && retryAllowed(!connecting)) {
+    bool probe = false;
+    int next = pickBackend(&probe);
+    if (next >= 0 && takeRetry()) {
+      resetAttempt();
+      startAttempt(next, probe);
+      return;
+    }
+    if (next >= 0) {
+      giveBack(next, probe);
+    }
   }
   if (ex->resp_started || ex->cl_write_pending) {
     closeNow();  // part of the response went out: only closing can tell the client

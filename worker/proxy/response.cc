@@ -67,6 +67,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     return;
   }
   if (nread > 0) {
+    ex->up_bytes_in = true;
     ex->rbuf_end += static_cast<uint32_t>(nread);
     ctx_->backendSlot(ex->pool, ex->backend)
         .bytes_received.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
@@ -265,14 +266,12 @@ bool ClientConn::buildClientHead() {
   ex->upstream_status = p->status_code;
   ex->status = p->status_code;
   ex->up_header_ms = uv_now(ctx_->loop);
-  recordOutcome(p->status_code, nullptr);
   const PoolRuntime& pr = ctx_->pools[ex->pool];
   if (pr.balancer->wantsResponseTimes()) {
     // Time to the response head: what least_time and peak_ewma steer by.
     pr.balancer->recordResponse(ex->backend, uv_hrtime() / 1000 - ex->up_start_us,
                                 ex->up_header_ms);
   }
-  sm_.transition(ConnState::SendingResponse);
   if (ex->cl_head == nullptr) {
     ex->cl_head = ctx_->buffers.get();
   }
@@ -329,8 +328,10 @@ bool ClientConn::buildClientHead() {
   }
   out << "\r\n";
   if (!out.ok()) {
-    return false;
+    return false;  // upstreamFailed() counts it as the backend's failure
   }
+  recordOutcome(p->status_code, nullptr);
+  sm_.transition(ConnState::SendingResponse);
   ex->cl_iovcnt = 0;
   ex->cl_nchunk = 0;
   ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(ex->cl_head, static_cast<unsigned>(out.size()));

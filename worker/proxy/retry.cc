@@ -18,21 +18,6 @@ bool listed(const std::vector<int>& statuses, int status) {
   return std::find(statuses.begin(), statuses.end(), status) != statuses.end();
 }
 
-// RFC 9110 9.2.2: a request that may be sent twice with the effect of once.
-bool idempotent(uint8_t method) {
-  switch (method) {
-    case HTTP_GET:
-    case HTTP_HEAD:
-    case HTTP_OPTIONS:
-    case HTTP_TRACE:
-    case HTTP_PUT:
-    case HTTP_DELETE:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 void ClientConn::recordOutcome(int status, const char* reason) {
@@ -89,23 +74,36 @@ void ClientConn::recordOutcome(int status, const char* reason) {
   }
 }
 
-bool ClientConn::mayRetry(bool sent) {
-  Exchange* ex = ex_;
+bool ClientConn::retryAllowed(bool sent) const {
+  const Exchange* ex = ex_;
   const config::Pool& pool = *ctx_->pools[ex->pool].pool;
   if (ex->attempts > pool.retries || ex->ntried >= static_cast<int>(pool.backends.size())) {
     return false;
   }
   // A body already streamed is gone (lb does not keep it); a request the backend may have
   // acted on is sent again only if doing so twice is harmless.
-  if (sent && (ex->req_has_body || !idempotent(ex->req.method))) {
-    return false;
+  return !sent || (!ex->req_has_body && idempotent(ex->req.method));
+}
+
+bool ClientConn::takeRetry() {
+  const config::Pool& pool = *ctx_->pools[ex_->pool].pool;
+  if (pool.slot < 0 || ctx_->segment == nullptr ||
+      budgetTakeRetry(ctx_->segment->pools[pool.slot], pool.retry_budget, uv_now(ctx_->loop))) {
+    return true;
   }
-  if (pool.slot >= 0 && ctx_->segment != nullptr &&
-      !budgetTakeRetry(ctx_->segment->pools[pool.slot], pool.retry_budget, uv_now(ctx_->loop))) {
-    LB_INFO("retry budget of pool \"%s\" is spent: the request is not retried", pool.name.c_str());
-    return false;
+  LB_INFO("retry budget of pool \"%s\" is spent: the request is not retried", pool.name.c_str());
+  return false;
+}
+
+void ClientConn::giveBack(int backend, bool probe) {
+  if (probe) {
+    breaker::abandon(ctx_->backendSlot(ex_->pool, backend));
   }
-  return true;
+  PoolRuntime& pr = ctx_->pools[ex_->pool];
+  pr.balancer->release(backend);
+  if (pr.queue) {
+    pr.queue->wake();
+  }
 }
 
 void ClientConn::resetAttempt() {
@@ -120,6 +118,7 @@ void ClientConn::resetAttempt() {
   ex->resp_pause = Pause::None;
   ex->resp_kick = false;
   ex->skip_interim = false;
+  ex->up_bytes_in = false;
   ex->resp_head_done = false;
   ex->status = ex->upstream_status = 0;
   if (sm_.state() != ConnState::SelectingBackend) {
@@ -132,7 +131,18 @@ bool ClientConn::retryOnStatus() {
   const int status = ex->resp.status_code;
   const config::Pool& pool = *ctx_->pools[ex->pool].pool;
   if (pool.retry_on.empty() || !listed(pool.retry_on, status) || ex->resp_started ||
-      ex->cl_write_pending || !mayRetry(true)) {
+      ex->cl_write_pending || !retryAllowed(true)) {
+    return false;
+  }
+  // The next backend first: with none left (or no budget) this response is what the client
+  // gets, not a 502 of lb's.
+  bool probe = false;
+  const int next = pickBackend(&probe);
+  if (next < 0) {
+    return false;
+  }
+  if (!takeRetry()) {
+    giveBack(next, probe);
     return false;
   }
   LB_INFO("upstream %s in pool \"%s\" answered %d, retrying on another backend",
@@ -144,7 +154,7 @@ bool ClientConn::retryOnStatus() {
   ex->up = nullptr;
   releaseBackend();
   resetAttempt();
-  selectBackend();
+  startAttempt(next, probe);
   return true;
 }
 
@@ -156,17 +166,21 @@ bool ClientConn::waitForBackend() {
     leaveQueue();  // nothing to wait for (any more): every usable backend is out
     return false;
   }
-  if (queue_link_.queued) {
-    return true;
+  if (!queue_link_.queued) {
+    enqueue();
   }
+  return true;
+}
+
+void ClientConn::enqueue() {
+  PoolRuntime& pr = ctx_->pools[ex_->pool];
   if (!pr.queue->push(&queue_link_)) {
     LB_WARN("the queue of pool \"%s\" is full (%u requests): answering 503", pr.pool->name.c_str(),
             pr.queue->size());
     localResponse(503);
-    return true;
+    return;
   }
   ctx_->timers.arm(&timer_, pr.pool->queue.timeout_ms);
-  return true;
 }
 
 void ClientConn::leaveQueue() {
