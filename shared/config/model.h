@@ -71,6 +71,43 @@ struct ClientLimits {
   uint32_t keepalive_requests = 10000;    // keepalive_requests per connection; 0 = unlimited
 };
 
+// One certificate of a TLS listener: a PEM certificate chain and its private key. The names
+// it serves are those of the certificate itself (DNS subjectAltNames, else the CN), exact or
+// wildcard ("*.example.com"); two certificates with the same names (RSA and ECDSA) are offered
+// side by side and the client's signature algorithms choose.
+struct TlsCertificate {
+  std::string cert;           // path of the PEM chain, leaf first
+  std::string key;            // path of the PEM private key
+  std::string ocsp_response;  // path of a DER OCSP response to staple; "" = none
+  int line = 0;
+};
+
+// TLS termination on a listener ("tls" group). Off when `certificates` is empty.
+struct ListenerTls {
+  enum class VerifyClient : uint8_t { Off, Optional, On };
+  std::vector<TlsCertificate> certificates;  // the first one is the default (no or unknown SNI)
+  std::vector<std::string> protocols = {"TLSv1.2", "TLSv1.3"};
+  // TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 ciphersuites; key exchange groups.
+  std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                             "TLS_CHACHA20_POLY1305_SHA256";
+  std::string groups = "X25519:P-256:P-384";
+  std::vector<std::string> alpn = {"http/1.1"};  // protocols offered, in preference order
+  bool session_tickets = true;
+  uint32_t ticket_key_rotation_s = 3600;  // ticket keys (shared by all workers) change this often
+  uint32_t session_cache = 20480;         // sessions cached per worker; 0 = no cache
+  uint32_t session_timeout_s = 300;       // a session (ticket or cached) resumes this long
+  VerifyClient verify_client = VerifyClient::Off;
+  std::string client_ca;  // PEM CA certificates client certificates must chain to
+  uint32_t verify_depth = 1;
+  // Request header that carries the verified client certificate's subject to the backends
+  // ("" = none). A client's own header of that name is always removed.
+  std::string client_subject_header;
+  int line = 0;
+
+  bool enabled() const { return !certificates.empty(); }
+};
+
 struct Listener {
   std::string name;
   std::string listen;  // as written
@@ -83,6 +120,7 @@ struct Listener {
   bool has_action = false;
   Action action;
   ClientLimits limits;
+  ListenerTls tls;
   int line = 0;
 };
 
