@@ -2,6 +2,7 @@
 // directive of schema.h spelled out, so that loading the output gives back an equal Config.
 
 #include <cstdio>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -149,6 +150,54 @@ void writeAction(Writer& w, int depth, const Action& a) {
   }
 }
 
+// "[ \"a\", \"b\" ]".
+std::string stringArray(const std::vector<std::string>& values) {
+  std::string list = "[ ";
+  for (size_t i = 0; i < values.size(); ++i) {
+    list += (i == 0 ? "" : ", ") + literal(values[i]);
+  }
+  return list + (values.empty() ? "]" : " ]");
+}
+
+// Only a TLS listener has the group; the optional paths and the header only when set, since
+// an empty one does not load.
+void writeTls(Writer& w, int depth, const ListenerTls& t) {
+  if (!t.enabled()) {
+    return;
+  }
+  w.open(depth, "tls", '{');
+  w.open(depth + 1, "certificates", '(');
+  for (size_t i = 0; i < t.certificates.size(); ++i) {
+    const TlsCertificate& c = t.certificates[i];
+    std::string item = "{ cert = " + literal(c.cert) + "; key = " + literal(c.key) + ";";
+    if (!c.ocsp_response.empty()) {
+      item += " ocsp_response = " + literal(c.ocsp_response) + ";";
+    }
+    w.line(depth + 2, item + (i + 1 == t.certificates.size() ? " }" : " },"));
+  }
+  w.close(depth + 1, ')');
+  w.set(depth + 1, "protocols", stringArray(t.protocols));
+  w.set(depth + 1, "ciphers", literal(t.ciphers));
+  w.set(depth + 1, "ciphersuites", literal(t.ciphersuites));
+  w.set(depth + 1, "groups", literal(t.groups));
+  w.set(depth + 1, "alpn", stringArray(t.alpn));
+  w.set(depth + 1, "session_tickets", t.session_tickets ? "true" : "false");
+  w.set(depth + 1, "ticket_key_rotation_s", integer(t.ticket_key_rotation_s));
+  w.set(depth + 1, "session_cache", integer(t.session_cache));
+  w.set(depth + 1, "session_timeout_s", integer(t.session_timeout_s));
+  auto verify = static_cast<size_t>(t.verify_client);
+  w.set(depth + 1, "verify_client",
+        literal(verify < std::size(schema::kVerifyClient) ? schema::kVerifyClient[verify] : "off"));
+  if (!t.client_ca.empty()) {
+    w.set(depth + 1, "client_ca", literal(t.client_ca));
+  }
+  w.set(depth + 1, "verify_depth", integer(t.verify_depth));
+  if (!t.client_subject_header.empty()) {
+    w.set(depth + 1, "client_subject_header", literal(t.client_subject_header));
+  }
+  w.close(depth, '}');
+}
+
 void writeListeners(Writer& w, const Config& c) {
   w.open(0, "listeners", '(');
   for (size_t i = 0; i < c.listeners.size(); ++i) {
@@ -164,6 +213,7 @@ void writeListeners(Writer& w, const Config& c) {
       w.set(2, "routes", literal(l.routes));
     }
     writeLimits(w, 2, l.limits);
+    writeTls(w, 2, l.tls);
     closeItem(w, 1, i + 1 == c.listeners.size());
   }
   w.close(0, ')');

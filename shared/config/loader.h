@@ -2,8 +2,9 @@
 
 // Internal to the config loader: Loader turns a parsed libconfig tree into a Config. load.cc
 // holds the top level, the logs and the http limits; sections.cc the listeners and route
-// tables; pools.cc the pools, their backends, hash key, sticky cookie, health checks and the
-// resilience groups (retry budget, passive health, circuit breaker, queue).
+// tables; tls.cc a listener's tls group; pools.cc the pools, their backends, hash key, sticky
+// cookie, health checks and the resilience groups (retry budget, passive health, circuit
+// breaker, queue).
 
 #include <libconfig.h++>
 
@@ -51,6 +52,21 @@ class Loader {
   void readListener(const Setting& g, int index);
   void readAddress(const Setting& s, bool is_backend, os::SocketAddress* out);
   void readReturn(const Setting& g, const std::string& context, StaticResponse* out);
+  // A listener's "tls" group; `context` names it ("tls of listener \"web\""). Checks syntax,
+  // ranges and the directives' consistency only: the files are read by the TLS code.
+  void readTls(const Setting& g, const std::string& context, ListenerTls* out);
+  void readTlsCertificates(const Setting& s, const std::string& context,
+                           std::vector<TlsCertificate>* out);
+  void readTlsCertificate(const Setting& g, const std::string& context, TlsCertificate* out);
+  // A non-empty path without control characters into *out, made absolute: a relative one is
+  // taken from the main config file's directory (as @include is), then from the current one.
+  bool readTlsPath(const Setting& s, std::string* out);
+  // A non-empty string without control characters (an OpenSSL list such as "ciphers").
+  void readTlsList(const Setting& s, std::string* out);
+  // An array (or list) of distinct strings, each one of `allowed`, at least one; `example`
+  // shows the shape in the message for a setting of another type.
+  void readChoices(const Setting& s, std::span<const std::string_view> allowed, const char* example,
+                   std::vector<std::string>* out);
   void readHeaders(const Setting& g, StaticResponse* out);
   void readRouteTable(const Setting& g, int index);
   void readRule(const Setting& g, const std::string& context, RouteRule* rule);

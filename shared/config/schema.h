@@ -37,7 +37,7 @@ inline constexpr std::string_view kLimits[] = {
     "client_header_timeout_ms", "client_body_timeout_ms", "keepalive_timeout_ms", "send_timeout_ms",
     "client_max_header_size",   "client_max_body_size",   "keepalive_requests"};
 inline constexpr std::string_view kListener[] = {"name",   "listen", "protocol", "backlog",
-                                                 "routes", "pool",   "return"};
+                                                 "routes", "pool",   "return",   "tls"};
 inline constexpr std::string_view kReturn[] = {"status", "headers", "body"};
 inline constexpr std::string_view kRouteTable[] = {"name", "rules"};
 inline constexpr std::string_view kRule[] = {"host", "path_prefix", "pool", "return"};
@@ -71,6 +71,19 @@ inline constexpr std::string_view kPassive[] = {"failures", "fail_timeout_ms", "
 inline constexpr std::string_view kCircuitBreaker[] = {"failures", "open_ms", "half_open_probes",
                                                        "half_open_successes", "statuses"};
 inline constexpr std::string_view kQueue[] = {"size", "timeout_ms"};
+inline constexpr std::string_view kTls[] = {"certificates",    "protocols",
+                                            "ciphers",         "ciphersuites",
+                                            "groups",          "alpn",
+                                            "session_tickets", "ticket_key_rotation_s",
+                                            "session_cache",   "session_timeout_s",
+                                            "verify_client",   "client_ca",
+                                            "verify_depth",    "client_subject_header"};
+inline constexpr std::string_view kTlsCertificate[] = {"cert", "key", "ocsp_response"};
+// The values "protocols" and "alpn" of a tls group may list.
+inline constexpr std::string_view kTlsProtocols[] = {"TLSv1.2", "TLSv1.3"};
+inline constexpr std::string_view kAlpnProtocols[] = {"h2", "http/1.1"};
+// The names of ListenerTls::VerifyClient values as the config spells them, in enum order.
+inline constexpr std::string_view kVerifyClient[] = {"off", "optional", "on"};
 // The response statuses "retry_on" may list: the ones a backend sends when another one may
 // well succeed.
 inline constexpr int kRetryableStatuses[] = {429, 500, 502, 503, 504};
@@ -159,6 +172,8 @@ class Reader {
   // The file a setting came from, resolved against the include directory.
   std::string fileOf(const libconfig::Setting& s) const;
   const std::string& file() const { return file_; }
+  // The directory relative @include names (and other relative paths) are taken from.
+  const std::string& includeDir() const { return include_dir_; }
   ConfigErrors& errors() { return errors_; }
 
  private:

@@ -114,6 +114,8 @@ void Loader::readListener(const Setting& g, int index) {
       l.has_action = true;
       l.action.kind = Action::Kind::Static;
       readReturn(s, "\"return\" of " + context, &l.action.response);
+    } else if (key == "tls") {
+      readTls(s, "tls of " + context, &l.tls);
     } else if (!readLimit(s, &l.limits)) {
       r_.unknown(s, context, kKnown);
     }

@@ -35,6 +35,32 @@ void checkEqual(const Action& a, const Action& b) {
   CHECK(a.response.body == b.response.body);
 }
 
+void checkEqual(const ListenerTls& a, const ListenerTls& b) {
+  REQUIRE(a.certificates.size() == b.certificates.size());
+  for (size_t i = 0; i < a.certificates.size(); ++i) {
+    CHECK(a.certificates[i].cert == b.certificates[i].cert);
+    CHECK(a.certificates[i].key == b.certificates[i].key);
+    CHECK(a.certificates[i].ocsp_response == b.certificates[i].ocsp_response);
+  }
+  // The settings of a listener without TLS mean nothing, and a dump leaves them out.
+  if (!a.enabled()) {
+    return;
+  }
+  CHECK(a.protocols == b.protocols);
+  CHECK(a.ciphers == b.ciphers);
+  CHECK(a.ciphersuites == b.ciphersuites);
+  CHECK(a.groups == b.groups);
+  CHECK(a.alpn == b.alpn);
+  CHECK(a.session_tickets == b.session_tickets);
+  CHECK(a.ticket_key_rotation_s == b.ticket_key_rotation_s);
+  CHECK(a.session_cache == b.session_cache);
+  CHECK(a.session_timeout_s == b.session_timeout_s);
+  CHECK(a.verify_client == b.verify_client);
+  CHECK(a.client_ca == b.client_ca);
+  CHECK(a.verify_depth == b.verify_depth);
+  CHECK(a.client_subject_header == b.client_subject_header);
+}
+
 // Every field but Config::file and the source lines, which name where the text came from.
 void checkEqual(const Config& a, const Config& b) {
   CHECK(a.worker_processes == b.worker_processes);
@@ -63,6 +89,7 @@ void checkEqual(const Config& a, const Config& b) {
     CHECK(x.has_action == y.has_action);
     checkEqual(x.action, y.action);
     checkEqual(x.limits, y.limits);
+    checkEqual(x.tls, y.tls);
   }
   REQUIRE(a.routes.size() == b.routes.size());
   for (size_t i = 0; i < a.routes.size(); ++i) {
@@ -154,6 +181,7 @@ TEST_CASE("dumps of the shipped configs load back equal", "[config]") {
   checkRoundTrip(mustLoad(loadConfig(kConfDir + "minimal.conf")));
   checkRoundTrip(mustLoad(loadConfig(kFixtures + "full.conf")));
   checkRoundTrip(mustLoad(loadConfig(kFixtures + "include_main.conf")));
+  checkRoundTrip(mustLoad(loadConfig(kFixtures + "tls.conf")));
 }
 
 TEST_CASE("a dump writes every directive, defaults included", "[config]") {
@@ -168,6 +196,11 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
   c.pools[0].passive.failures = 3;
   c.pools[0].circuit_breaker.enabled = true;
   c.pools[0].queue.size = 10;
+  ListenerTls& tls = c.listeners[0].tls;
+  tls.certificates = {{"/a.pem", "/a.key", "/a.ocsp", 0}};
+  tls.verify_client = ListenerTls::VerifyClient::On;
+  tls.client_ca = "/ca.pem";
+  tls.client_subject_header = "X-Subject";
   text += dumpConfig(c);
   for (auto list : {std::span<const std::string_view>(schema::kTopLevel),
                     std::span<const std::string_view>(schema::kErrorLog),
@@ -183,7 +216,9 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
                     std::span<const std::string_view>(schema::kRetryBudget),
                     std::span<const std::string_view>(schema::kPassive),
                     std::span<const std::string_view>(schema::kCircuitBreaker),
-                    std::span<const std::string_view>(schema::kQueue)}) {
+                    std::span<const std::string_view>(schema::kQueue),
+                    std::span<const std::string_view>(schema::kTls),
+                    std::span<const std::string_view>(schema::kTlsCertificate)}) {
     for (std::string_view name : list) {
       INFO(name);
       CHECK(text.find(std::string(name) + " = ") != std::string::npos);
@@ -262,6 +297,57 @@ TEST_CASE("resilience groups are dumped only where they are on", "[config]") {
   text = dumpConfig(c);
   CHECK(text.find("statuses") == std::string::npos);
   CHECK(text.find("queue") == std::string::npos);
+  checkRoundTrip(c);
+}
+
+TEST_CASE("a tls group is dumped only for TLS listeners, its optional paths only when set",
+          "[config]") {
+  Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
+  CHECK(dumpConfig(c).find("tls") == std::string::npos);
+  ListenerTls& t = c.listeners[0].tls;
+  t.certificates = {{"/etc/lb/a.pem", "/etc/lb/a.key", "", 0}};
+  std::string text = dumpConfig(c);
+  CHECK(text.find("    tls = {\n"
+                  "      certificates = (\n"
+                  "        { cert = \"/etc/lb/a.pem\"; key = \"/etc/lb/a.key\"; }\n"
+                  "      );\n"
+                  "      protocols = [ \"TLSv1.2\", \"TLSv1.3\" ];\n"
+                  "      ciphers = \"ECDHE+AESGCM:ECDHE+CHACHA20\";\n") != std::string::npos);
+  CHECK(text.find("      alpn = [ \"http/1.1\" ];\n"
+                  "      session_tickets = true;\n"
+                  "      ticket_key_rotation_s = 3600;\n"
+                  "      session_cache = 20480;\n"
+                  "      session_timeout_s = 300;\n"
+                  "      verify_client = \"off\";\n"
+                  "      verify_depth = 1;\n"
+                  "    };\n") != std::string::npos);
+  CHECK(text.find("ocsp_response") == std::string::npos);
+  CHECK(text.find("client_ca") == std::string::npos);
+  CHECK(text.find("client_subject_header") == std::string::npos);
+  checkRoundTrip(c);
+
+  t.certificates.push_back({"/etc/lb/a \"ec\".pem", "/etc/lb/a-ec.key", "/etc/lb/a.ocsp", 0});
+  t.protocols = {"TLSv1.3"};
+  t.alpn = {"h2", "http/1.1"};
+  t.session_tickets = false;
+  t.ticket_key_rotation_s = 604800;
+  t.session_cache = 0;
+  t.session_timeout_s = 86400;
+  t.verify_client = ListenerTls::VerifyClient::Optional;
+  t.client_ca = "/etc/lb/ca.pem";
+  t.verify_depth = 10;
+  t.client_subject_header = "X-Client-Subject";
+  text = dumpConfig(c);
+  CHECK(text.find("{ cert = \"/etc/lb/a.pem\"; key = \"/etc/lb/a.key\"; },\n") !=
+        std::string::npos);
+  CHECK(text.find("{ cert = \"/etc/lb/a \\\"ec\\\".pem\"; key = \"/etc/lb/a-ec.key\"; "
+                  "ocsp_response = \"/etc/lb/a.ocsp\"; }\n") != std::string::npos);
+  CHECK(text.find("verify_client = \"optional\";\n"
+                  "      client_ca = \"/etc/lb/ca.pem\";\n"
+                  "      verify_depth = 10;\n"
+                  "      client_subject_header = \"X-Client-Subject\";\n") != std::string::npos);
+  checkRoundTrip(c);
+  t.verify_client = ListenerTls::VerifyClient::On;
   checkRoundTrip(c);
 }
 

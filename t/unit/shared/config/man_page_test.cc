@@ -60,7 +60,9 @@ TEST_CASE("lb.conf(5) documents exactly the directives of each context", "[confi
       {"retry_budget", schema::kRetryBudget},
       {"passive", schema::kPassive},
       {"circuit_breaker", schema::kCircuitBreaker},
-      {"queue", schema::kQueue}};
+      {"queue", schema::kQueue},
+      {"tls", schema::kTls},
+      {"certificates", schema::kTlsCertificate}};
   for (const auto& [context, names] : contexts) {
     INFO("subsection " << context);
     CHECK(documented[context] == namesOf(names));
