@@ -17,6 +17,7 @@
 #include "master/reload_plan.h"
 #include "shared/config/load.h"
 #include "shared/shm/segment.h"
+#include "shared/tls/server_context.h"
 
 namespace lb::master {
 namespace {
@@ -156,6 +157,12 @@ Result<std::string> readConfigText(const shm::Segment& segment) {
 
 int testConfig(const Options& options, bool dump, std::FILE* out, std::FILE* err) {
   auto config = config::loadConfig(options.config_file);
+  if (config) {
+    // Certificates, keys and cipher strings are checked as a reload would check them.
+    if (auto errors = tls::attachContexts(*config); !errors.empty()) {
+      config = unexpected(std::move(errors));
+    }
+  }
   if (!config) {
     printErrors(config.error(), err);
     std::fprintf(err, "lb: configuration file %s test failed\n", options.config_file.c_str());

@@ -21,6 +21,7 @@
 #include "shared/config/load.h"
 #include "shared/log/log.h"
 #include "shared/proc/control.h"
+#include "shared/tls/server_context.h"
 
 namespace lb::master {
 namespace {
@@ -72,6 +73,12 @@ bool Master::start() {
     return false;
   }
   auto config = std::make_unique<config::Config>(std::move(*loaded));
+  if (auto errors = tls::attachContexts(*config); !errors.empty()) {
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "lb: %s\n", e.toString().c_str());
+    }
+    return false;
+  }
   pid_path_ = config->pid;
   log::setRole("master");
   if (auto r = log::open(config->error_log.path, config->error_log.level); !r) {
@@ -178,6 +185,8 @@ bool Master::start() {
 
   Clock::time_point now = Clock::now();
   resetUncheckedHealth(*current().config);
+  tls::rotateTicketKeys(segment_->get()->tickets);
+  rotateTicketKeys(now);
   for (int i : processIndices(*current().config)) {
     spawn(i, generation_, now);
   }
@@ -557,6 +566,28 @@ void Master::runTimers(Clock::time_point now) {
       spawn(r.index, r.generation, now);
     }
   }
+  if (now >= next_ticket_rotation_ || next_ticket_rotation_ == Clock::time_point::max()) {
+    rotateTicketKeys(now);  // also picks up TLS listeners a reload added
+  }
+}
+
+void Master::rotateTicketKeys(Clock::time_point now) {
+  if (now < next_ticket_rotation_ && next_ticket_rotation_ != Clock::time_point::max()) {
+    return;
+  }
+  uint32_t every_s = 0;
+  for (const config::Listener& l : current().config->listeners) {
+    if (l.tls.enabled() && l.tls.session_tickets) {
+      every_s = every_s == 0 ? l.tls.ticket_key_rotation_s
+                             : std::min(every_s, l.tls.ticket_key_rotation_s);
+    }
+  }
+  if (next_ticket_rotation_ != Clock::time_point::max()) {
+    tls::rotateTicketKeys(segment_->get()->tickets);
+    LB_INFO("TLS session-ticket keys rotated");
+  }
+  next_ticket_rotation_ =
+      every_s == 0 ? Clock::time_point::max() : now + std::chrono::seconds(every_s);
 }
 
 void Master::retireGenerations() {
@@ -584,6 +615,7 @@ const timespec* Master::nextWakeup(Clock::time_point now, timespec* storage) con
   for (const auto& r : respawns_) {
     next = std::min(next, r.due);
   }
+  next = std::min(next, next_ticket_rotation_);
   if (next == Clock::time_point::max()) {
     return nullptr;
   }

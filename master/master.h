@@ -70,6 +70,9 @@ class Master {
   void beginQuit(Clock::time_point now);
   void reopenLogs();
   void runTimers(Clock::time_point now);
+  // TLS session-ticket keys (shm::TicketKeys): new ones every ticket_key_rotation_s of the
+  // serving configuration (the shortest of its TLS listeners).
+  void rotateTicketKeys(Clock::time_point now);
   void retireGenerations();
   bool spawn(int index, uint64_t generation, Clock::time_point now);
   void signalWorker(ProcessSlot& slot, int signo, Clock::time_point kill_at);
@@ -111,9 +114,10 @@ class Master {
   PendingReload pending_;
   bool reload_queued_ = false;  // a HUP arrived while a reload was pending
   std::vector<bool> shm_slots_used_;
-  std::string exe_path_;    // the binary to exec on USR2, resolved at start
-  std::string pid_file_;    // where our pid file is now (pid_path_, or .oldbin)
-  pid_t upgrade_pid_ = 0;   // the new master of a binary upgrade, while it lives
+  std::string exe_path_;   // the binary to exec on USR2, resolved at start
+  std::string pid_file_;   // where our pid file is now (pid_path_, or .oldbin)
+  pid_t upgrade_pid_ = 0;  // the new master of a binary upgrade, while it lives
+  Clock::time_point next_ticket_rotation_ = Clock::time_point::max();
   bool withdrawn_ = false;  // WINCH: workers drained on purpose, none respawned
   // The handoff channel (a SOCK_SEQPACKET pair) for the master's whole life, inherited across a
   // binary upgrade: draining workers send idle client connections on tx, serving workers of

@@ -23,6 +23,7 @@
 #include "master/reload_plan.h"
 #include "shared/config/load.h"
 #include "shared/log/log.h"
+#include "shared/tls/server_context.h"
 
 namespace lb::master {
 namespace {
@@ -89,6 +90,15 @@ void Master::reload(Clock::time_point now) {
     return;
   }
   auto next = std::make_unique<config::Config>(std::move(*loaded));
+  if (auto errors = tls::attachContexts(*next); !errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) {
+      LB_ERROR("reload failed: %s", e.toString().c_str());
+      all += (all.empty() ? "" : "\n") + e.toString();
+    }
+    finishVerdict(shm::ReloadResult::Failed, all);
+    return;
+  }
   if (next->pid != pid_path_) {
     // The pid file path also names the shared-memory segment that clients attach to.
     LB_WARN("reload: \"pid\" changed to \"%s\": a restart is needed; keeping \"%s\"",

@@ -57,6 +57,12 @@ struct WorkerContext {
   uint32_t connections = 0;       // client connections open
   ClientConn* clients = nullptr;  // all of them, for a graceful or fast stop
   std::vector<Exchange*> free_exchanges;
+  // TLS: connections whose OpenSSL session holds input to pump on the next loop turn
+  // (tls_conn.cc), and the buffer ciphertext is read into.
+  std::vector<ClientConn*> tls_kicks;
+  uv_idle_t tls_idle{};
+  bool tls_idle_ready = false;
+  std::vector<char> tls_scratch;
   void (*on_connection_closed)(WorkerContext*) = nullptr;
 
   void count(shm::Counter c) {

@@ -10,6 +10,7 @@
 
 #include "shared/log/log.h"
 #include "shared/proc/control.h"
+#include "shared/tls/server_context.h"
 #include "worker/access_log.h"
 #include "worker/context.h"
 #include "worker/net/acceptor.h"
@@ -69,6 +70,7 @@ int Worker::run() {
   ctx_.segment = init_.segment;
   ctx_.index = init_.index;
   ctx_.slot = &init_.segment->workers[init_.slot];
+  tls::setTicketKeys(&init_.segment->tickets);
   ctx_.slot->pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
   ctx_.slot->generation.store(init_.generation, std::memory_order_relaxed);
   ctx_.on_connection_closed = &Worker::onConnectionClosed;
@@ -129,6 +131,9 @@ int Worker::run() {
     if (pr.queue) {
       pr.queue->close();
     }
+  }
+  if (ctx_.tls_idle_ready) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx_.tls_idle), nullptr);
   }
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);

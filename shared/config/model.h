@@ -8,11 +8,16 @@
 // process boundary as bytes and may hold std::string and std::vector.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "shared/os/socket_address.h"
+
+namespace lb::tls {
+class ServerContext;
+}
 
 namespace lb::config {
 
@@ -89,8 +94,9 @@ struct ListenerTls {
   std::vector<std::string> protocols = {"TLSv1.2", "TLSv1.3"};
   // TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 ciphersuites; key exchange groups.
   std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
-  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
-                             "TLS_CHACHA20_POLY1305_SHA256";
+  std::string ciphersuites =
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+      "TLS_CHACHA20_POLY1305_SHA256";
   std::string groups = "X25519:P-256:P-384";
   std::vector<std::string> alpn = {"http/1.1"};  // protocols offered, in preference order
   bool session_tickets = true;
@@ -121,6 +127,9 @@ struct Listener {
   Action action;
   ClientLimits limits;
   ListenerTls tls;
+  // Built from `tls` by the master after loading (shared/tls/server_context.h); workers
+  // inherit it. Null without TLS.
+  std::shared_ptr<const tls::ServerContext> tls_context;
   int line = 0;
 };
 

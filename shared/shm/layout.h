@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 5;
+inline constexpr uint32_t kLayoutVersion = 6;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -41,6 +41,9 @@ enum class Counter : uint32_t {
   Error502,
   Error503,
   Error504,
+  TlsHandshakes,       // completed
+  TlsResumed,          // of those, resumed sessions (ticket or cache)
+  TlsHandshakeFailed,  // failed or cut short by the client
   kCount
 };
 
@@ -153,6 +156,22 @@ struct Header {
   std::atomic<uint32_t> worker_slots_high;  // slots [0, high) may be in use
 };
 
+// TLS session-ticket keys, shared by every worker so that a ticket one worker issued resumes
+// on any other. The master writes them (a seqlock: odd `sequence` while it writes) and rotates
+// them; `previous` still decrypts for one period after a rotation.
+struct TicketKey {
+  uint8_t name[16];
+  uint8_t aes_key[32];
+  uint8_t hmac_key[32];
+};
+struct alignas(64) TicketKeys {
+  std::atomic<uint64_t> sequence;
+  std::atomic<uint32_t> count;  // valid keys: 0 (none yet), 1 (current), 2 (and previous)
+  uint32_t reserved;
+  TicketKey current;
+  TicketKey previous;
+};
+
 struct Segment {
   Header header;
   alignas(64) WorkerSlot workers[kMaxWorkers];
@@ -160,6 +179,7 @@ struct Segment {
   BackendSlot backends[kMaxBackends];
   alignas(64) ReloadState reload;
   alignas(64) ConfigText config;
+  TicketKeys tickets;
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
@@ -176,7 +196,8 @@ static_assert(offsetof(Segment, workers) == 64);
 static_assert(offsetof(Segment, reload) == 64 + kMaxWorkers * sizeof(WorkerSlot) +
                                                kMaxPools * sizeof(PoolSlot) +
                                                kMaxBackends * sizeof(BackendSlot));
-static_assert(sizeof(Segment) ==
-              offsetof(Segment, reload) + sizeof(ReloadState) + sizeof(ConfigText));
+static_assert(sizeof(TicketKeys) == 192);
+static_assert(sizeof(Segment) == offsetof(Segment, reload) + sizeof(ReloadState) +
+                                     sizeof(ConfigText) + sizeof(TicketKeys));
 
 }  // namespace lb::shm

@@ -75,7 +75,16 @@ void ClientConn::accept(WorkerContext* ctx, const config::Listener* listener, in
     return;
   }
   c->setPeer(peer);
-  c->sm_.transition(ConnState::ReadingRequest);
+  if (listener->tls_context) {
+    if (!c->startTls()) {
+      c->closeNow();
+      return;
+    }
+    c->sm_.transition(ConnState::SslHandshaking);
+  } else {
+    c->sm_.transition(ConnState::ReadingRequest);
+  }
+  // The handshake and the request head share client_header_timeout_ms.
   c->armClientTimer(listener->limits.header_timeout_ms);
   c->startReading();
 }
@@ -205,6 +214,9 @@ void ClientConn::startReading() {
     reading_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::onAlloc, &ClientConn::onRead);
   }
+  if (tls_ != nullptr) {
+    kickTls();
+  }
 }
 
 void ClientConn::stopReading() {
@@ -220,9 +232,19 @@ void ClientConn::armClientTimer(uint32_t ms) {
 
 void ClientConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   ClientConn* c = fromHandle(h);
-  Exchange* ex = c->exchange();
+  if (c->tls_ != nullptr) {
+    size_t size = 0;
+    char* scratch = c->tlsScratch(&size);
+    *buf = uv_buf_init(scratch, static_cast<unsigned>(size));
+    return;
+  }
+  *buf = c->inputSpace();
+}
+
+uv_buf_t ClientConn::inputSpace() {
+  Exchange* ex = exchange();
   if (ex->in_buf == nullptr) {
-    ex->in_buf = c->ctx_->buffers.get();
+    ex->in_buf = ctx_->buffers.get();
     ex->in_start = ex->in_end = 0;
   } else if (ex->up_write_pending) {
     // The write in flight points into the buffer: only the space after in_end is free.
@@ -235,7 +257,7 @@ void ClientConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     ex->in_end -= ex->in_start;
     ex->in_start = 0;
   }
-  *buf = uv_buf_init(ex->in_buf + ex->in_end, kBufferSize - ex->in_end);
+  return uv_buf_init(ex->in_buf + ex->in_end, kBufferSize - ex->in_end);
 }
 
 void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
@@ -254,6 +276,16 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     }
     return;
   }
+  if (c->tls_ != nullptr) {
+    c->tlsRead(nread);
+    return;
+  }
+  c->onInput(nread);
+}
+
+void ClientConn::onInput(ssize_t nread) {
+  ClientConn* c = this;
+  Exchange* ex = ex_;
   if (nread > 0) {
     ex->in_end += static_cast<uint32_t>(nread);
     if (c->sm_.state() == ConnState::KeepAlive || c->idle_timer_) {
@@ -583,6 +615,7 @@ void ClientConn::onClose(uv_handle_t* h) {
   ClientConn* c = fromHandle(h);
   c->sm_.transition(ConnState::Closed);
   c->releaseExchange();
+  c->freeTls();
   WorkerContext* ctx = c->ctx_;
   --ctx->connections;
   if (c->prev_ != nullptr) {

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <string>
 
 #include "shared/config/model.h"
 #include "worker/context.h"
@@ -27,6 +28,7 @@
 namespace lb::worker {
 
 class UpstreamConn;
+struct ClientTls;
 
 inline constexpr int kMaxIov = 48;
 // Backends one request may try (retries is at most 7), breaker refusals included.
@@ -179,6 +181,8 @@ class ClientConn {
   // The request waits in its pool's queue (request_queue.h): try to pick a backend again. It
   // stays queued when every usable backend is still full.
   void retryQueued();
+  // tls_conn.cc: OpenSSL holds input for this connection; the worker's idle pass calls this.
+  void tlsKicked();
 
  private:
   ClientConn(WorkerContext* ctx, const config::Listener* listener);
@@ -186,10 +190,17 @@ class ClientConn {
   // closed, the handle closing) if libuv refuses it.
   static ClientConn* create(WorkerContext* ctx, const config::Listener* listener, int fd);
   void setPeer(const sockaddr* peer);
+  // "addr:port" of the client, for logs.
+  std::string peerText() const;
 
   // client_conn.cc: reading and parsing the request, closing.
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  // The free end of the request buffer (taking an exchange and compacting the buffer first).
+  uv_buf_t inputSpace();
+  // `nread` request bytes were appended at the end of the buffer, or EOF / an error (< 0), or
+  // nothing (0): the reading logic shared by plain and TLS connections.
+  void onInput(ssize_t nread);
   static void onClose(uv_handle_t* h);
   static void onTimeout(TimerNode* node);
   static void onShutdown(uv_shutdown_t* req, int status);
@@ -285,12 +296,36 @@ class ClientConn {
   // Writes cl_iov; with try_now, true when the kernel took it all at once.
   bool flushClient(bool try_now);
   static void onClientWritten(uv_write_t* req, int status);
+  // The response bytes handed to flushClient() are out (status < 0: the write failed).
+  void clientWriteDone(int status);
   void sendError(int status);
   void finishExchange();
   void abortExchange();
   void writeClient(const char* data, size_t len);
   void setNoDelay();
   void logAccess();
+
+  // tls_conn.cc: TLS between the socket and the HTTP code.
+  bool startTls();
+  void freeTls();
+  char* tlsScratch(size_t* size);
+  // Ciphertext (or EOF / an error) read from the socket.
+  void tlsRead(ssize_t nread);
+  // Handshake, then plaintext into the request buffer while there is room and reading is on.
+  void tlsPump();
+  // Pumps on the next loop turn if OpenSSL holds input a socket event would not announce.
+  void kickTls();
+  // Encrypts response bytes; false (and closed) on an error.
+  bool tlsWrite(const uv_buf_t* iov, int iovcnt);
+  // Sends the ciphertext waiting; true when all of it left now. With try_now false the write
+  // always completes later, through onTlsWritten (flushClient's contract).
+  bool tlsFlush(bool try_now);
+  static void onTlsWritten(uv_write_t* req, int status);
+  // A few bytes outside a response (100 Continue), best effort, plain or TLS.
+  void writeRaw(const char* data, size_t len);
+  void tlsCloseNotify();
+  // The verified client certificate's subject ("" without one).
+  const std::string& tlsClientSubject() const;
 
   uv_tcp_t tcp_;
   WorkerContext* ctx_;
@@ -309,6 +344,7 @@ class ClientConn {
   bool idle_timer_ = false;
   bool drain_close_ = false;    // timer_ closes this idle connection for the drain
   QueueLink queue_link_;        // PoolRuntime::queue
+  ClientTls* tls_ = nullptr;    // TLS listeners only
   ClientConn* next_ = nullptr;  // WorkerContext::clients
   ClientConn* prev_ = nullptr;
   uint8_t peer_family_ = 0;

@@ -63,12 +63,15 @@ bool ClientConn::idle() const {
   return ex_ == nullptr || (ex_->start_ms == 0 && ex_->in_start == ex_->in_end);
 }
 
+// A TLS session lives in this process's memory: such a connection cannot be handed over and
+// ends with its current response.
 bool ClientConn::closeForDrain() const {
-  return draining_ || (ctx_->draining && (ctx_->handoff == nullptr || !ctx_->handoff->sending()));
+  return draining_ || (ctx_->draining &&
+                       (tls_ != nullptr || ctx_->handoff == nullptr || !ctx_->handoff->sending()));
 }
 
 void ClientConn::drain() {
-  if (ctx_->handoff == nullptr || !ctx_->handoff->sending()) {
+  if (tls_ != nullptr || ctx_->handoff == nullptr || !ctx_->handoff->sending()) {
     draining_ = true;
   }
   if (idle()) {
@@ -87,6 +90,9 @@ void ClientConn::drainIdle() {
 // The descriptor that travels is a duplicate: closing the handle closes only this process's
 // copy, so the socket sends no FIN and keeps what the client sent in its receive queue.
 bool ClientConn::handOff() {
+  if (tls_ != nullptr) {
+    return false;
+  }
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) {
     return false;
@@ -133,6 +139,7 @@ void ClientConn::lingeringClose(uint32_t linger_ms) {
   idle_timer_ = false;
   drain_close_ = false;
   sm_.transition(ConnState::Draining);
+  tlsCloseNotify();
   Exchange* ex = exchange();
   ex->shutdown_req.data = this;
   if (uv_shutdown(&ex->shutdown_req, reinterpret_cast<uv_stream_t*>(&tcp_),

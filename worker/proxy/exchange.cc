@@ -315,8 +315,7 @@ void ClientConn::upstreamReady() {
   if (ex->expect_continue && ex->req_has_body && ex->in_start == ex->in_end) {
     // lb asks for the body itself; the backend never sees Expect (RFC 9110 10.1.1).
     static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    uv_buf_t b = uv_buf_init(const_cast<char*>(kContinue), sizeof(kContinue) - 1);
-    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+    writeRaw(kContinue, sizeof(kContinue) - 1);
   }
   up->startReading();
   if (!ex->in_parse) {
@@ -348,6 +347,7 @@ bool ClientConn::buildUpstreamHead() {
   std::string_view host = authority;
   // Headers named in Connection are hop-by-hop too; most messages have no such list.
   const bool has_connection = !h.find("connection").empty();
+  const std::string& subject_header = listener_->tls.client_subject_header;
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);
     if (http1::isHopByHop(n) || (has_connection && http1::isConnectionToken(h, n))) {
@@ -364,6 +364,9 @@ bool ClientConn::buildUpstreamHead() {
     }
     if (ex->expect_continue && equalsIgnoreCase(n, "expect")) {
       continue;
+    }
+    if (!subject_header.empty() && equalsIgnoreCase(n, subject_header)) {
+      continue;  // only lb says who the client certificate names
     }
     if (n.size() == 4 && equalsIgnoreCase(n, "host")) {
       if (!authority.empty()) {
@@ -387,10 +390,14 @@ bool ClientConn::buildUpstreamHead() {
         out << std::string_view(ip);
       }
     }
-    out << "\r\nX-Forwarded-Proto: http\r\n";
+    out << (tls_ != nullptr ? "\r\nX-Forwarded-Proto: https\r\n"
+                            : "\r\nX-Forwarded-Proto: http\r\n");
   }
   if (!authority.empty()) {
     out.header("Host", authority);
+  }
+  if (!subject_header.empty() && !tlsClientSubject().empty()) {
+    out.header(subject_header, tlsClientSubject());
   }
   if (!host.empty()) {
     if (forwarded) {

@@ -354,6 +354,22 @@ bool ClientConn::flushClient(bool try_now) {
   if (ex->resp_bytes > bytes) {
     setNoDelay();  // a response in several writes (a stream): each must leave at once
   }
+  if (tls_ != nullptr) {
+    // The plaintext is copied into TLS records at once; the ciphertext write stands for it.
+    if (!tlsWrite(ex->cl_iov, ex->cl_iovcnt)) {
+      return false;
+    }
+    ex->cl_iovcnt = 0;
+    ex->cl_nchunk = 0;
+    if (tlsFlush(try_now)) {
+      return true;
+    }
+    if (!closing_) {
+      ex->cl_write_pending = true;
+      armClientTimer(listener_->limits.send_timeout_ms);
+    }
+    return false;
+  }
   if (try_now) {
     // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
     int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
@@ -387,7 +403,11 @@ bool ClientConn::flushClient(bool try_now) {
 }
 
 void ClientConn::onClientWritten(uv_write_t* req, int status) {
-  auto* c = static_cast<ClientConn*>(req->data);
+  static_cast<ClientConn*>(req->data)->clientWriteDone(status);
+}
+
+void ClientConn::clientWriteDone(int status) {
+  ClientConn* c = this;
   Exchange* ex = c->ex_;
   if (c->closing_ || ex == nullptr) {
     return;

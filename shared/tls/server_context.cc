@@ -1,0 +1,472 @@
+#include "shared/tls/server_context.h"
+
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace lb::tls {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+
+// One certificate as read from its files.
+struct Loaded {
+  X509* leaf = nullptr;
+  std::vector<X509*> chain;
+  KeyPtr key;
+  std::vector<std::string> names;  // lowercased, sorted
+  std::string ocsp;
+  int line = 0;
+};
+
+void freeLoaded(Loaded& l) {
+  X509_free(l.leaf);
+  for (X509* c : l.chain) {
+    X509_free(c);
+  }
+  l.leaf = nullptr;
+  l.chain.clear();
+}
+
+// The names a certificate serves: its DNS subjectAltNames, else its subject's CN.
+std::vector<std::string> namesOf(X509* x) {
+  std::vector<std::string> names;
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+      if (n->type == GEN_DNS) {
+        const auto* data = ASN1_STRING_get0_data(n->d.dNSName);
+        names.push_back(lower(std::string_view(reinterpret_cast<const char*>(data),
+                                               ASN1_STRING_length(n->d.dNSName))));
+      }
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (names.empty()) {
+    char cn[256];
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn) > 0) {
+      names.push_back(lower(cn));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+bool readFile(const std::string& path, std::string* out, std::string* why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+int protocolVersion(const std::string& name) {
+  return name == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
+
+shm::TicketKeys* g_ticket_keys = nullptr;
+
+// A consistent copy of the shared keys (seqlock read).
+bool snapshot(shm::TicketKey* current, shm::TicketKey* previous, uint32_t* count) {
+  if (g_ticket_keys == nullptr) {
+    return false;
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    uint64_t before = g_ticket_keys->sequence.load(std::memory_order_acquire);
+    if (before & 1) {
+      continue;
+    }
+    *count = g_ticket_keys->count.load(std::memory_order_relaxed);
+    std::memcpy(current, &g_ticket_keys->current, sizeof *current);
+    std::memcpy(previous, &g_ticket_keys->previous, sizeof *previous);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (g_ticket_keys->sequence.load(std::memory_order_relaxed) == before) {
+      return *count > 0;
+    }
+  }
+  return false;
+}
+
+bool setKeys(const shm::TicketKey& k, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+             const unsigned char* iv, int enc) {
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>("sha256"), 0),
+                         OSSL_PARAM_construct_end()};
+  return EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes_key, iv, enc) == 1 &&
+         EVP_MAC_init(mac, k.hmac_key, sizeof k.hmac_key, params) == 1;
+}
+
+// RFC 5077 ticket protection with the shared keys: 1 = done, 2 = decrypted with the previous
+// key (issue a new ticket), 0 = unknown key (full handshake), -1 = error.
+int onTicketKey(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                EVP_MAC_CTX* mac, int enc) {
+  shm::TicketKey current;
+  shm::TicketKey previous;
+  uint32_t count = 0;
+  if (!snapshot(&current, &previous, &count)) {
+    return enc ? -1 : 0;
+  }
+  if (enc) {
+    if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
+      return -1;
+    }
+    std::memcpy(name, current.name, sizeof current.name);
+    return setKeys(current, cipher, mac, iv, 1) ? 1 : -1;
+  }
+  if (std::memcmp(name, current.name, sizeof current.name) == 0) {
+    return setKeys(current, cipher, mac, iv, 0) ? 1 : -1;
+  }
+  if (count > 1 && std::memcmp(name, previous.name, sizeof previous.name) == 0) {
+    return setKeys(previous, cipher, mac, iv, 0) ? 2 : -1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string lastError() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) {
+    return "no error";
+  }
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+void setTicketKeys(shm::TicketKeys* keys) {
+  g_ticket_keys = keys;
+}
+
+void rotateTicketKeys(shm::TicketKeys& keys) {
+  shm::TicketKey fresh;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&fresh), sizeof fresh);
+  uint64_t seq = keys.sequence.load(std::memory_order_relaxed);
+  keys.sequence.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  const uint32_t count = keys.count.load(std::memory_order_relaxed);
+  if (count > 0) {
+    std::memcpy(&keys.previous, &keys.current, sizeof keys.previous);
+  }
+  std::memcpy(&keys.current, &fresh, sizeof fresh);
+  keys.count.store(std::min<uint32_t>(count + 1, 2), std::memory_order_relaxed);
+  keys.sequence.store(seq + 2, std::memory_order_release);
+}
+
+ServerContext::~ServerContext() {
+  for (Leaf& leaf : leaves_) {
+    X509_free(leaf.cert);
+  }
+  for (SSL_CTX* ctx : contexts_) {
+    SSL_CTX_free(ctx);
+  }
+}
+
+Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::create(
+    const config::Listener& listener, const std::string& file) {
+  const config::ListenerTls& cfg = listener.tls;
+  config::ConfigErrors errors;
+  auto fail = [&](int line, std::string message) {
+    errors.push_back(config::ConfigError{file, line, std::move(message)});
+  };
+  const std::string where = "listener \"" + listener.name + "\"";
+
+  std::vector<Loaded> loaded;
+  for (const config::TlsCertificate& c : cfg.certificates) {
+    Loaded l;
+    l.line = c.line;
+    std::string pem;
+    std::string why;
+    if (!readFile(c.cert, &pem, &why)) {
+      fail(c.line, "cannot read certificate \"" + c.cert + "\": " + why);
+      continue;
+    }
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    l.leaf = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+    if (l.leaf == nullptr) {
+      fail(c.line, "certificate \"" + c.cert + "\" holds no PEM certificate: " + lastError());
+      continue;
+    }
+    while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      l.chain.push_back(extra);
+    }
+    ERR_clear_error();  // the end of the file reads as an error
+    std::string key_pem;
+    if (!readFile(c.key, &key_pem, &why)) {
+      fail(c.line, "cannot read key \"" + c.key + "\": " + why);
+      freeLoaded(l);
+      continue;
+    }
+    BioPtr key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+    l.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+    if (!l.key) {
+      fail(c.line, "key \"" + c.key + "\" holds no PEM private key: " + lastError());
+      freeLoaded(l);
+      continue;
+    }
+    if (X509_check_private_key(l.leaf, l.key.get()) != 1) {
+      ERR_clear_error();
+      fail(c.line, "key \"" + c.key + "\" does not match certificate \"" + c.cert + "\"");
+      freeLoaded(l);
+      continue;
+    }
+    l.names = namesOf(l.leaf);
+    if (l.names.empty()) {
+      fail(c.line, "certificate \"" + c.cert + "\" names no host (no DNS subjectAltName, no CN)");
+      freeLoaded(l);
+      continue;
+    }
+    if (!c.ocsp_response.empty()) {
+      if (!readFile(c.ocsp_response, &l.ocsp, &why)) {
+        fail(c.line, "cannot read OCSP response \"" + c.ocsp_response + "\": " + why);
+        freeLoaded(l);
+        continue;
+      }
+      const auto* p = reinterpret_cast<const unsigned char*>(l.ocsp.data());
+      OCSP_RESPONSE* r = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(l.ocsp.size()));
+      if (r == nullptr) {
+        ERR_clear_error();
+        fail(c.line, "\"" + c.ocsp_response + "\" is not a DER OCSP response");
+        freeLoaded(l);
+        continue;
+      }
+      OCSP_RESPONSE_free(r);
+    }
+    loaded.push_back(std::move(l));
+  }
+
+  std::unique_ptr<ServerContext> sc(new ServerContext());
+  for (const std::string& proto : cfg.alpn) {
+    sc->alpn_ += static_cast<char>(proto.size());
+    sc->alpn_ += proto;
+  }
+  int min_version = TLS1_3_VERSION;
+  int max_version = TLS1_2_VERSION;
+  for (const std::string& p : cfg.protocols) {
+    min_version = std::min(min_version, protocolVersion(p));
+    max_version = std::max(max_version, protocolVersion(p));
+  }
+
+  // One context per name set, in config order: the first certificate's is the default.
+  std::vector<std::vector<std::string>> sets;
+  std::vector<std::vector<int>> key_types;  // per context, the key types it has, for duplicates
+  for (Loaded& l : loaded) {
+    size_t i = 0;
+    while (i < sets.size() && sets[i] != l.names) {
+      ++i;
+    }
+    if (i == sets.size()) {
+      SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+      if (ctx == nullptr) {
+        fail(l.line, "OpenSSL cannot create a context: " + lastError());
+        break;
+      }
+      sets.push_back(l.names);
+      key_types.emplace_back();
+      sc->contexts_.push_back(ctx);
+      std::string joined;
+      for (const std::string& n : l.names) {
+        joined += (joined.empty() ? "" : ",") + n;
+      }
+      sc->names_.push_back(joined);
+      SSL_CTX_set_min_proto_version(ctx, min_version);
+      SSL_CTX_set_max_proto_version(ctx, max_version);
+      if (SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
+        fail(cfg.line, "no TLS 1.2 cipher in \"" + cfg.ciphers + "\" of " + where);
+      }
+      if (SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
+        fail(cfg.line, "invalid TLS 1.3 ciphersuites \"" + cfg.ciphersuites + "\" of " + where);
+      }
+      if (SSL_CTX_set1_groups_list(ctx, cfg.groups.c_str()) != 1) {
+        fail(cfg.line, "invalid groups \"" + cfg.groups + "\" of " + where);
+      }
+      ERR_clear_error();
+      SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                   SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                   (cfg.session_tickets ? 0 : SSL_OP_NO_TICKET));
+      // An idle keep-alive connection keeps no 34 KiB of OpenSSL buffers.
+      SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+      static const unsigned char kSessionContext[] = "lb";
+      SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+      SSL_CTX_set_session_cache_mode(
+          ctx, cfg.session_cache > 0 ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+      SSL_CTX_sess_set_cache_size(ctx, cfg.session_cache);
+      SSL_CTX_set_timeout(ctx, cfg.session_timeout_s);
+      SSL_CTX_set_num_tickets(ctx, cfg.session_tickets ? 1 : 0);
+      if (cfg.session_tickets) {
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, &onTicketKey);
+      }
+      SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::onAlpn, sc.get());
+      SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::onServerName);
+      SSL_CTX_set_tlsext_servername_arg(ctx, sc.get());
+      SSL_CTX_set_tlsext_status_cb(ctx, &ServerContext::onStatus);
+      SSL_CTX_set_tlsext_status_arg(ctx, sc.get());
+      if (cfg.verify_client != config::ListenerTls::VerifyClient::Off) {
+        if (SSL_CTX_load_verify_locations(ctx, cfg.client_ca.c_str(), nullptr) != 1) {
+          fail(cfg.line, "cannot load client_ca \"" + cfg.client_ca + "\": " + lastError());
+        } else if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(cfg.client_ca.c_str())) {
+          SSL_CTX_set_client_CA_list(ctx, cas);
+        }
+        int mode = SSL_VERIFY_PEER;
+        if (cfg.verify_client == config::ListenerTls::VerifyClient::On) {
+          mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        }
+        SSL_CTX_set_verify(ctx, mode, nullptr);
+        SSL_CTX_set_verify_depth(ctx, static_cast<int>(cfg.verify_depth));
+      }
+    }
+    SSL_CTX* ctx = sc->contexts_[i];
+    const int type = EVP_PKEY_get_base_id(l.key.get());
+    if (std::find(key_types[i].begin(), key_types[i].end(), type) != key_types[i].end()) {
+      fail(l.line,
+           "certificate for the same names with the same key type as an earlier one; "
+           "one of each type (RSA, ECDSA) is offered side by side");
+      freeLoaded(l);
+      continue;
+    }
+    key_types[i].push_back(type);
+    if (SSL_CTX_use_certificate(ctx, l.leaf) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, l.key.get()) != 1) {
+      fail(l.line, "OpenSSL refuses the certificate or key: " + lastError());
+      freeLoaded(l);
+      continue;
+    }
+    for (X509* extra : l.chain) {
+      SSL_CTX_add1_chain_cert(ctx, extra);
+    }
+    for (const std::string& n : l.names) {
+      if (n.starts_with("*.")) {
+        sc->wildcard_.emplace(n.substr(2), ctx);
+      } else {
+        sc->exact_.emplace(n, ctx);
+      }
+    }
+    sc->leaves_.push_back(Leaf{X509_dup(l.leaf), std::move(l.ocsp)});
+    freeLoaded(l);
+  }
+  if (!errors.empty()) {
+    return unexpected(std::move(errors));
+  }
+  return sc;
+}
+
+config::ConfigErrors attachContexts(config::Config& config) {
+  config::ConfigErrors errors;
+  std::vector<std::shared_ptr<const ServerContext>> built(config.listeners.size());
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const config::Listener& l = config.listeners[i];
+    if (!l.tls.enabled()) {
+      continue;
+    }
+    auto sc = ServerContext::create(l, config.file);
+    if (!sc) {
+      errors.insert(errors.end(), sc.error().begin(), sc.error().end());
+      continue;
+    }
+    built[i] = std::move(*sc);
+  }
+  if (errors.empty()) {
+    for (size_t i = 0; i < config.listeners.size(); ++i) {
+      config.listeners[i].tls_context = std::move(built[i]);
+    }
+  }
+  return errors;
+}
+
+SSL* ServerContext::newSsl() const {
+  return contexts_.empty() ? nullptr : SSL_new(contexts_.front());
+}
+
+SSL_CTX* ServerContext::lookup(std::string_view server_name) const {
+  std::string name = lower(server_name);
+  if (auto it = exact_.find(name); it != exact_.end()) {
+    return it->second;
+  }
+  size_t dot = name.find('.');
+  if (dot != std::string::npos) {
+    if (auto it = wildcard_.find(std::string_view(name).substr(dot + 1)); it != wildcard_.end()) {
+      return it->second;
+    }
+  }
+  return nullptr;
+}
+
+int ServerContext::onServerName(SSL* ssl, int*, void* arg) {
+  const auto* sc = static_cast<const ServerContext*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  SSL_CTX* ctx = sc->lookup(name);
+  if (ctx == nullptr || ctx == SSL_get_SSL_CTX(ssl)) {
+    return SSL_TLSEXT_ERR_OK;  // the default certificate (or already the right one)
+  }
+  SSL_set_SSL_CTX(ssl, ctx);
+  // SSL_set_SSL_CTX swaps certificates only: the verification settings follow by hand.
+  SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+  SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int ServerContext::onAlpn(SSL*, const unsigned char** out, unsigned char* outlen,
+                          const unsigned char* in, unsigned int inlen, void* arg) {
+  const auto* sc = static_cast<const ServerContext*>(arg);
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(
+          &selected, outlen, reinterpret_cast<const unsigned char*>(sc->alpn_.data()),
+          static_cast<unsigned>(sc->alpn_.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;  // no common protocol: HTTP/1.1 without ALPN
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int ServerContext::onStatus(SSL* ssl, void* arg) {
+  const auto* sc = static_cast<const ServerContext*>(arg);
+  X509* cert = SSL_get_certificate(ssl);
+  for (const Leaf& leaf : sc->leaves_) {
+    if (!leaf.ocsp.empty() && X509_cmp(leaf.cert, cert) == 0) {
+      auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(leaf.ocsp.size()));
+      if (copy == nullptr) {
+        return SSL_TLSEXT_ERR_NOACK;
+      }
+      std::memcpy(copy, leaf.ocsp.data(), leaf.ocsp.size());
+      SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(leaf.ocsp.size()));
+      return SSL_TLSEXT_ERR_OK;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+}  // namespace lb::tls

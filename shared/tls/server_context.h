@@ -1,0 +1,75 @@
+#pragma once
+
+// A TLS listener's OpenSSL state: one SSL_CTX per set of certificate names (an RSA and an ECDSA
+// certificate for the same names share one), chosen by SNI, exact names before wildcards, the
+// first certificate's context for clients without SNI or with an unknown name.
+//
+// Built by the master when it loads a configuration (`lb -t`, start, reload), so a bad
+// certificate, key, OCSP response or cipher string refuses the configuration with file:line;
+// workers inherit the built contexts through fork() and only create SSL objects from them.
+
+#include <openssl/ssl.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shared/config/load.h"
+#include "shared/config/model.h"
+#include "shared/shm/layout.h"
+
+namespace lb::tls {
+
+class ServerContext {
+ public:
+  ~ServerContext();
+  ServerContext(const ServerContext&) = delete;
+  ServerContext& operator=(const ServerContext&) = delete;
+
+  // Reads and checks every file of `listener.tls` and builds the contexts. Errors name
+  // `file` and the line of the offending certificate or tls group.
+  static Result<std::unique_ptr<ServerContext>, config::ConfigErrors> create(
+      const config::Listener& listener, const std::string& file);
+
+  // A server-side SSL for a new connection (accept state not set). nullptr if OpenSSL fails.
+  SSL* newSsl() const;
+  // The names of the certificates, in config order, for logs and tests: "a.example,*.b.example".
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  struct Leaf {
+    X509* cert = nullptr;
+    std::string ocsp;  // DER OCSP response to staple; empty = none
+  };
+
+  ServerContext() = default;
+  SSL_CTX* lookup(std::string_view server_name) const;
+  static int onServerName(SSL* ssl, int* alert, void* arg);
+  static int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                    const unsigned char* in, unsigned int inlen, void* arg);
+  static int onStatus(SSL* ssl, void* arg);
+
+  std::vector<SSL_CTX*> contexts_;  // [0] is the default
+  std::map<std::string, SSL_CTX*, std::less<>> exact_;
+  std::map<std::string, SSL_CTX*, std::less<>> wildcard_;  // "example.com" for *.example.com
+  std::vector<Leaf> leaves_;
+  std::string alpn_;  // wire format
+  std::vector<std::string> names_;
+};
+
+// Ticket keys: every SSL_CTX built here encrypts and decrypts session tickets with the keys in
+// `keys` (shared memory). Set once per process before any handshake; without keys no ticket is
+// issued and none is accepted.
+void setTicketKeys(shm::TicketKeys* keys);
+// Writes a fresh key as the current one, the current one becoming the previous one. Master only.
+void rotateTicketKeys(shm::TicketKeys& keys);
+
+// Builds the ServerContext of every TLS listener of `config` (Listener::tls_context). All
+// errors, with file:line; on errors no listener is changed.
+config::ConfigErrors attachContexts(config::Config& config);
+
+// The last OpenSSL error as text ("no error" when there is none), clearing the error queue.
+std::string lastError();
+
+}  // namespace lb::tls

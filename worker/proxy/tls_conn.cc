@@ -1,0 +1,268 @@
+// TLS on a client connection: the handshake, plaintext pulled out of the session into the
+// request buffer, responses encrypted on their way out, and the close_notify. The HTTP/1.1 code
+// sees the same input buffer and the same write completions as on a plain connection.
+//
+// OpenSSL may hold decrypted input that no socket event will announce (a client that pipelined
+// several requests in one record): whenever such a connection could take input again, it is
+// put on the worker's list of connections to pump on the next loop turn.
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "shared/log/log.h"
+#include "shared/tls/server_context.h"
+#include "worker/net/tls_session.h"
+#include "worker/proxy/client_conn.h"
+
+namespace lb::worker {
+
+struct ClientTls {
+  explicit ClientTls(SSL* ssl) : session(ssl) {}
+  TlsSession session;
+  std::string out;       // ciphertext not handed to the socket yet
+  std::string inflight;  // ciphertext of the uv_write in flight
+  uv_write_t wreq;
+  bool handshaking = true;
+  bool write_pending = false;
+  bool kicked = false;  // on WorkerContext::tls_kicks
+};
+
+namespace {
+
+constexpr size_t kScratchSize = 64 * 1024;
+
+void onIdle(uv_idle_t* h) {
+  auto* ctx = static_cast<WorkerContext*>(h->data);
+  std::vector<ClientConn*> due;
+  due.swap(ctx->tls_kicks);
+  uv_idle_stop(h);
+  for (ClientConn* c : due) {
+    c->tlsKicked();
+  }
+}
+
+}  // namespace
+
+bool ClientConn::startTls() {
+  SSL* ssl = listener_->tls_context->newSsl();
+  if (ssl == nullptr) {
+    LB_ERROR("cannot create a TLS session: %s", tls::lastError().c_str());
+    return false;
+  }
+  tls_ = new ClientTls(ssl);
+  tls_->wreq.data = this;
+  return true;
+}
+
+void ClientConn::freeTls() {
+  if (tls_ == nullptr) {
+    return;
+  }
+  if (tls_->kicked) {
+    std::erase(ctx_->tls_kicks, this);
+  }
+  delete tls_;
+  tls_ = nullptr;
+}
+
+char* ClientConn::tlsScratch(size_t* size) {
+  if (ctx_->tls_scratch.empty()) {
+    ctx_->tls_scratch.resize(kScratchSize);
+  }
+  *size = ctx_->tls_scratch.size();
+  return ctx_->tls_scratch.data();
+}
+
+void ClientConn::tlsRead(ssize_t nread) {
+  if (nread > 0) {
+    tls_->session.feed(ctx_->tls_scratch.data(), static_cast<size_t>(nread));
+    tlsPump();
+    return;
+  }
+  if (tls_->handshaking) {
+    if (nread < 0) {
+      ctx_->count(shm::Counter::TlsHandshakeFailed);
+      LB_INFO("TLS handshake with %s failed: the client closed the connection", peerText().c_str());
+      closeNow();
+    }
+    return;
+  }
+  onInput(nread);
+}
+
+void ClientConn::tlsPump() {
+  TlsSession& s = tls_->session;
+  if (tls_->handshaking) {
+    TlsSession::Step step = s.handshake();
+    tlsFlush(true);
+    if (closing_) {
+      return;
+    }
+    if (step == TlsSession::Step::More) {
+      return;
+    }
+    if (step == TlsSession::Step::Failed) {
+      ctx_->count(shm::Counter::TlsHandshakeFailed);
+      LB_INFO("TLS handshake with %s failed: %s", peerText().c_str(), s.error().c_str());
+      closeNow();
+      return;
+    }
+    tls_->handshaking = false;
+    ctx_->count(shm::Counter::TlsHandshakes);
+    if (s.resumed()) {
+      ctx_->count(shm::Counter::TlsResumed);
+    }
+    sm_.transition(ConnState::ReadingRequest);
+  }
+  while (reading_ && !closing_ && tls_ != nullptr) {
+    uv_buf_t space = inputSpace();
+    if (space.len == 0) {
+      stopReading();  // the request buffer is full: OpenSSL keeps the rest until it drains
+      return;
+    }
+    ssize_t n = s.read(space.base, space.len);
+    if (s.hasOutput()) {
+      tlsFlush(true);  // session tickets, alerts
+      if (closing_) {
+        return;
+      }
+    }
+    if (n == 0) {
+      onInput(0);
+      return;
+    }
+    if (n < 0) {
+      if (n == -2) {
+        LB_INFO("TLS error from %s: %s", peerText().c_str(), s.error().c_str());
+      }
+      onInput(n == -1 ? UV_EOF : UV_EPROTO);
+      return;
+    }
+    onInput(n);
+  }
+}
+
+void ClientConn::kickTls() {
+  if (tls_ == nullptr || tls_->handshaking || tls_->kicked || closing_ ||
+      !tls_->session.hasInput()) {
+    return;
+  }
+  tls_->kicked = true;
+  ctx_->tls_kicks.push_back(this);
+  if (!ctx_->tls_idle_ready) {
+    uv_idle_init(ctx_->loop, &ctx_->tls_idle);
+    ctx_->tls_idle.data = ctx_;
+    ctx_->tls_idle_ready = true;
+  }
+  uv_idle_start(&ctx_->tls_idle, &onIdle);
+}
+
+void ClientConn::tlsKicked() {
+  tls_->kicked = false;
+  if (!closing_ && reading_) {
+    tlsPump();
+  }
+}
+
+bool ClientConn::tlsWrite(const uv_buf_t* iov, int iovcnt) {
+  for (int i = 0; i < iovcnt; ++i) {
+    if (!tls_->session.write(iov[i].base, iov[i].len)) {
+      LB_INFO("TLS error writing to %s: %s", peerText().c_str(), tls_->session.error().c_str());
+      closeNow();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ClientConn::tlsFlush(bool try_now) {
+  tls_->session.takeOutput(&tls_->out);
+  if (tls_->write_pending) {
+    return false;  // the rest follows when the write in flight completes (onTlsWritten)
+  }
+  size_t done = 0;
+  if (try_now) {
+    if (tls_->out.empty()) {
+      return true;
+    }
+    uv_buf_t b = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+    if (n >= 0 && static_cast<size_t>(n) == tls_->out.size()) {
+      tls_->out.clear();
+      return true;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+      closeNow();
+      return false;
+    }
+    done = n > 0 ? static_cast<size_t>(n) : 0;
+  }
+  // What is left goes out with uv_write (even nothing, when the caller waits for a callback).
+  tls_->inflight.assign(tls_->out, done, std::string::npos);
+  tls_->out.clear();
+  uv_buf_t b = uv_buf_init(tls_->inflight.data(), static_cast<unsigned>(tls_->inflight.size()));
+  if (uv_write(&tls_->wreq, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1,
+               &ClientConn::onTlsWritten) != 0) {
+    closeNow();
+    return false;
+  }
+  tls_->write_pending = true;
+  return false;
+}
+
+void ClientConn::onTlsWritten(uv_write_t* req, int status) {
+  auto* c = static_cast<ClientConn*>(req->data);
+  if (c->closing_ || c->tls_ == nullptr) {
+    return;
+  }
+  c->tls_->write_pending = false;
+  c->tls_->inflight.clear();
+  if (status < 0) {
+    c->closeNow();
+    return;
+  }
+  if (!c->tlsFlush(true)) {
+    return;  // more is on its way, or the connection closed
+  }
+  if (c->ex_ != nullptr && c->ex_->cl_write_pending) {
+    c->clientWriteDone(0);
+  }
+}
+
+void ClientConn::writeRaw(const char* data, size_t len) {
+  uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  if (tls_ != nullptr) {
+    if (tlsWrite(&b, 1)) {
+      tlsFlush(true);
+    }
+    return;
+  }
+  uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+}
+
+void ClientConn::tlsCloseNotify() {
+  if (tls_ != nullptr && !tls_->handshaking) {
+    tls_->session.shutdown();
+    tlsFlush(true);
+  }
+}
+
+const std::string& ClientConn::tlsClientSubject() const {
+  static const std::string kNone;
+  return tls_ == nullptr ? kNone : tls_->session.clientSubject();
+}
+
+std::string ClientConn::peerText() const {
+  char buf[64];
+  if (peer_family_ == AF_INET) {
+    inet_ntop(AF_INET, peer_addr_, buf, sizeof buf);
+  } else if (peer_family_ == AF_INET6) {
+    inet_ntop(AF_INET6, peer_addr_, buf, sizeof buf);
+  } else {
+    return "a client";
+  }
+  return std::string(buf) + ":" + std::to_string(peer_port_);
+}
+
+}  // namespace lb::worker
