@@ -266,6 +266,12 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
     loaded.push_back(std::move(l));
   }
 
+  for (const std::string& proto : cfg.alpn) {
+    if (proto == "h2") {
+      fail(cfg.line, "alpn \"h2\" of " + where + ": this lb does not speak HTTP/2 yet; offer " +
+                         "\"http/1.1\" only");
+    }
+  }
   std::unique_ptr<ServerContext> sc(new ServerContext());
   for (const std::string& proto : cfg.alpn) {
     sc->alpn_ += static_cast<char>(proto.size());
