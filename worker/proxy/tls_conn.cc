@@ -32,6 +32,15 @@ namespace {
 
 constexpr size_t kScratchSize = 64 * 1024;
 
+// Empties `s`; a large one gives its memory back, so that an idle connection holds none.
+void releaseBuffer(std::string* s) {
+  if (s->capacity() > 4096) {
+    std::string().swap(*s);
+  } else {
+    s->clear();
+  }
+}
+
 void onIdle(uv_idle_t* h) {
   auto* ctx = static_cast<WorkerContext*>(h->data);
   std::vector<ClientConn*> due;
@@ -189,7 +198,7 @@ bool ClientConn::tlsFlush(bool try_now) {
     uv_buf_t b = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
     if (n >= 0 && static_cast<size_t>(n) == tls_->out.size()) {
-      tls_->out.clear();
+      releaseBuffer(&tls_->out);
       return true;
     }
     if (n < 0 && n != UV_EAGAIN) {
@@ -217,7 +226,7 @@ void ClientConn::onTlsWritten(uv_write_t* req, int status) {
     return;
   }
   c->tls_->write_pending = false;
-  c->tls_->inflight.clear();
+  releaseBuffer(&c->tls_->inflight);
   if (status < 0) {
     c->closeNow();
     return;
