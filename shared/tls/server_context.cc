@@ -4,7 +4,10 @@
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
+
+#include <sched.h>
 
 #include <algorithm>
 #include <cctype>
@@ -105,6 +108,7 @@ bool snapshot(shm::TicketKey* current, shm::TicketKey* previous, uint32_t* count
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint64_t before = g_ticket_keys->sequence.load(std::memory_order_acquire);
     if (before & 1) {
+      sched_yield();  // the master is writing: let it finish
       continue;
     }
     *count = g_ticket_keys->count.load(std::memory_order_relaxed);
@@ -134,7 +138,7 @@ int onTicketKey(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* ci
   shm::TicketKey previous;
   uint32_t count = 0;
   if (!snapshot(&current, &previous, &count)) {
-    return enc ? -1 : 0;
+    return 0;  // no ticket issued, or a full handshake: never a failed one
   }
   if (enc) {
     if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
@@ -284,6 +288,22 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
     max_version = std::max(max_version, protocolVersion(p));
   }
 
+  // A session resumes only where it was made and only while the client verification that
+  // admitted it is unchanged: the listener, its verify settings and its CA file's contents.
+  std::vector<unsigned char> session_context(SHA256_DIGEST_LENGTH);
+  {
+    std::string seed = listener.name + '\0' + std::to_string(static_cast<int>(cfg.verify_client)) +
+                       '\0' + std::to_string(cfg.verify_depth) + '\0';
+    std::string ca;
+    std::string why;
+    if (cfg.verify_client != config::ListenerTls::VerifyClient::Off &&
+        readFile(cfg.client_ca, &ca, &why)) {
+      seed += ca;
+    }
+    SHA256(reinterpret_cast<const unsigned char*>(seed.data()), seed.size(),
+           session_context.data());
+  }
+
   // One context per name set, in config order: the first certificate's is the default.
   std::vector<std::vector<std::string>> sets;
   std::vector<std::vector<int>> key_types;  // per context, the key types it has, for duplicates
@@ -296,7 +316,8 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
       SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
       if (ctx == nullptr) {
         fail(l.line, "OpenSSL cannot create a context: " + lastError());
-        break;
+        freeLoaded(l);
+        continue;
       }
       sets.push_back(l.names);
       key_types.emplace_back();
@@ -323,8 +344,8 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
                                    (cfg.session_tickets ? 0 : SSL_OP_NO_TICKET));
       // An idle keep-alive connection keeps no 34 KiB of OpenSSL buffers.
       SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-      static const unsigned char kSessionContext[] = "lb";
-      SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+      SSL_CTX_set_session_id_context(ctx, session_context.data(),
+                                     static_cast<unsigned>(session_context.size()));
       SSL_CTX_set_session_cache_mode(
           ctx, cfg.session_cache > 0 ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
       SSL_CTX_sess_set_cache_size(ctx, cfg.session_cache);
@@ -344,11 +365,13 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
         } else if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(cfg.client_ca.c_str())) {
           SSL_CTX_set_client_CA_list(ctx, cas);
         }
-        int mode = SSL_VERIFY_PEER;
         if (cfg.verify_client == config::ListenerTls::VerifyClient::On) {
-          mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+          SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+        } else {
+          // Optional: a certificate that does not verify lets the handshake go on; its subject
+          // is then not forwarded (TlsSession checks the verify result).
+          SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
         }
-        SSL_CTX_set_verify(ctx, mode, nullptr);
         SSL_CTX_set_verify_depth(ctx, static_cast<int>(cfg.verify_depth));
       }
     }

@@ -277,5 +277,72 @@ TEST_CASE("tls: a bad certificate fails lb -t with its line and refuses a reload
   lb.allowAlertsContaining("reload failed");
 }
 
+TEST_CASE("tls: a session from another listener does not skip client verification", "[tls]") {
+  FakeUpstream up("up");
+  LbInstance lb;
+  Pki pki(lb.dir());
+  const std::string certs = pki.cert("a-rsa");
+  lb.start(
+      "listeners = (\n"
+      "  { name = \"open\"; listen = \"127.0.0.1:@PORT_0@\"; pool = \"p\";\n"
+      "    tls = { certificates = ( " +
+      certs +
+      " ); }; },\n"
+      "  { name = \"closed\"; listen = \"127.0.0.1:@PORT_1@\"; pool = \"p\";\n"
+      "    tls = { certificates = ( " +
+      certs +
+      " ); verify_client = \"on\";\n"
+      "            client_ca = \"" +
+      pki.path("ca.pem") +
+      "\"; }; } );\n"
+      "pools = ( " +
+      poolBlock("p", {up.address()}) + " );\n");
+  for (const std::string version : {"-tls1_3", "-tls1_2"}) {
+    INFO(version);
+    const std::string sess = lb.file("open" + version);
+    std::string first = sClient(lb.port(0), {version, "-sess_out", sess}, kGet);
+    REQUIRE(first.find("HTTP/1.1 200 OK") != std::string::npos);
+    std::string other = sClient(lb.port(1), {version, "-sess_in", sess}, kGet);
+    CHECK(other.find("Reused,") == std::string::npos);
+    CHECK(other.find("HTTP/1.1 200") == std::string::npos);
+  }
+  CHECK(up.requests() == 2);
+}
+
+TEST_CASE("tls: optional client certificates: forwarded only when verified", "[tls]") {
+  FakeUpstream up("up");
+  LbInstance lb;
+  Pki pki(lb.dir());
+  pki.run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+           pki.path("stranger.key"), "-out", pki.path("stranger.pem"), "-days", "2", "-subj",
+           "/CN=stranger"});
+  lb.start(tlsConfig(pki, up.address(),
+                     "verify_client = \"optional\"; client_ca = \"" + pki.path("ca.pem") +
+                         "\"; client_subject_header = \"X-Client-Subject\";"));
+  auto subjectSeen = [&](std::vector<std::string> args) {
+    args.push_back("-quiet");
+    std::string out = sClient(lb.port(0), args, kGet);
+    INFO(out);
+    CHECK(out.find("HTTP/1.1 200 OK") != std::string::npos);
+    auto last = up.lastRequest();
+    return last ? last->headers.value("X-Client-Subject") : std::string("(no request)");
+  };
+  CHECK(subjectSeen({}) == "");
+  CHECK(subjectSeen({"-cert", pki.path("stranger.pem"), "-key", pki.path("stranger.key")}) == "");
+  CHECK(subjectSeen({"-cert", pki.path("client.pem"), "-key", pki.path("client.key")}) ==
+        "/CN=client one/O=lb tests");
+}
+
+TEST_CASE("tls: a response that ends the connection ends the TLS session with close_notify",
+          "[tls]") {
+  FakeUpstream up("up");
+  LbInstance lb;
+  Pki pki(lb.dir());
+  lb.start(tlsConfig(pki, up.address()));
+  std::string out = sClient(lb.port(0), {"-servername", "a.test"}, kGet);
+  CHECK(out.find("HTTP/1.1 200 OK") != std::string::npos);
+  CHECK(out.find("unexpected eof") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace lb::e2e

@@ -549,6 +549,13 @@ void ClientConn::onTimeout(TimerNode* node) {
     c->lingeringClose(kDrainLingerMs);  // drain.cc scheduled it
     return;
   }
+  if (c->tlsHandshaking()) {
+    c->ctx_->count(shm::Counter::TlsHandshakeFailed);
+    LB_INFO("TLS handshake with %s failed: not finished within %u ms", c->peerText().c_str(),
+            c->listener_->limits.header_timeout_ms);
+    c->closeNow();
+    return;
+  }
   if (c->queue_link_.queued) {
     c->leaveQueue();
     LB_WARN("no upstream in pool \"%s\" could take the request within the queue timeout",
@@ -598,6 +605,7 @@ void ClientConn::closeNow() {
     return;
   }
   closing_ = true;
+  tlsGoodbye();
   ctx_->timers.disarm(&timer_);
   leaveQueue();
   if (ex_ != nullptr && ex_->up != nullptr) {

@@ -324,6 +324,9 @@ class ClientConn {
   // A few bytes outside a response (100 Continue), best effort, plain or TLS.
   void writeRaw(const char* data, size_t len);
   void tlsCloseNotify();
+  // close_notify on a connection closing now (no write in flight), without waiting.
+  void tlsGoodbye();
+  bool tlsHandshaking() const;
   // The verified client certificate's subject ("" without one).
   const std::string& tlsClientSubject() const;
 

@@ -31,6 +31,7 @@ struct ClientTls {
 namespace {
 
 constexpr size_t kScratchSize = 64 * 1024;
+constexpr size_t kMaxPendingOutput = 1024 * 1024;
 
 // Empties `s`; a large one gives its memory back, so that an idle connection holds none.
 void releaseBuffer(std::string* s) {
@@ -169,7 +170,7 @@ void ClientConn::kickTls() {
 
 void ClientConn::tlsKicked() {
   tls_->kicked = false;
-  if (!closing_ && reading_) {
+  if (!closing_ && reading_ && sm_.state() != ConnState::Draining) {
     tlsPump();
   }
 }
@@ -187,6 +188,13 @@ bool ClientConn::tlsWrite(const uv_buf_t* iov, int iovcnt) {
 
 bool ClientConn::tlsFlush(bool try_now) {
   tls_->session.takeOutput(&tls_->out);
+  if (tls_->out.size() + tls_->inflight.size() > kMaxPendingOutput) {
+    // Responses have their own backpressure; this is TLS traffic the client provokes (key
+    // updates) and never reads.
+    LB_INFO("client %s does not read its TLS output, closing", peerText().c_str());
+    closeNow();
+    return false;
+  }
   if (tls_->write_pending) {
     return false;  // the rest follows when the write in flight completes (onTlsWritten)
   }
@@ -248,6 +256,23 @@ void ClientConn::writeRaw(const char* data, size_t len) {
     return;
   }
   uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+}
+
+void ClientConn::tlsGoodbye() {
+  if (tls_ == nullptr || tls_->handshaking || tls_->write_pending) {
+    return;
+  }
+  // Best effort, never blocking: the client learns that the response ended here.
+  tls_->session.shutdown();
+  tls_->session.takeOutput(&tls_->out);
+  if (!tls_->out.empty()) {
+    uv_buf_t b = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+  }
+}
+
+bool ClientConn::tlsHandshaking() const {
+  return tls_ != nullptr && tls_->handshaking;
 }
 
 void ClientConn::tlsCloseNotify() {
