@@ -11,6 +11,7 @@
 namespace lb::config::detail {
 
 using libconfig::Setting;
+using schema::alternatives;
 using schema::hasControl;
 using schema::member;
 using schema::quoted;
@@ -20,16 +21,6 @@ namespace {
 // What a "passive" or "queue" group without the directive sets (model.h keeps 0 for off).
 constexpr uint32_t kPassiveFailures = 3;
 constexpr uint32_t kQueueSize = 100;
-
-// `"a", "b" or "c"` for an "expected ..." message.
-std::string alternatives(std::span<const std::string_view> names) {
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) {
-    out += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
-    out += quoted(names[i]);
-  }
-  return out;
-}
 
 // "unknown X "v" in C; expected ..." with a did-you-mean when `value` looks like a typo.
 std::string unknownValue(std::string_view what, std::string_view value, const std::string& context,

@@ -158,6 +158,15 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
+std::string alternatives(std::span<const std::string_view> names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
+    out += quoted(names[i]);
+  }
+  return out;
+}
+
 std::string lowercase(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -125,6 +125,8 @@ std::string joinPath(const std::string& dir, const std::string& name);
 
 // "\"name\"": a value quoted for a message.
 std::string quoted(std::string_view s);
+// `"a", "b" or "c"` for an "expected ..." message.
+std::string alternatives(std::span<const std::string_view> names);
 std::string lowercase(std::string s);
 // True if `s` holds a control character other than HTAB (CR and LF included).
 bool hasControl(std::string_view s);

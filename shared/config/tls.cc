@@ -16,6 +16,7 @@
 namespace lb::config::detail {
 
 using libconfig::Setting;
+using schema::alternatives;
 using schema::hasControl;
 using schema::lowercase;
 using schema::quoted;
@@ -42,16 +43,6 @@ constexpr std::string_view kManagedHeaders[] = {"host",
                                                 "x-forwarded-for",
                                                 "x-forwarded-proto",
                                                 "x-forwarded-host"};
-
-// "\"a\", \"b\" or \"c\"" for a message.
-std::string alternatives(std::span<const std::string_view> names) {
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) {
-    out += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
-    out += quoted(names[i]);
-  }
-  return out;
-}
 
 // `name` resolved against `dir`, then made absolute against the current directory, so that a
 // dump names the same file wherever it is loaded from.
