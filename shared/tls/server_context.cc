@@ -343,7 +343,7 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
                                    SSL_OP_CIPHER_SERVER_PREFERENCE |
                                    (cfg.session_tickets ? 0 : SSL_OP_NO_TICKET));
       // An idle keep-alive connection keeps no 34 KiB of OpenSSL buffers.
-      SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+      SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
       SSL_CTX_set_session_id_context(ctx, session_context.data(),
                                      static_cast<unsigned>(session_context.size()));
       SSL_CTX_set_session_cache_mode(
