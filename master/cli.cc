@@ -36,9 +36,17 @@ Result<void> parseCommand(const std::vector<std::string_view>& words, Options* o
     opts->action = Action::Backends;
     return {};
   }
+  if (command == "status") {
+    if (words.size() > 1) {
+      return unexpected(
+          Error{"command \"status\" takes no argument, got \"" + std::string(words[1]) + "\""});
+    }
+    opts->action = Action::Status;
+    return {};
+  }
   if (command != "backend") {
-    return unexpected(
-        Error{"unknown command \"" + std::string(command) + "\" (expected backends or backend)"});
+    return unexpected(Error{"unknown command \"" + std::string(command) +
+                            "\" (expected backends, backend or status)"});
   }
   if (words.size() < 3) {
     return unexpected(Error{kBackendUsage});
@@ -102,11 +110,11 @@ Result<Options> finish(const Requested& req, Options opts) {
     if (auto parsed = parseCommand(req.words, &opts); !parsed) {
       return unexpected(parsed.error());
     }
-    if (req.json && opts.action != Action::Backends) {
-      return unexpected(Error{"option --json goes with the backends command only"});
+    if (req.json && opts.action != Action::Backends && opts.action != Action::Status) {
+      return unexpected(Error{"option --json goes with the backends and status commands only"});
     }
   } else if (req.json) {
-    return unexpected(Error{"option --json goes with the backends command only"});
+    return unexpected(Error{"option --json goes with the backends and status commands only"});
   } else if ((req.test || req.dump) && req.signal) {
     return unexpected(Error{"options -t/-T and -s cannot be combined"});
   } else if (req.plan && (!req.test || req.dump)) {
@@ -298,6 +306,7 @@ std::string usageText(std::string_view default_config) {
   std::string text =
       "Usage: lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]\n"
       "       lb backends [--json] [-c FILE]\n"
+      "       lb status [--json] [-c FILE]\n"
       "       lb backend POOL/ADDRESS weight N|default | drain | disable | enable [-c FILE]\n"
       "\n"
       "Options:\n"
@@ -324,6 +333,9 @@ std::string usageText(std::string_view default_config) {
       "             print every backend: pool, address, configured and effective weight,\n"
       "             admin state, health, active connections, requests, failures, response\n"
       "             time (EWMA); --json prints one JSON document instead\n"
+      "  status [--json]\n"
+      "             print every worker process: pid, generation, connections, requests,\n"
+      "             responses by class, TLS handshakes; --json prints one JSON document\n"
       "  backend POOL/ADDRESS weight N\n"
       "             use weight N (1..1000) instead of the configured one, in every worker\n"
       "             at once; \"weight default\" (or 0) goes back to the configured weight\n"

@@ -3,6 +3,7 @@
 // The command line of lb:
 //   lb [-c FILE] [-F] [-t [--plan] | -T] [-s stop|quit|reopen|reload] [-v | -V] [-h]
 //   lb backends [--json] [-c FILE]
+//   lb status [--json] [-c FILE]
 //   lb backend POOL/ADDRESS weight N|default | drain | disable | enable [-c FILE]
 // Parsing is pure (no I/O), so every option and every misuse is unit-tested; main() prints.
 
@@ -25,6 +26,7 @@ enum class Action {
   Signal,        // -s NAME: signal the running master
   Backends,      // `backends`: print the running instance's backend table
   Backend,       // `backend POOL/ADDRESS OP`: change one backend at run time
+  Status,        // `status`: print the running instance's worker processes and counters
 };
 
 // The signals `lb -s` sends, by their nginx names.

@@ -9,6 +9,7 @@
 #include "master/cli.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/status.h"
 
 #ifndef LB_DEFAULT_CONF
 #error "LB_DEFAULT_CONF must be defined by the build"
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
       return showBackends(*options, stdout, stderr);
     case Action::Backend:
       return controlBackend(*options, stdout, stderr);
+    case Action::Status:
+      return showStatus(*options, stdout, stderr);
     case Action::Run:
       return runMaster(*options);
   }

@@ -242,6 +242,16 @@ TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
                lb.errorLog().find("TLS handshake with") != std::string::npos;
       },
       5s));
+  // Counted: lb status shows the worker's handshakes and the failed one.
+  auto status = lb.runLbCommand({"status", "--json", "-c", lb.configPath()});
+  INFO(status.describe());
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find("\"tls_handshakes\": 1,") != std::string::npos);
+  // The plain request, and the harness's own probe that the port accepts (a connection closed
+  // before its ClientHello, which nginx logs the same way).
+  CHECK(status.out.find("\"tls_failed\": 0}") == std::string::npos);
+  auto table = lb.runLbCommand({"status", "-c", lb.configPath()});
+  CHECK(table.out.find("TLS-FAILED") != std::string::npos);
 }
 
 TEST_CASE("tls: a bad certificate fails lb -t with its line and refuses a reload", "[tls]") {

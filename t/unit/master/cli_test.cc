@@ -132,7 +132,7 @@ TEST_CASE("cli: bad usage is refused with a one-line reason", "[master]") {
   CHECK(fails({"-x"}) == "invalid option: \"-x\"");
   CHECK(fails({"-Fx"}) == "invalid option: \"-x\"");
   CHECK(fails({"--frobnicate"}) == "invalid option: \"--frobnicate\"");
-  CHECK(fails({"lb.conf"}) == "unknown command \"lb.conf\" (expected backends or backend)");
+  CHECK(fails({"lb.conf"}) == "unknown command \"lb.conf\" (expected backends, backend or status)");
   CHECK(fails({"-"}) == "invalid option: \"-\"");
   CHECK(fails({"-t", "-s", "reload"}) == "options -t/-T and -s cannot be combined");
   CHECK(fails({"-T", "-s", "stop"}) == "options -t/-T and -s cannot be combined");
@@ -150,10 +150,19 @@ TEST_CASE("cli: backends prints the table, --json the machine-readable form", "[
   CHECK(j.config_file == "/etc/lb.conf");
   CHECK(ok({"--json", "backends", "-c/x.conf"}).config_file == "/x.conf");
   CHECK(fails({"backends", "app"}) == "command \"backends\" takes no argument, got \"app\"");
-  CHECK(fails({"--json"}) == "option --json goes with the backends command only");
-  CHECK(fails({"-t", "--json"}) == "option --json goes with the backends command only");
+  CHECK(fails({"--json"}) == "option --json goes with the backends and status commands only");
+  CHECK(fails({"-t", "--json"}) == "option --json goes with the backends and status commands only");
   CHECK(fails({"backend", "a/b", "drain", "--json"}) ==
-        "option --json goes with the backends command only");
+        "option --json goes with the backends and status commands only");
+}
+
+TEST_CASE("cli: status prints the workers, --json the machine-readable form", "[master][admin]") {
+  CHECK(ok({"status"}).action == Action::Status);
+  Options j = ok({"status", "--json", "-c", "/etc/lb.conf"});
+  CHECK(j.action == Action::Status);
+  CHECK(j.json);
+  CHECK(j.config_file == "/etc/lb.conf");
+  CHECK(fails({"status", "now"}) == "command \"status\" takes no argument, got \"now\"");
 }
 
 TEST_CASE("cli: backend POOL/ADDRESS drain, disable, enable", "[master][admin]") {
@@ -213,7 +222,7 @@ TEST_CASE("cli: backend misuse is refused with a one-line reason", "[master][adm
         "unknown backend operation \"remove\" (expected weight N, drain, disable or enable)");
   CHECK(fails({"backend", "app/a:1", "drain", "now"}) == "unexpected \"now\" after \"drain\"");
   CHECK(fails({"backend", "app/a:1", "weight", "2", "3"}) == "unexpected \"3\" after \"weight\"");
-  CHECK(fails({"backens"}) == "unknown command \"backens\" (expected backends or backend)");
+  CHECK(fails({"backens"}) == "unknown command \"backens\" (expected backends, backend or status)");
   // A command goes with -c only; other options would be silently ignored otherwise.
   CHECK(fails({"-s", "reload", "backends"}) ==
         "option -s cannot be combined with a command (\"backends\")");
