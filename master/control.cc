@@ -156,13 +156,8 @@ Result<std::string> readConfigText(const shm::Segment& segment) {
 }
 
 int testConfig(const Options& options, bool dump, std::FILE* out, std::FILE* err) {
-  auto config = config::loadConfig(options.config_file);
-  if (config) {
-    // Certificates, keys and cipher strings are checked as a reload would check them.
-    if (auto errors = tls::attachContexts(*config); !errors.empty()) {
-      config = unexpected(std::move(errors));
-    }
-  }
+  // Certificates, keys and cipher strings are checked as a reload would check them.
+  auto config = tls::loadConfig(options.config_file);
   if (!config) {
     printErrors(config.error(), err);
     std::fprintf(err, "lb: configuration file %s test failed\n", options.config_file.c_str());

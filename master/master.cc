@@ -65,7 +65,7 @@ void Master::failStart(const std::string& message) {
 
 bool Master::start() {
   comm_ = processName(::getpid());
-  auto loaded = config::loadConfig(options_.config_file);
+  auto loaded = tls::loadConfig(options_.config_file);
   if (!loaded) {
     for (const auto& e : loaded.error()) {
       std::fprintf(stderr, "lb: %s\n", e.toString().c_str());
@@ -73,12 +73,6 @@ bool Master::start() {
     return false;
   }
   auto config = std::make_unique<config::Config>(std::move(*loaded));
-  if (auto errors = tls::attachContexts(*config); !errors.empty()) {
-    for (const auto& e : errors) {
-      std::fprintf(stderr, "lb: %s\n", e.toString().c_str());
-    }
-    return false;
-  }
   pid_path_ = config->pid;
   log::setRole("master");
   if (auto r = log::open(config->error_log.path, config->error_log.level); !r) {
@@ -185,8 +179,8 @@ bool Master::start() {
 
   Clock::time_point now = Clock::now();
   resetUncheckedHealth(*current().config);
-  tls::rotateTicketKeys(segment_->get()->tickets);
-  rotateTicketKeys(now);
+  tls::rotateTicketKeys(segment_->get()->tickets);  // the first key
+  scheduleTicketRotation(now);
   for (int i : processIndices(*current().config)) {
     spawn(i, generation_, now);
   }
@@ -566,28 +560,22 @@ void Master::runTimers(Clock::time_point now) {
       spawn(r.index, r.generation, now);
     }
   }
-  if (now >= next_ticket_rotation_ || next_ticket_rotation_ == Clock::time_point::max()) {
-    rotateTicketKeys(now);  // also picks up TLS listeners a reload added
+  if (now >= next_ticket_rotation_) {
+    tls::rotateTicketKeys(segment_->get()->tickets);
+    LB_INFO("TLS session-ticket keys rotated");
+    next_ticket_rotation_ = Clock::time_point::max();
+    scheduleTicketRotation(now);
   }
 }
 
-void Master::rotateTicketKeys(Clock::time_point now) {
-  if (now < next_ticket_rotation_ && next_ticket_rotation_ != Clock::time_point::max()) {
-    return;
-  }
-  uint32_t every_s = 0;
+void Master::scheduleTicketRotation(Clock::time_point now) {
   for (const config::Listener& l : current().config->listeners) {
     if (l.tls.enabled() && l.tls.session_tickets) {
-      every_s = every_s == 0 ? l.tls.ticket_key_rotation_s
-                             : std::min(every_s, l.tls.ticket_key_rotation_s);
+      // A reload never postpones a rotation that is due sooner.
+      next_ticket_rotation_ =
+          std::min(next_ticket_rotation_, now + std::chrono::seconds(l.tls.ticket_key_rotation_s));
     }
   }
-  if (next_ticket_rotation_ != Clock::time_point::max()) {
-    tls::rotateTicketKeys(segment_->get()->tickets);
-    LB_INFO("TLS session-ticket keys rotated");
-  }
-  next_ticket_rotation_ =
-      every_s == 0 ? Clock::time_point::max() : now + std::chrono::seconds(every_s);
 }
 
 void Master::retireGenerations() {

@@ -70,9 +70,10 @@ class Master {
   void beginQuit(Clock::time_point now);
   void reopenLogs();
   void runTimers(Clock::time_point now);
-  // TLS session-ticket keys (shm::TicketKeys): new ones every ticket_key_rotation_s of the
-  // serving configuration (the shortest of its TLS listeners).
-  void rotateTicketKeys(Clock::time_point now);
+  // TLS session-ticket keys (shm::TicketKeys) are rotated by runTimers() every
+  // ticket_key_rotation_s of the serving configuration (the shortest of its TLS listeners);
+  // this sets when next, never later than already set.
+  void scheduleTicketRotation(Clock::time_point now);
   void retireGenerations();
   bool spawn(int index, uint64_t generation, Clock::time_point now);
   void signalWorker(ProcessSlot& slot, int signo, Clock::time_point kill_at);

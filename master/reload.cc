@@ -79,7 +79,7 @@ void Master::reload(Clock::time_point now) {
     LB_ERROR("reload failed: %s", why.c_str());
     finishVerdict(shm::ReloadResult::Failed, why);
   };
-  auto loaded = config::loadConfig(options_.config_file);
+  auto loaded = tls::loadConfig(options_.config_file);
   if (!loaded) {
     std::string all;
     for (const auto& e : loaded.error()) {
@@ -90,15 +90,6 @@ void Master::reload(Clock::time_point now) {
     return;
   }
   auto next = std::make_unique<config::Config>(std::move(*loaded));
-  if (auto errors = tls::attachContexts(*next); !errors.empty()) {
-    std::string all;
-    for (const auto& e : errors) {
-      LB_ERROR("reload failed: %s", e.toString().c_str());
-      all += (all.empty() ? "" : "\n") + e.toString();
-    }
-    finishVerdict(shm::ReloadResult::Failed, all);
-    return;
-  }
   if (next->pid != pid_path_) {
     // The pid file path also names the shared-memory segment that clients attach to.
     LB_WARN("reload: \"pid\" changed to \"%s\": a restart is needed; keeping \"%s\"",
@@ -192,6 +183,7 @@ void Master::commitReload(Clock::time_point now) {
   header.worker_count.store(static_cast<uint32_t>(cfg.worker_processes));
   publishConfig(cfg);
   resetUncheckedHealth(cfg);
+  scheduleTicketRotation(now);
   // Sockets the new configuration dropped close now: the old workers close their copies as
   // they start draining, and a socket nobody accepts on would complete handshakes only to
   // reset them later. Connections already accepted are not affected.

@@ -10,22 +10,17 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
+
+#include "shared/config/schema.h"
 
 namespace lb::tls {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
@@ -35,25 +30,26 @@ struct KeyFree {
 };
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
 
 // One certificate as read from its files.
 struct Loaded {
-  X509* leaf = nullptr;
-  std::vector<X509*> chain;
+  X509Ptr leaf;
+  std::vector<X509Ptr> chain;
   KeyPtr key;
   std::vector<std::string> names;  // lowercased, sorted
   std::string ocsp;
   int line = 0;
 };
 
-void freeLoaded(Loaded& l) {
-  X509_free(l.leaf);
-  for (X509* c : l.chain) {
-    X509_free(c);
+// Errors of one listener's TLS setup, with the config file's name.
+struct Errors {
+  const std::string& file;
+  config::ConfigErrors list;
+  void add(int line, std::string message) {
+    list.push_back(config::ConfigError{file, line, std::move(message)});
   }
-  l.leaf = nullptr;
-  l.chain.clear();
-}
+};
 
 // The names a certificate serves: its DNS subjectAltNames, else its subject's CN.
 std::vector<std::string> namesOf(X509* x) {
@@ -65,8 +61,8 @@ std::vector<std::string> namesOf(X509* x) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
       if (n->type == GEN_DNS) {
         const auto* data = ASN1_STRING_get0_data(n->d.dNSName);
-        names.push_back(lower(std::string_view(reinterpret_cast<const char*>(data),
-                                               ASN1_STRING_length(n->d.dNSName))));
+        names.push_back(config::schema::lowercase(
+            std::string(reinterpret_cast<const char*>(data), ASN1_STRING_length(n->d.dNSName))));
       }
     }
     GENERAL_NAMES_free(sans);
@@ -74,7 +70,7 @@ std::vector<std::string> namesOf(X509* x) {
   if (names.empty()) {
     char cn[256];
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn) > 0) {
-      names.push_back(lower(cn));
+      names.push_back(config::schema::lowercase(cn));
     }
   }
   std::sort(names.begin(), names.end());
@@ -156,6 +152,83 @@ int onTicketKey(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* ci
   return 0;
 }
 
+// Reads one certificate, its chain, key and OCSP response; nullopt (and the reason in
+// `errors`) when a file cannot be read or does not hold what it should.
+std::optional<Loaded> loadCertificate(const config::TlsCertificate& c, Errors& errors) {
+  Loaded l;
+  l.line = c.line;
+  std::string pem;
+  std::string why;
+  if (!readFile(c.cert, &pem, &why)) {
+    errors.add(c.line, "cannot read certificate \"" + c.cert + "\": " + why);
+    return std::nullopt;
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  l.leaf.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!l.leaf) {
+    errors.add(c.line, "certificate \"" + c.cert + "\" holds no PEM certificate: " + lastError());
+    return std::nullopt;
+  }
+  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    l.chain.emplace_back(extra);
+  }
+  ERR_clear_error();  // the end of the file reads as an error
+  std::string key_pem;
+  if (!readFile(c.key, &key_pem, &why)) {
+    errors.add(c.line, "cannot read key \"" + c.key + "\": " + why);
+    return std::nullopt;
+  }
+  BioPtr key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  l.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!l.key) {
+    errors.add(c.line, "key \"" + c.key + "\" holds no PEM private key: " + lastError());
+    return std::nullopt;
+  }
+  if (X509_check_private_key(l.leaf.get(), l.key.get()) != 1) {
+    ERR_clear_error();
+    errors.add(c.line, "key \"" + c.key + "\" does not match certificate \"" + c.cert + "\"");
+    return std::nullopt;
+  }
+  l.names = namesOf(l.leaf.get());
+  if (l.names.empty()) {
+    errors.add(c.line,
+               "certificate \"" + c.cert + "\" names no host (no DNS subjectAltName, no CN)");
+    return std::nullopt;
+  }
+  if (!c.ocsp_response.empty()) {
+    if (!readFile(c.ocsp_response, &l.ocsp, &why)) {
+      errors.add(c.line, "cannot read OCSP response \"" + c.ocsp_response + "\": " + why);
+      return std::nullopt;
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(l.ocsp.data());
+    OCSP_RESPONSE* r = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(l.ocsp.size()));
+    if (r == nullptr) {
+      ERR_clear_error();
+      errors.add(c.line, "\"" + c.ocsp_response + "\" is not a DER OCSP response");
+      return std::nullopt;
+    }
+    OCSP_RESPONSE_free(r);
+  }
+  return l;
+}
+
+// A session resumes only where it was made and only while the client verification that
+// admitted it is unchanged: the listener, its verify settings and its CA file's contents.
+std::vector<unsigned char> sessionContext(const config::Listener& listener) {
+  const config::ListenerTls& cfg = listener.tls;
+  std::string seed = listener.name + '\0' + std::to_string(static_cast<int>(cfg.verify_client)) +
+                     '\0' + std::to_string(cfg.verify_depth) + '\0';
+  std::string ca;
+  std::string why;
+  if (cfg.verify_client != config::ListenerTls::VerifyClient::Off &&
+      readFile(cfg.client_ca, &ca, &why)) {
+    seed += ca;
+  }
+  std::vector<unsigned char> out(SHA256_DIGEST_LENGTH);
+  SHA256(reinterpret_cast<const unsigned char*>(seed.data()), seed.size(), out.data());
+  return out;
+}
+
 }  // namespace
 
 std::string lastError() {
@@ -189,9 +262,6 @@ void rotateTicketKeys(shm::TicketKeys& keys) {
 }
 
 ServerContext::~ServerContext() {
-  for (Leaf& leaf : leaves_) {
-    X509_free(leaf.cert);
-  }
   for (SSL_CTX* ctx : contexts_) {
     SSL_CTX_free(ctx);
   }
@@ -200,80 +270,18 @@ ServerContext::~ServerContext() {
 Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::create(
     const config::Listener& listener, const std::string& file) {
   const config::ListenerTls& cfg = listener.tls;
-  config::ConfigErrors errors;
-  auto fail = [&](int line, std::string message) {
-    errors.push_back(config::ConfigError{file, line, std::move(message)});
-  };
-  const std::string where = "listener \"" + listener.name + "\"";
-
+  Errors errors{file, {}};
   std::vector<Loaded> loaded;
   for (const config::TlsCertificate& c : cfg.certificates) {
-    Loaded l;
-    l.line = c.line;
-    std::string pem;
-    std::string why;
-    if (!readFile(c.cert, &pem, &why)) {
-      fail(c.line, "cannot read certificate \"" + c.cert + "\": " + why);
-      continue;
+    if (auto l = loadCertificate(c, errors)) {
+      loaded.push_back(std::move(*l));
     }
-    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    l.leaf = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
-    if (l.leaf == nullptr) {
-      fail(c.line, "certificate \"" + c.cert + "\" holds no PEM certificate: " + lastError());
-      continue;
-    }
-    while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-      l.chain.push_back(extra);
-    }
-    ERR_clear_error();  // the end of the file reads as an error
-    std::string key_pem;
-    if (!readFile(c.key, &key_pem, &why)) {
-      fail(c.line, "cannot read key \"" + c.key + "\": " + why);
-      freeLoaded(l);
-      continue;
-    }
-    BioPtr key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
-    l.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-    if (!l.key) {
-      fail(c.line, "key \"" + c.key + "\" holds no PEM private key: " + lastError());
-      freeLoaded(l);
-      continue;
-    }
-    if (X509_check_private_key(l.leaf, l.key.get()) != 1) {
-      ERR_clear_error();
-      fail(c.line, "key \"" + c.key + "\" does not match certificate \"" + c.cert + "\"");
-      freeLoaded(l);
-      continue;
-    }
-    l.names = namesOf(l.leaf);
-    if (l.names.empty()) {
-      fail(c.line, "certificate \"" + c.cert + "\" names no host (no DNS subjectAltName, no CN)");
-      freeLoaded(l);
-      continue;
-    }
-    if (!c.ocsp_response.empty()) {
-      if (!readFile(c.ocsp_response, &l.ocsp, &why)) {
-        fail(c.line, "cannot read OCSP response \"" + c.ocsp_response + "\": " + why);
-        freeLoaded(l);
-        continue;
-      }
-      const auto* p = reinterpret_cast<const unsigned char*>(l.ocsp.data());
-      OCSP_RESPONSE* r = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(l.ocsp.size()));
-      if (r == nullptr) {
-        ERR_clear_error();
-        fail(c.line, "\"" + c.ocsp_response + "\" is not a DER OCSP response");
-        freeLoaded(l);
-        continue;
-      }
-      OCSP_RESPONSE_free(r);
-    }
-    loaded.push_back(std::move(l));
   }
-
+  const std::string where = "listener \"" + listener.name + "\"";
   for (const std::string& proto : cfg.alpn) {
     if (proto == "h2") {
-      fail(cfg.line, "alpn \"h2\" of " + where + ": this lb does not speak HTTP/2 yet; offer " +
-                         "\"http/1.1\" only");
+      errors.add(cfg.line, "alpn \"h2\" of " + where +
+                               ": this lb does not speak HTTP/2 yet; offer \"http/1.1\" only");
     }
   }
   std::unique_ptr<ServerContext> sc(new ServerContext());
@@ -281,28 +289,7 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
     sc->alpn_ += static_cast<char>(proto.size());
     sc->alpn_ += proto;
   }
-  int min_version = TLS1_3_VERSION;
-  int max_version = TLS1_2_VERSION;
-  for (const std::string& p : cfg.protocols) {
-    min_version = std::min(min_version, protocolVersion(p));
-    max_version = std::max(max_version, protocolVersion(p));
-  }
-
-  // A session resumes only where it was made and only while the client verification that
-  // admitted it is unchanged: the listener, its verify settings and its CA file's contents.
-  std::vector<unsigned char> session_context(SHA256_DIGEST_LENGTH);
-  {
-    std::string seed = listener.name + '\0' + std::to_string(static_cast<int>(cfg.verify_client)) +
-                       '\0' + std::to_string(cfg.verify_depth) + '\0';
-    std::string ca;
-    std::string why;
-    if (cfg.verify_client != config::ListenerTls::VerifyClient::Off &&
-        readFile(cfg.client_ca, &ca, &why)) {
-      seed += ca;
-    }
-    SHA256(reinterpret_cast<const unsigned char*>(seed.data()), seed.size(),
-           session_context.data());
-  }
+  const std::vector<unsigned char> session_context = sessionContext(listener);
 
   // One context per name set, in config order: the first certificate's is the default.
   std::vector<std::vector<std::string>> sets;
@@ -315,84 +302,35 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
     if (i == sets.size()) {
       SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
       if (ctx == nullptr) {
-        fail(l.line, "OpenSSL cannot create a context: " + lastError());
-        freeLoaded(l);
+        errors.add(l.line, "OpenSSL cannot create a context: " + lastError());
         continue;
       }
       sets.push_back(l.names);
       key_types.emplace_back();
       sc->contexts_.push_back(ctx);
-      std::string joined;
-      for (const std::string& n : l.names) {
-        joined += (joined.empty() ? "" : ",") + n;
-      }
-      sc->names_.push_back(joined);
-      SSL_CTX_set_min_proto_version(ctx, min_version);
-      SSL_CTX_set_max_proto_version(ctx, max_version);
-      if (SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
-        fail(cfg.line, "no TLS 1.2 cipher in \"" + cfg.ciphers + "\" of " + where);
-      }
-      if (SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
-        fail(cfg.line, "invalid TLS 1.3 ciphersuites \"" + cfg.ciphersuites + "\" of " + where);
-      }
-      if (SSL_CTX_set1_groups_list(ctx, cfg.groups.c_str()) != 1) {
-        fail(cfg.line, "invalid groups \"" + cfg.groups + "\" of " + where);
-      }
-      ERR_clear_error();
-      SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                   SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                   (cfg.session_tickets ? 0 : SSL_OP_NO_TICKET));
-      // An idle keep-alive connection keeps no 34 KiB of OpenSSL buffers.
-      SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
-      SSL_CTX_set_session_id_context(ctx, session_context.data(),
-                                     static_cast<unsigned>(session_context.size()));
-      SSL_CTX_set_session_cache_mode(
-          ctx, cfg.session_cache > 0 ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
-      SSL_CTX_sess_set_cache_size(ctx, cfg.session_cache);
-      SSL_CTX_set_timeout(ctx, cfg.session_timeout_s);
-      SSL_CTX_set_num_tickets(ctx, cfg.session_tickets ? 1 : 0);
-      if (cfg.session_tickets) {
-        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, &onTicketKey);
-      }
-      SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::onAlpn, sc.get());
-      SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::onServerName);
-      SSL_CTX_set_tlsext_servername_arg(ctx, sc.get());
-      SSL_CTX_set_tlsext_status_cb(ctx, &ServerContext::onStatus);
-      SSL_CTX_set_tlsext_status_arg(ctx, sc.get());
-      if (cfg.verify_client != config::ListenerTls::VerifyClient::Off) {
-        if (SSL_CTX_load_verify_locations(ctx, cfg.client_ca.c_str(), nullptr) != 1) {
-          fail(cfg.line, "cannot load client_ca \"" + cfg.client_ca + "\": " + lastError());
-        } else if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(cfg.client_ca.c_str())) {
-          SSL_CTX_set_client_CA_list(ctx, cas);
+      std::vector<std::string> problems = sc->configure(ctx, cfg, session_context);
+      if (sets.size() == 1) {  // every context has the same settings: said once
+        for (const std::string& problem : problems) {
+          errors.add(cfg.line, problem + " of " + where);
         }
-        if (cfg.verify_client == config::ListenerTls::VerifyClient::On) {
-          SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-        } else {
-          // Optional: a certificate that does not verify lets the handshake go on; its subject
-          // is then not forwarded (TlsSession checks the verify result).
-          SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
-        }
-        SSL_CTX_set_verify_depth(ctx, static_cast<int>(cfg.verify_depth));
       }
     }
     SSL_CTX* ctx = sc->contexts_[i];
     const int type = EVP_PKEY_get_base_id(l.key.get());
     if (std::find(key_types[i].begin(), key_types[i].end(), type) != key_types[i].end()) {
-      fail(l.line,
-           "certificate for the same names with the same key type as an earlier one; "
-           "one of each type (RSA, ECDSA) is offered side by side");
-      freeLoaded(l);
+      errors.add(l.line,
+                 "certificate for the same names with the same key type as an earlier one; "
+                 "one of each type (RSA, ECDSA) is offered side by side");
       continue;
     }
     key_types[i].push_back(type);
-    if (SSL_CTX_use_certificate(ctx, l.leaf) != 1 ||
+    if (SSL_CTX_use_certificate(ctx, l.leaf.get()) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, l.key.get()) != 1) {
-      fail(l.line, "OpenSSL refuses the certificate or key: " + lastError());
-      freeLoaded(l);
+      errors.add(l.line, "OpenSSL refuses the certificate or key: " + lastError());
       continue;
     }
-    for (X509* extra : l.chain) {
-      SSL_CTX_add1_chain_cert(ctx, extra);
+    for (const X509Ptr& extra : l.chain) {
+      SSL_CTX_add1_chain_cert(ctx, extra.get());
     }
     for (const std::string& n : l.names) {
       if (n.starts_with("*.")) {
@@ -401,36 +339,97 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
         sc->exact_.emplace(n, ctx);
       }
     }
-    sc->leaves_.push_back(Leaf{X509_dup(l.leaf), std::move(l.ocsp)});
-    freeLoaded(l);
+    sc->leaves_.push_back(Leaf{std::move(l.leaf), std::move(l.ocsp)});
   }
-  if (!errors.empty()) {
-    return unexpected(std::move(errors));
+  if (!errors.list.empty()) {
+    return unexpected(std::move(errors.list));
   }
   return sc;
 }
 
-config::ConfigErrors attachContexts(config::Config& config) {
+std::vector<std::string> ServerContext::configure(
+    SSL_CTX* ctx, const config::ListenerTls& cfg,
+    const std::vector<unsigned char>& session_context) {
+  std::vector<std::string> problems;
+  int min_version = TLS1_3_VERSION;
+  int max_version = TLS1_2_VERSION;
+  for (const std::string& p : cfg.protocols) {
+    min_version = std::min(min_version, protocolVersion(p));
+    max_version = std::max(max_version, protocolVersion(p));
+  }
+  SSL_CTX_set_min_proto_version(ctx, min_version);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  if (SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
+    problems.push_back("no TLS 1.2 cipher in \"" + cfg.ciphers + "\"");
+  }
+  if (SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
+    problems.push_back("invalid TLS 1.3 ciphersuites \"" + cfg.ciphersuites + "\"");
+  }
+  if (SSL_CTX_set1_groups_list(ctx, cfg.groups.c_str()) != 1) {
+    problems.push_back("invalid groups \"" + cfg.groups + "\"");
+  }
+  ERR_clear_error();
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE |
+                               (cfg.session_tickets ? 0 : SSL_OP_NO_TICKET));
+  // An idle keep-alive connection keeps no 34 KiB of OpenSSL buffers; the chain goes out as
+  // the certificate file holds it, never completed from elsewhere.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+  SSL_CTX_set_session_id_context(ctx, session_context.data(),
+                                 static_cast<unsigned>(session_context.size()));
+  SSL_CTX_set_session_cache_mode(
+      ctx, cfg.session_cache > 0 ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+  SSL_CTX_sess_set_cache_size(ctx, cfg.session_cache);
+  SSL_CTX_set_timeout(ctx, cfg.session_timeout_s);
+  SSL_CTX_set_num_tickets(ctx, cfg.session_tickets ? 1 : 0);
+  if (cfg.session_tickets) {
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, &onTicketKey);
+  }
+  SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::onAlpn, this);
+  SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::onServerName);
+  SSL_CTX_set_tlsext_servername_arg(ctx, this);
+  SSL_CTX_set_tlsext_status_cb(ctx, &ServerContext::onStatus);
+  SSL_CTX_set_tlsext_status_arg(ctx, this);
+  if (cfg.verify_client == config::ListenerTls::VerifyClient::Off) {
+    return problems;
+  }
+  if (SSL_CTX_load_verify_locations(ctx, cfg.client_ca.c_str(), nullptr) != 1) {
+    problems.push_back("cannot load client_ca \"" + cfg.client_ca + "\": " + lastError());
+  } else if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(cfg.client_ca.c_str())) {
+    SSL_CTX_set_client_CA_list(ctx, cas);
+  }
+  if (cfg.verify_client == config::ListenerTls::VerifyClient::On) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  } else {
+    // Optional: a certificate that does not verify lets the handshake go on; its subject is
+    // then not forwarded (TlsSession checks the verify result).
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  }
+  SSL_CTX_set_verify_depth(ctx, static_cast<int>(cfg.verify_depth));
+  return problems;
+}
+
+Result<config::Config, config::ConfigErrors> loadConfig(const std::string& path) {
+  auto config = config::loadConfig(path);
+  if (!config) {
+    return config;
+  }
   config::ConfigErrors errors;
-  std::vector<std::shared_ptr<const ServerContext>> built(config.listeners.size());
-  for (size_t i = 0; i < config.listeners.size(); ++i) {
-    const config::Listener& l = config.listeners[i];
+  for (config::Listener& l : config->listeners) {
     if (!l.tls.enabled()) {
       continue;
     }
-    auto sc = ServerContext::create(l, config.file);
+    auto sc = ServerContext::create(l, config->file);
     if (!sc) {
       errors.insert(errors.end(), sc.error().begin(), sc.error().end());
       continue;
     }
-    built[i] = std::move(*sc);
+    l.tls_context = std::move(*sc);
   }
-  if (errors.empty()) {
-    for (size_t i = 0; i < config.listeners.size(); ++i) {
-      config.listeners[i].tls_context = std::move(built[i]);
-    }
+  if (!errors.empty()) {
+    return unexpected(std::move(errors));
   }
-  return errors;
+  return config;
 }
 
 SSL* ServerContext::newSsl() const {
@@ -438,7 +437,7 @@ SSL* ServerContext::newSsl() const {
 }
 
 SSL_CTX* ServerContext::lookup(std::string_view server_name) const {
-  std::string name = lower(server_name);
+  std::string name = config::schema::lowercase(std::string(server_name));
   if (auto it = exact_.find(name); it != exact_.end()) {
     return it->second;
   }
@@ -485,7 +484,7 @@ int ServerContext::onStatus(SSL* ssl, void* arg) {
   const auto* sc = static_cast<const ServerContext*>(arg);
   X509* cert = SSL_get_certificate(ssl);
   for (const Leaf& leaf : sc->leaves_) {
-    if (!leaf.ocsp.empty() && X509_cmp(leaf.cert, cert) == 0) {
+    if (!leaf.ocsp.empty() && X509_cmp(leaf.cert.get(), cert) == 0) {
       auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(leaf.ocsp.size()));
       if (copy == nullptr) {
         return SSL_TLSEXT_ERR_NOACK;

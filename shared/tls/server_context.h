@@ -21,6 +21,10 @@
 
 namespace lb::tls {
 
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+
 class ServerContext {
  public:
   ~ServerContext();
@@ -34,16 +38,18 @@ class ServerContext {
 
   // A server-side SSL for a new connection (accept state not set). nullptr if OpenSSL fails.
   SSL* newSsl() const;
-  // The names of the certificates, in config order, for logs and tests: "a.example,*.b.example".
-  const std::vector<std::string>& names() const { return names_; }
 
  private:
   struct Leaf {
-    X509* cert = nullptr;
+    std::unique_ptr<X509, X509Free> cert;
     std::string ocsp;  // DER OCSP response to staple; empty = none
   };
 
   ServerContext() = default;
+  // Sets everything but the certificates on a new context; the problems found (bad cipher,
+  // group or CA strings), each to be reported at the tls group's line.
+  std::vector<std::string> configure(SSL_CTX* ctx, const config::ListenerTls& cfg,
+                                     const std::vector<unsigned char>& session_context);
   SSL_CTX* lookup(std::string_view server_name) const;
   static int onServerName(SSL* ssl, int* alert, void* arg);
   static int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
@@ -55,7 +61,6 @@ class ServerContext {
   std::map<std::string, SSL_CTX*, std::less<>> wildcard_;  // "example.com" for *.example.com
   std::vector<Leaf> leaves_;
   std::string alpn_;  // wire format
-  std::vector<std::string> names_;
 };
 
 // Ticket keys: every SSL_CTX built here encrypts and decrypts session tickets with the keys in
@@ -65,9 +70,9 @@ void setTicketKeys(shm::TicketKeys* keys);
 // Writes a fresh key as the current one, the current one becoming the previous one. Master only.
 void rotateTicketKeys(shm::TicketKeys& keys);
 
-// Builds the ServerContext of every TLS listener of `config` (Listener::tls_context). All
-// errors, with file:line; on errors no listener is changed.
-config::ConfigErrors attachContexts(config::Config& config);
+// config::loadConfig(), then the ServerContext of every TLS listener (Listener::tls_context):
+// what the master runs and `lb -t` checks. All errors, with file:line.
+Result<config::Config, config::ConfigErrors> loadConfig(const std::string& path);
 
 // The last OpenSSL error as text ("no error" when there is none), clearing the error queue.
 std::string lastError();
