@@ -9,7 +9,6 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 namespace lb::e2e {
@@ -24,27 +23,6 @@ CommandResult lbCommand(LbInstance& lb, std::vector<std::string> args) {
   args.push_back("-c");
   args.push_back(lb.configPath());
   return lb.runLbCommand(args);
-}
-
-// A field of backend `address` in `lb backends --json` (one object per line), as written:
-// "\"draining\"", "3", "true". Empty when the backend or the field is absent.
-std::string jsonField(const std::string& json, const std::string& address,
-                      const std::string& field) {
-  std::istringstream in(json);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find("\"address\": \"" + address + "\"") == std::string::npos) {
-      continue;
-    }
-    const std::string name = "\"" + field + "\": ";
-    size_t at = line.find(name);
-    if (at == std::string::npos) {
-      return "";
-    }
-    at += name.size();
-    return line.substr(at, line.find_first_of(",}", at) - at);
-  }
-  return "";
 }
 
 std::string backendsJson(LbInstance& lb) {

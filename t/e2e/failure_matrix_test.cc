@@ -5,8 +5,6 @@
 
 #include "e2e/harness/e2e.h"
 
-#include <thread>
-
 namespace lb::e2e {
 namespace {
 
@@ -41,15 +39,19 @@ void expectAllGood(int port, int n) {
   }
 }
 
+// What passive health logs when it takes `address` out (2 failures, 60 s in matrixPool).
+std::string takenOut(const std::string& address) {
+  return "backend " + address + " in pool p is out for 60000 ms: 2 consecutive failures";
+}
+
 // The failing backend was taken out: the log says so, and it gets nothing more.
-void expectTakenOut(LbInstance& lb, const std::string& bad, const std::function<int()>& attempts,
-                    int port) {
-  std::string out = "backend " + bad + " in pool p is out for 60000 ms: 2 consecutive failures";
+void expectTakenOut(LbInstance& lb, const FakeUpstream& bad) {
   INFO(lb.diagnostics());
-  REQUIRE(waitUntil([&] { return lb.errorLog().find(out) != std::string::npos; }, 5s));
-  int before = attempts();
-  expectAllGood(port, 20);
-  CHECK(attempts() == before);
+  REQUIRE(waitUntil(
+      [&] { return lb.errorLog().find(takenOut(bad.address())) != std::string::npos; }, 5s));
+  const int before = bad.requests();
+  expectAllGood(lb.port(0), 20);
+  CHECK(bad.requests() == before);
 }
 
 TEST_CASE("failing backends: a refused connection is retried and no GET fails", "[resilience]") {
@@ -58,9 +60,8 @@ TEST_CASE("failing backends: a refused connection is retried and no GET fails", 
   std::string bad = "127.0.0.1:" + std::to_string(lb.port(1));  // nothing listens there
   lb.start(matrixPool(bad, good));
   expectAllGood(lb.port(0), 40);
-  std::string out = "backend " + bad + " in pool p is out for 60000 ms: 2 consecutive failures";
   INFO(lb.diagnostics());
-  CHECK(lb.errorLog().find(out) != std::string::npos);
+  CHECK(lb.errorLog().find(takenOut(bad)) != std::string::npos);
 }
 
 TEST_CASE("failing backends: a reset in the middle of the response head is retried",
@@ -73,8 +74,7 @@ TEST_CASE("failing backends: a reset in the middle of the response head is retri
   LbInstance lb;
   lb.start(matrixPool(bad.address(), good));
   expectAllGood(lb.port(0), 40);
-  expectTakenOut(
-      lb, bad.address(), [&] { return bad.requests(); }, lb.port(0));
+  expectTakenOut(lb, bad);
 }
 
 TEST_CASE("failing backends: a backend that hangs is timed out and the GET retried",
@@ -87,8 +87,7 @@ TEST_CASE("failing backends: a backend that hangs is timed out and the GET retri
   expectAllGood(lb.port(0), 40);
   // At most 2 read timeouts per worker before passive health took it out.
   CHECK(elapsedMs(start) < 8000);
-  expectTakenOut(
-      lb, bad.address(), [&] { return bad.requests(); }, lb.port(0));
+  expectTakenOut(lb, bad);
 }
 
 TEST_CASE("failing backends: a 500 is retried on another backend", "[resilience]") {
@@ -97,8 +96,7 @@ TEST_CASE("failing backends: a 500 is retried on another backend", "[resilience]
   LbInstance lb;
   lb.start(matrixPool(bad.address(), good));
   expectAllGood(lb.port(0), 40);
-  expectTakenOut(
-      lb, bad.address(), [&] { return bad.requests(); }, lb.port(0));
+  expectTakenOut(lb, bad);
 }
 
 TEST_CASE("failing backends: a slow backend answers within the timeout, least_time avoids it",

@@ -1,5 +1,7 @@
 #include "e2e/harness/e2e.h"
 
+#include <sstream>
+
 namespace lb::e2e {
 
 std::string poolBlock(const std::string& name, const std::vector<std::string>& backends,
@@ -22,6 +24,25 @@ std::string singlePoolConfig(const std::vector<std::string>& backends,
   return top + "\nlisteners = ( { name = \"web\"; listen = \"127.0.0.1:@PORT_0@\"; " +
          "protocol = \"http\"; pool = \"p\"; " + listener_extra + " } );\npools = ( " +
          poolBlock("p", backends, pool_extra) + " );\n";
+}
+
+std::string jsonField(const std::string& json, const std::string& address,
+                      const std::string& field) {
+  std::istringstream in(json);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("\"address\": \"" + address + "\"") == std::string::npos) {
+      continue;
+    }
+    const std::string name = "\"" + field + "\": ";
+    size_t at = line.find(name);
+    if (at == std::string::npos) {
+      return "";
+    }
+    at += name.size();
+    return line.substr(at, line.find_first_of(",}", at) - at);
+  }
+  return "";
 }
 
 std::string describe(const std::optional<HttpResponse>& r, const std::string& error) {

@@ -32,6 +32,11 @@ std::string singlePoolConfig(const std::vector<std::string>& backends,
                              const std::string& pool_extra = "",
                              const std::string& listener_extra = "", const std::string& top = "");
 
+// A field of backend `address` in `lb backends --json` (one object per line), as written:
+// "\"draining\"", "3", "true". Empty when the backend or the field is absent.
+std::string jsonField(const std::string& json, const std::string& address,
+                      const std::string& field);
+
 // "status 200, headers ..., body ..." or the client's error, for INFO.
 std::string describe(const std::optional<HttpResponse>& r, const std::string& error = "");
 
