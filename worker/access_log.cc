@@ -79,7 +79,9 @@ void AccessLog::write(const AccessEntry& e) {
   appendEscaped(buf_, e.method);
   buf_ += ' ';
   appendEscaped(buf_, e.url);
-  buf_ += e.http_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ";
+  buf_ += e.http_minor == 0    ? " HTTP/1.0\" "
+          : e.http_minor == 20 ? " HTTP/2.0\" "
+                               : " HTTP/1.1\" ";
   char tail[160];
   if (e.upstream.empty()) {
     std::snprintf(tail, sizeof(tail), "%d %llu \"-\" - %.3f -\n", e.status,

@@ -21,7 +21,7 @@ struct AccessEntry {
   const uint8_t* peer_addr = nullptr;
   std::string_view method;
   std::string_view url;
-  int http_minor = 1;
+  int http_minor = 1;  // 20 for HTTP/2
   int status = 0;
   uint64_t bytes = 0;
   std::string_view upstream;  // empty: none

@@ -24,6 +24,9 @@ class ClientConn;
 class Handoff;
 class UpstreamConn;
 struct Exchange;
+namespace http2 {
+class Session;
+}
 
 // Idle keep-alive connections to one backend, most recently used first.
 struct IdleList {
@@ -63,6 +66,10 @@ struct WorkerContext {
   uv_idle_t tls_idle{};
   bool tls_idle_ready = false;
   std::vector<char> tls_scratch;
+  // HTTP/2 sessions to flush after this loop turn's I/O (worker/http2/session.h).
+  std::vector<http2::Session*> h2_flush;
+  uv_check_t h2_check{};
+  bool h2_check_ready = false;
   void (*on_connection_closed)(WorkerContext*) = nullptr;
 
   void count(shm::Counter c) {

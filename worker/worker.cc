@@ -135,6 +135,9 @@ int Worker::run() {
   if (ctx_.tls_idle_ready) {
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx_.tls_idle), nullptr);
   }
+  if (ctx_.h2_check_ready) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx_.h2_check), nullptr);
+  }
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
   ctx_.slot->pid.store(0, std::memory_order_relaxed);

@@ -214,6 +214,13 @@ void writeListeners(Writer& w, const Config& c) {
     }
     writeLimits(w, 2, l.limits);
     writeTls(w, 2, l.tls);
+    w.open(2, "http2", '{');
+    w.set(3, "enabled", l.http2.enabled ? "true" : "false");
+    w.set(3, "max_concurrent_streams", integer(l.http2.max_concurrent_streams));
+    w.set(3, "initial_window_size", integer(l.http2.initial_window_size));
+    w.set(3, "max_resets_burst", integer(l.http2.max_resets_burst));
+    w.set(3, "max_resets_per_s", integer(l.http2.max_resets_per_s));
+    w.close(2, '}');
     closeItem(w, 1, i + 1 == c.listeners.size());
   }
   w.close(0, ')');

@@ -55,6 +55,7 @@ class Loader {
   // A listener's "tls" group; `context` names it ("tls of listener \"web\""). Checks syntax,
   // ranges and the directives' consistency only: the files are read by the TLS code.
   void readTls(const Setting& g, const std::string& context, ListenerTls* out);
+  void readHttp2(const Setting& g, const std::string& context, Http2* out);
   void readTlsCertificates(const Setting& s, const std::string& context,
                            std::vector<TlsCertificate>* out);
   void readTlsCertificate(const Setting& g, const std::string& context, TlsCertificate* out);

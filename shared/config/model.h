@@ -98,7 +98,8 @@ struct ListenerTls {
       "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
       "TLS_CHACHA20_POLY1305_SHA256";
   std::string groups = "X25519:P-256:P-384";
-  std::vector<std::string> alpn = {"http/1.1"};  // protocols offered, in preference order
+  // Protocols offered, in preference order; "h2" only when http2 is enabled on the listener.
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
   bool session_tickets = true;
   uint32_t ticket_key_rotation_s = 3600;  // ticket keys (shared by all workers) change this often
   uint32_t session_cache = 20480;         // sessions cached per worker; 0 = no cache
@@ -114,6 +115,18 @@ struct ListenerTls {
   bool enabled() const { return !certificates.empty(); }
 };
 
+// HTTP/2 on a listener ("http2" group): by the h2c preface on a plain listener, by ALPN "h2" on
+// a TLS one (when "h2" is in tls.alpn).
+struct Http2 {
+  bool enabled = true;
+  uint32_t max_concurrent_streams = 128;
+  uint32_t initial_window_size = 262144;  // per stream, request bodies
+  // Client stream resets (RST_STREAM) a connection may send: a burst, then so many per second.
+  uint32_t max_resets_burst = 200;
+  uint32_t max_resets_per_s = 50;
+  int line = 0;
+};
+
 struct Listener {
   std::string name;
   std::string listen;  // as written
@@ -127,6 +140,7 @@ struct Listener {
   Action action;
   ClientLimits limits;
   ListenerTls tls;
+  Http2 http2;
   // Built from `tls` by the master after loading (shared/tls/server_context.h); workers
   // inherit it. Null without TLS.
   std::shared_ptr<const tls::ServerContext> tls_context;

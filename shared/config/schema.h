@@ -37,7 +37,10 @@ inline constexpr std::string_view kLimits[] = {
     "client_header_timeout_ms", "client_body_timeout_ms", "keepalive_timeout_ms", "send_timeout_ms",
     "client_max_header_size",   "client_max_body_size",   "keepalive_requests"};
 inline constexpr std::string_view kListener[] = {"name",   "listen", "protocol", "backlog",
-                                                 "routes", "pool",   "return",   "tls"};
+                                                 "routes", "pool",   "return",   "tls", "http2"};
+inline constexpr std::string_view kHttp2[] = {"enabled", "max_concurrent_streams",
+                                              "initial_window_size", "max_resets_burst",
+                                              "max_resets_per_s"};
 inline constexpr std::string_view kReturn[] = {"status", "headers", "body"};
 inline constexpr std::string_view kRouteTable[] = {"name", "rules"};
 inline constexpr std::string_view kRule[] = {"host", "path_prefix", "pool", "return"};

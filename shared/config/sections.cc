@@ -116,6 +116,8 @@ void Loader::readListener(const Setting& g, int index) {
       readReturn(s, "\"return\" of " + context, &l.action.response);
     } else if (key == "tls") {
       readTls(s, "tls of " + context, &l.tls);
+    } else if (key == "http2") {
+      readHttp2(s, "http2 of " + context, &l.http2);
     } else if (!readLimit(s, &l.limits)) {
       r_.unknown(s, context, kKnown);
     }

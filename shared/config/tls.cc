@@ -64,6 +64,31 @@ std::string absolutePath(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
+void Loader::readHttp2(const Setting& g, const std::string& context, Http2* out) {
+  if (!r_.expectGroup(g, "\"http2\"")) {
+    return;
+  }
+  out->line = static_cast<int>(g.getSourceLine());
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "enabled") {
+      r_.getBool(s, &out->enabled);
+    } else if (key == "max_concurrent_streams") {
+      r_.getInt(s, 1, 10000, &out->max_concurrent_streams);
+    } else if (key == "initial_window_size") {
+      // RFC 9113 6.5.2: at most 2^31-1; below a frame's size a stream crawls.
+      r_.getInt(s, 16384, 2147483647, &out->initial_window_size);
+    } else if (key == "max_resets_burst") {
+      r_.getInt(s, 1, 100000, &out->max_resets_burst);
+    } else if (key == "max_resets_per_s") {
+      r_.getInt(s, 1, 100000, &out->max_resets_per_s);
+    } else {
+      r_.unknown(s, context, schema::kHttp2);
+    }
+  }
+}
+
 void Loader::readTls(const Setting& g, const std::string& context, ListenerTls* out) {
   if (!r_.expectGroup(g, "\"tls\"")) {
     return;

@@ -278,14 +278,11 @@ Result<std::unique_ptr<ServerContext>, config::ConfigErrors> ServerContext::crea
     }
   }
   const std::string where = "listener \"" + listener.name + "\"";
-  for (const std::string& proto : cfg.alpn) {
-    if (proto == "h2") {
-      errors.add(cfg.line, "alpn \"h2\" of " + where +
-                               ": this lb does not speak HTTP/2 yet; offer \"http/1.1\" only");
-    }
-  }
   std::unique_ptr<ServerContext> sc(new ServerContext());
   for (const std::string& proto : cfg.alpn) {
+    if (proto == "h2" && !listener.http2.enabled) {
+      continue;  // HTTP/2 is off on this listener: not offered
+    }
     sc->alpn_ += static_cast<char>(proto.size());
     sc->alpn_ += proto;
   }

@@ -9,6 +9,7 @@
 
 #include "shared/log/log.h"
 #include "worker/http1/error_pages.h"
+#include "worker/http2/session.h"
 #include "worker/proxy/upstream_conn.h"
 
 namespace lb::worker {
@@ -210,6 +211,13 @@ void ClientConn::releaseExchange() {
 }
 
 void ClientConn::startReading() {
+  if (stream_) {
+    reading_ = !closing_;
+    if (reading_ && h2st_ != nullptr && h2st_->in_off < h2st_->in.size()) {
+      h2st_->session->streamReady(h2st_);
+    }
+    return;
+  }
   if (!reading_ && !closing_) {
     reading_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::onAlloc, &ClientConn::onRead);
@@ -220,6 +228,10 @@ void ClientConn::startReading() {
 }
 
 void ClientConn::stopReading() {
+  if (stream_) {
+    reading_ = false;
+    return;
+  }
   if (reading_) {
     reading_ = false;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
@@ -286,8 +298,28 @@ void ClientConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 void ClientConn::onInput(ssize_t nread) {
   ClientConn* c = this;
   Exchange* ex = ex_;
+  if (h2s_ != nullptr) {
+    if (nread > 0) {
+      ex->in_end += static_cast<uint32_t>(nread);
+    }
+    h2Input(nread);
+    return;
+  }
   if (nread > 0) {
     ex->in_end += static_cast<uint32_t>(nread);
+    if (requests_ == 0 && ex->start_ms == 0 && ex->in_start == 0 && tls_ == nullptr &&
+        !stream_ && listener_->http2.enabled) {
+      int preface = h2cPreface();  // HTTP/2 with prior knowledge (RFC 9113 3.3)
+      if (preface == 0) {
+        return;  // the first bytes could still be the preface
+      }
+      if (preface == 1) {
+        if (startH2()) {
+          h2Input(0);
+        }
+        return;
+      }
+    }
     if (c->sm_.state() == ConnState::KeepAlive || c->idle_timer_) {
       if (c->sm_.state() == ConnState::KeepAlive) {
         c->sm_.transition(ConnState::ReadingRequest);
@@ -549,6 +581,14 @@ void ClientConn::onTimeout(TimerNode* node) {
     c->lingeringClose(kDrainLingerMs);  // drain.cc scheduled it
     return;
   }
+  if (c->h2s_ != nullptr && s != ConnState::Draining) {
+    if (c->h2s_->openStreams() > 0) {
+      c->armClientTimer(c->listener_->limits.send_timeout_ms);  // the streams time themselves
+    } else {
+      c->h2s_->idleTimeout();
+    }
+    return;
+  }
   if (c->tlsHandshaking()) {
     c->ctx_->count(shm::Counter::TlsHandshakeFailed);
     LB_INFO("TLS handshake with %s failed: not finished within %u ms", c->peerText().c_str(),
@@ -605,7 +645,12 @@ void ClientConn::closeNow() {
     return;
   }
   closing_ = true;
-  tlsGoodbye();
+  if (!stream_) {
+    tlsGoodbye();
+  }
+  if (h2s_ != nullptr) {
+    h2s_->closeStreams();
+  }
   ctx_->timers.disarm(&timer_);
   leaveQueue();
   if (ex_ != nullptr && ex_->up != nullptr) {
@@ -616,6 +661,10 @@ void ClientConn::closeNow() {
   if (sm_.state() != ConnState::Closing) {
     sm_.transition(ConnState::Closing);
   }
+  if (http2::Stream* st = h2st_) {
+    h2st_ = nullptr;
+    st->session->detach(st, false);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &ClientConn::onClose);
 }
 
@@ -623,8 +672,14 @@ void ClientConn::onClose(uv_handle_t* h) {
   ClientConn* c = fromHandle(h);
   c->sm_.transition(ConnState::Closed);
   c->releaseExchange();
-  c->freeTls();
   WorkerContext* ctx = c->ctx_;
+  if (c->stream_) {
+    delete c;
+    return;
+  }
+  delete c->h2s_;
+  c->h2s_ = nullptr;
+  c->freeTls();
   --ctx->connections;
   if (c->prev_ != nullptr) {
     c->prev_->next_ = c->next_;

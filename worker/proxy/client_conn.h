@@ -29,6 +29,10 @@ namespace lb::worker {
 
 class UpstreamConn;
 struct ClientTls;
+namespace http2 {
+class Session;
+struct Stream;
+}  // namespace http2
 
 inline constexpr int kMaxIov = 48;
 // Backends one request may try (retries is at most 7), breaker refusals included.
@@ -183,6 +187,25 @@ class ClientConn {
   void retryQueued();
   // tls_conn.cc: OpenSSL holds input for this connection; the worker's idle pass calls this.
   void tlsKicked();
+  // "addr:port" of the client, for logs.
+  std::string peerText() const;
+
+  // h2_conn.cc: HTTP/2. A connection speaking it carries an http2::Session; each of its streams
+  // is a ClientConn in stream mode, whose exchange reads the request from the stream and writes
+  // the response to it instead of a socket.
+  // A stream's exchange, for `st` of the session on `carrier`; nullptr when it cannot start.
+  static ClientConn* openStream(ClientConn* carrier, http2::Stream* st);
+  // Stream mode: take the request bytes the stream holds, as far as the exchange reads.
+  void h2Feed();
+  // Stream mode: the response pieces handed to the session were all taken.
+  void h2WriteDone();
+  // Stream mode: the client reset the stream or the connection ends; the exchange stops.
+  void h2Abort();
+  // Carrier: writes the session's frames. 1 when all left now, 0 when the write completes later
+  // (http2::Session::onWritten), -1 when the connection closed.
+  int h2Write(std::string* data);
+  // Carrier: the session is over (GOAWAY sent, or the client left): the connection closes.
+  void h2Finished();
 
  private:
   ClientConn(WorkerContext* ctx, const config::Listener* listener);
@@ -190,8 +213,6 @@ class ClientConn {
   // closed, the handle closing) if libuv refuses it.
   static ClientConn* create(WorkerContext* ctx, const config::Listener* listener, int fd);
   void setPeer(const sockaddr* peer);
-  // "addr:port" of the client, for logs.
-  std::string peerText() const;
 
   // client_conn.cc: reading and parsing the request, closing.
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -327,6 +348,19 @@ class ClientConn {
   // close_notify on a connection closing now (no write in flight), without waiting.
   void tlsGoodbye();
   bool tlsHandshaking() const;
+  // h2_conn.cc.
+  // Whether the client connection is TLS (for a stream: its carrier's).
+  bool secure() const;
+  // A plain listener's first bytes: the HTTP/2 preface (1), a part of it (0: wait), or not (-1).
+  int h2cPreface() const;
+  // Turns this connection into an HTTP/2 carrier. False (and closed) when it cannot.
+  bool startH2();
+  void h2Input(ssize_t nread);
+  // Stream mode flushClient(), after its accounting: the response goes to the session.
+  bool h2Flush();
+  // Stream mode finishExchange() tail: the stream is left, the ClientConn closes.
+  void h2Finish();
+  static void onH2Written(uv_write_t* req, int status);
   // The verified client certificate's subject ("" without one).
   const std::string& tlsClientSubject() const;
 
@@ -348,6 +382,10 @@ class ClientConn {
   bool drain_close_ = false;    // timer_ closes this idle connection for the drain
   QueueLink queue_link_;        // PoolRuntime::queue
   ClientTls* tls_ = nullptr;    // TLS listeners only
+  http2::Session* h2s_ = nullptr;  // a carrier of HTTP/2
+  http2::Stream* h2st_ = nullptr;  // stream mode, while the stream is attached
+  bool stream_ = false;            // stream mode (an HTTP/2 stream's exchange)
+  bool secure_ = false;            // stream mode: the carrier is TLS
   ClientConn* next_ = nullptr;  // WorkerContext::clients
   ClientConn* prev_ = nullptr;
   uint8_t peer_family_ = 0;

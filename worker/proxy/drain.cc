@@ -11,6 +11,7 @@
 #include <random>
 
 #include "worker/net/handoff.h"
+#include "worker/http2/session.h"
 #include "worker/proxy/client_conn.h"
 
 namespace lb::worker {
@@ -57,7 +58,8 @@ void ClientConn::adopt(WorkerContext* ctx, const config::Listener* listener, int
 
 bool ClientConn::idle() const {
   ConnState s = sm_.state();
-  if (closing_ || (s != ConnState::KeepAlive && s != ConnState::ReadingRequest)) {
+  if (closing_ || h2s_ != nullptr || stream_ ||
+      (s != ConnState::KeepAlive && s != ConnState::ReadingRequest)) {
     return false;
   }
   return ex_ == nullptr || (ex_->start_ms == 0 && ex_->in_start == ex_->in_end);
@@ -71,6 +73,10 @@ bool ClientConn::closeForDrain() const {
 }
 
 void ClientConn::drain() {
+  if (h2s_ != nullptr) {
+    h2s_->drain();  // GOAWAY; the connection closes when its streams are done
+    return;
+  }
   if (tls_ != nullptr || ctx_->handoff == nullptr || !ctx_->handoff->sending()) {
     draining_ = true;
   }
@@ -134,6 +140,10 @@ void ClientConn::scheduleDrainClose() {
 // `linger_ms` pass, so closing never turns unread bytes into a reset.
 void ClientConn::lingeringClose(uint32_t linger_ms) {
   if (closing_) {
+    return;
+  }
+  if (stream_) {
+    closeNow();
     return;
   }
   idle_timer_ = false;

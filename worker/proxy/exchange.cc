@@ -390,7 +390,7 @@ bool ClientConn::buildUpstreamHead() {
         out << std::string_view(ip);
       }
     }
-    out << (tls_ != nullptr ? "\r\nX-Forwarded-Proto: https\r\n"
+    out << (secure() ? "\r\nX-Forwarded-Proto: https\r\n"
                             : "\r\nX-Forwarded-Proto: http\r\n");
   }
   if (!authority.empty()) {

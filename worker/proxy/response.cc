@@ -286,7 +286,7 @@ bool ClientConn::buildClientHead() {
     close = true;
   }
   ex->resp_chunk_out = false;
-  if (!no_body && !has_length) {
+  if (!no_body && !has_length && !stream_) {  // HTTP/2 frames the body itself
     if (client11) {
       ex->resp_chunk_out = true;
     } else {
@@ -348,6 +348,9 @@ bool ClientConn::flushClient(bool try_now) {
   ex->resp_started = true;
   if (sm_.state() == ConnState::ReadingResponse) {
     sm_.transition(ConnState::SendingResponse);
+  }
+  if (stream_) {
+    return h2Flush();
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   int first = 0;
@@ -433,7 +436,7 @@ void ClientConn::clientWriteDone(int status) {
 // TCP_NODELAY only once a connection needs it (a second request, a streamed response): a
 // connection that carries one response in one write never pays the setsockopt.
 void ClientConn::setNoDelay() {
-  if (!nodelay_) {
+  if (!nodelay_ && !stream_) {
     nodelay_ = true;
     uv_tcp_nodelay(&tcp_, 1);
   }
@@ -553,6 +556,10 @@ void ClientConn::finishExchange() {
     up->release(reusable);
     ex->up = nullptr;
   }
+  if (stream_) {
+    h2Finish();
+    return;
+  }
   if (ex->resp_close_after || !ex->req_done || closing_) {
     // Linger only when the client may still be sending: an unread body, pipelined bytes, or a
     // refused request whose input cannot be trusted to have ended. A complete request answered
@@ -597,7 +604,7 @@ void ClientConn::logAccess() {
   e.peer_addr = peer_addr_;
   e.method = llhttp_method_name(static_cast<llhttp_method_t>(ex->req.method));
   e.url = ex->req_head.url();
-  e.http_minor = ex->req.http_minor;
+  e.http_minor = stream_ ? 20 : ex->req.http_minor;
   e.status = ex->status;
   e.bytes = ex->resp_bytes;
   if (ex->pool >= 0 && ex->backend >= 0 && ex->up_start_ms != 0) {

@@ -12,6 +12,7 @@
 
 #include "shared/log/log.h"
 #include "shared/tls/server_context.h"
+#include "worker/http2/session.h"
 #include "worker/net/tls_session.h"
 #include "worker/proxy/client_conn.h"
 
@@ -124,6 +125,9 @@ void ClientConn::tlsPump() {
       ctx_->count(shm::Counter::TlsResumed);
     }
     sm_.transition(ConnState::ReadingRequest);
+    if (listener_->http2.enabled && s.alpn() == "h2" && !startH2()) {
+      return;
+    }
   }
   while (reading_ && !closing_ && tls_ != nullptr) {
     uv_buf_t space = inputSpace();
@@ -242,12 +246,22 @@ void ClientConn::onTlsWritten(uv_write_t* req, int status) {
   if (!c->tlsFlush(true)) {
     return;  // more is on its way, or the connection closed
   }
+  if (c->h2s_ != nullptr) {
+    c->h2s_->onWritten(0);
+    return;
+  }
   if (c->ex_ != nullptr && c->ex_->cl_write_pending) {
     c->clientWriteDone(0);
   }
 }
 
 void ClientConn::writeRaw(const char* data, size_t len) {
+  if (stream_) {
+    if (h2st_ != nullptr) {
+      h2st_->session->submitContinue(h2st_);  // the only bytes lb writes outside a response
+    }
+    return;
+  }
   uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
   if (tls_ != nullptr) {
     if (tlsWrite(&b, 1)) {
@@ -284,6 +298,9 @@ void ClientConn::tlsCloseNotify() {
 
 const std::string& ClientConn::tlsClientSubject() const {
   static const std::string kNone;
+  if (stream_) {
+    return h2st_ != nullptr ? h2st_->session->carrier()->tlsClientSubject() : kNone;
+  }
   return tls_ == nullptr ? kNone : tls_->session.clientSubject();
 }
 

@@ -300,6 +300,21 @@ TEST_CASE("resilience groups are dumped only where they are on", "[config]") {
   checkRoundTrip(c);
 }
 
+TEST_CASE("a listener's http2 group is dumped with every value", "[config]") {
+  Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
+  c.listeners[0].http2.enabled = false;
+  c.listeners[0].http2.max_concurrent_streams = 7;
+  std::string text = dumpConfig(c);
+  CHECK(text.find("    http2 = {\n"
+                  "      enabled = false;\n"
+                  "      max_concurrent_streams = 7;\n"
+                  "      initial_window_size = 262144;\n"
+                  "      max_resets_burst = 200;\n"
+                  "      max_resets_per_s = 50;\n"
+                  "    };\n") != std::string::npos);
+  checkRoundTrip(c);
+}
+
 TEST_CASE("a tls group is dumped only for TLS listeners, its optional paths only when set",
           "[config]") {
   Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
@@ -313,7 +328,7 @@ TEST_CASE("a tls group is dumped only for TLS listeners, its optional paths only
                   "      );\n"
                   "      protocols = [ \"TLSv1.2\", \"TLSv1.3\" ];\n"
                   "      ciphers = \"ECDHE+AESGCM:ECDHE+CHACHA20\";\n") != std::string::npos);
-  CHECK(text.find("      alpn = [ \"http/1.1\" ];\n"
+  CHECK(text.find("      alpn = [ \"h2\", \"http/1.1\" ];\n"
                   "      session_tickets = true;\n"
                   "      ticket_key_rotation_s = 3600;\n"
                   "      session_cache = 20480;\n"

@@ -52,7 +52,7 @@ TEST_CASE("a tls group with one certificate gets the documented defaults", "[con
   CHECK(t.ciphersuites ==
         "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
   CHECK(t.groups == "X25519:P-256:P-384");
-  CHECK(t.alpn == Strings{"http/1.1"});
+  CHECK(t.alpn == Strings{"h2", "http/1.1"});
   CHECK(t.session_tickets);
   CHECK(t.ticket_key_rotation_s == 3600);
   CHECK(t.session_cache == 20480);

@@ -1,0 +1,268 @@
+// HTTP/2 fields to an HTTP/1.1 request head and an HTTP/1.1 response head to HTTP/2 fields.
+
+#include "worker/http2/translate.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace lb::worker::http2 {
+namespace {
+
+bool isTchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+    return true;
+  }
+  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return isTchar(c); });
+}
+
+// RFC 9110 5.5 field-value, with RFC 9113 8.2.1's ban on whitespace at either end.
+bool validValue(std::string_view v) {
+  if (!v.empty() &&
+      (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')) {
+    return false;
+  }
+  for (unsigned char c : v) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// origin-form or asterisk-form, visible ASCII only (no fragment).
+bool validPath(std::string_view p, std::string_view method) {
+  if (p == "*") {
+    return method == "OPTIONS";
+  }
+  if (p.empty() || p.front() != '/') {
+    return false;
+  }
+  return std::all_of(p.begin(), p.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c > 0x20 && c < 0x7f && c != '#';
+  });
+}
+
+// RFC 3986 host [":" port], no userinfo (RFC 9113 8.3.1).
+bool validAuthority(std::string_view a) {
+  if (a.empty()) {
+    return false;
+  }
+  return std::all_of(a.begin(), a.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      return true;
+    }
+    return std::strchr("-._~%!$&'()*+,;=:[]", c) != nullptr && c != 0;
+  });
+}
+
+void refuse(RequestHead* h, int status, std::string reason) {
+  if (h->status == 0) {
+    h->status = status;
+    h->reason = std::move(reason);
+  }
+}
+
+}  // namespace
+
+void RequestHead::clear() {
+  *this = RequestHead();
+}
+
+bool isConnectionSpecific(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "proxy-connection" ||
+         n == "transfer-encoding" || n == "upgrade" || n == "te";
+}
+
+void addRequestField(RequestHead* h, std::string_view name, std::string_view value,
+                     size_t max_list_size) {
+  h->list_size += name.size() + value.size() + 32;
+  if (h->list_size > max_list_size) {
+    refuse(h, 431, "its header list is larger than " + std::to_string(max_list_size) + " bytes");
+    return;
+  }
+  if (h->status != 0) {
+    return;
+  }
+  if (!validValue(value)) {
+    refuse(h, 400, "field \"" + std::string(name) + "\" has a value HTTP/1.1 cannot carry");
+    return;
+  }
+  if (!name.empty() && name.front() == ':') {
+    std::string* slot = name == ":method"      ? &h->method
+                        : name == ":scheme"    ? &h->scheme
+                        : name == ":authority" ? &h->authority
+                        : name == ":path"      ? &h->path
+                                               : nullptr;
+    if (slot == nullptr) {
+      refuse(h, 400, "unknown pseudo-header \"" + std::string(name) + "\"");
+    } else {
+      slot->assign(value);
+    }
+    return;
+  }
+  if (!isToken(name) ||
+      std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    refuse(h, 400, "field name \"" + std::string(name) + "\" is not a lowercase token");
+    return;
+  }
+  if (isConnectionSpecific(name)) {
+    if (name == "te" && value == "trailers") {
+      return;  // the only TE HTTP/2 allows; hop-by-hop for the backend
+    }
+    refuse(h, 400, "connection-specific field \"" + std::string(name) + "\"");
+    return;
+  }
+  if (name == "host") {
+    if (h->has_host) {
+      refuse(h, 400, "more than one host field");
+      return;
+    }
+    h->has_host = true;
+    h->host.assign(value);
+    return;
+  }
+  if (name == "cookie") {
+    if (!h->cookie.empty()) {
+      h->cookie += "; ";
+    }
+    h->cookie += value;
+    return;
+  }
+  if (name == "content-length") {
+    h->has_content_length = true;
+  } else if (name == "expect") {
+    h->expect_continue = true;
+  }
+  h->fields.append(name).append(": ").append(value).append("\r\n");
+}
+
+bool buildRequestHead(RequestHead* h, bool body_follows, std::string* out, bool* chunked) {
+  *chunked = false;
+  if (h->status != 0) {
+    return false;
+  }
+  if (h->method == "CONNECT") {
+    refuse(h, 501, "CONNECT is not supported");
+    return false;
+  }
+  if (!isToken(h->method)) {
+    refuse(h, 400, "invalid :method");
+    return false;
+  }
+  if (h->scheme != "http" && h->scheme != "https") {
+    refuse(h, 400, "\":scheme\" is not http or https");
+    return false;
+  }
+  if (!validPath(h->path, h->method)) {
+    refuse(h, 400, "invalid :path");
+    return false;
+  }
+  std::string_view authority = h->authority;
+  if (authority.empty()) {
+    if (!h->has_host) {
+      refuse(h, 400, "neither :authority nor host");
+      return false;
+    }
+    authority = h->host;
+  } else if (h->has_host && h->host != h->authority) {
+    refuse(h, 400, "host differs from :authority");
+    return false;
+  }
+  if (!validAuthority(authority)) {
+    refuse(h, 400, "invalid :authority");
+    return false;
+  }
+  out->append(h->method).append(" ").append(h->path).append(" HTTP/1.1\r\nhost: ");
+  out->append(authority).append("\r\n");
+  if (!h->cookie.empty()) {
+    out->append("cookie: ").append(h->cookie).append("\r\n");
+  }
+  out->append(h->fields);
+  if (body_follows && !h->has_content_length) {
+    out->append("transfer-encoding: chunked\r\n");
+    *chunked = true;
+  }
+  out->append("\r\n");
+  return true;
+}
+
+bool addTrailerField(std::string_view name, std::string_view value, std::string* out) {
+  if (name.empty() || name.front() == ':' || !isToken(name) || !validValue(value) ||
+      isConnectionSpecific(name) || name == "content-length" || name == "host") {
+    return false;
+  }
+  out->append(name).append(": ").append(value).append("\r\n");
+  return true;
+}
+
+bool responseFields(std::string_view text, ResponseFields* out, size_t* head_len) {
+  size_t end = text.find("\r\n\r\n");
+  if (end == std::string_view::npos || text.size() < 12 || !text.starts_with("HTTP/1.")) {
+    return false;
+  }
+  *head_len = end + 4;
+  std::string_view head = text.substr(0, end + 2);
+  size_t line_end = head.find("\r\n");
+  std::string_view status_line = head.substr(0, line_end);
+  std::string_view code = status_line.substr(9, 3);
+  if (code.size() != 3 ||
+      !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  out->status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+  out->nv.clear();
+  out->store.clear();
+  // Offsets first: `store` may move while it grows.
+  struct Field {
+    size_t name_off, name_len;
+    std::string_view value;
+  };
+  std::vector<Field> fields;
+  out->store.append(code);
+  size_t pos = line_end + 2;
+  while (pos < head.size()) {
+    size_t eol = head.find("\r\n", pos);
+    std::string_view line = head.substr(pos, eol - pos);
+    pos = eol + 2;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return false;
+    }
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+      value.remove_suffix(1);
+    }
+    size_t off = out->store.size();
+    for (char c : name) {
+      out->store.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    }
+    if (isConnectionSpecific(std::string_view(out->store).substr(off))) {
+      out->store.resize(off);
+      continue;
+    }
+    fields.push_back({off, name.size(), value});
+  }
+  auto nv = [](const char* n, size_t nl, const char* v, size_t vl) {
+    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(v)), nl, vl,
+                      NGHTTP2_NV_FLAG_NONE};
+  };
+  out->nv.push_back(nv(":status", 7, out->store.data(), 3));
+  for (const Field& f : fields) {
+    out->nv.push_back(
+        nv(out->store.data() + f.name_off, f.name_len, f.value.data(), f.value.size()));
+  }
+  return true;
+}
+
+}  // namespace lb::worker::http2
