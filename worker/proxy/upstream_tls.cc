@@ -10,6 +10,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstring>
 #include <string>
 
 #include "shared/log/log.h"
@@ -41,6 +42,11 @@ namespace {
 // Ciphertext is read here, then fed to OpenSSL at once: one buffer serves every connection of
 // the worker. A few records per read.
 char g_tls_scratch[64 * 1024];
+
+// Request pieces (a head, chunk sizes, body slices) are gathered here into full records: one
+// record per piece would cost a record header, a MAC and a cipher call each.
+constexpr size_t kRecordSize = 16 * 1024;
+char g_tls_gather[kRecordSize];
 
 // Empties `s`; a large one gives its memory back, so that an idle connection holds none.
 void releaseBuffer(std::string* s) {
@@ -247,13 +253,25 @@ void UpstreamConn::onTlsWritten(uv_write_t* req, int status) {
 }
 
 int UpstreamConn::sendTls(const uv_buf_t* iov, int iovcnt) {
-  for (int i = 0; i < iovcnt; ++i) {
-    if (!tls_->session.write(iov[i].base, iov[i].len)) {
-      LB_ERROR("TLS error writing to upstream %s: %s",
-               ctx_->pools[pool_].pool->backends[backend_].address_text.c_str(),
-               tls_->session.error().c_str());
-      return UV_EPROTO;
+  TlsSession& s = tls_->session;
+  size_t gathered = 0;
+  bool ok = true;
+  for (int i = 0; i < iovcnt && ok; ++i) {
+    if (gathered + iov[i].len > kRecordSize) {
+      ok = s.write(g_tls_gather, gathered);
+      gathered = 0;
     }
+    if (iov[i].len >= kRecordSize) {
+      ok = ok && s.write(iov[i].base, iov[i].len);
+    } else {
+      std::memcpy(g_tls_gather + gathered, iov[i].base, iov[i].len);
+      gathered += iov[i].len;
+    }
+  }
+  if (!ok || !s.write(g_tls_gather, gathered)) {
+    LB_ERROR("TLS error writing to upstream %s: %s",
+             ctx_->pools[pool_].pool->backends[backend_].address_text.c_str(), s.error().c_str());
+    return UV_EPROTO;
   }
   // The plaintext is OpenSSL's now, but the owner's backpressure is the socket's: it hears
   // "written" only when the ciphertext is with the kernel.
@@ -277,10 +295,14 @@ void UpstreamConn::failTls(int err) {
 }
 
 void UpstreamConn::tlsGoodbye() {
-  if (tls_->handshaking || tls_->write_pending) {
+  if (tls_->handshaking) {
     return;
   }
+  // Also what keeps the session resumable: OpenSSL spoils one whose SSL is freed without it.
   tls_->session.shutdown();
+  if (tls_->write_pending) {
+    return;  // the alert would go out after a cut record: better not at all
+  }
   tls_->session.takeOutput(&tls_->out);
   if (!tls_->out.empty()) {
     uv_buf_t b = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
