@@ -247,9 +247,18 @@ TEST_CASE(
   Pki pki(lb.dir());
   const int good = freePort();
   const int stranger = freePort();
-  Nginx nginx(lb.dir(), {good, stranger}, server(0, "backend") + server(1, "stranger"));
+  const int plain = freePort();
+  Nginx nginx(lb.dir(), {good, stranger, plain},
+              server(0, "backend") + server(1, "stranger") +
+                  "  server { listen 127.0.0.1:@PORT_2@; location / { return 200; } }\n");
   const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + ";";
+  // A backend that accepts connections and never says a word; one that speaks plain HTTP.
+  int silent = 0;
+  UniqueFd silent_fd = listenTcp(0, 16, &silent);
+  REQUIRE(silent_fd.valid());
   lb.start(routedConfig({
+               {"silent", tlsPool("silent", silent, ca, "connect_timeout_ms = 300; retries = 0;")},
+               {"plain", tlsPool("plain", plain, ca, "retries = 0;")},
                {"byaddress", tlsPool("byaddress", good, ca)},
                {"wrongca", tlsPool("wrongca", stranger, ca)},
                {"wrongname", tlsPool("wrongname", good, ca + " server_name = \"db.internal\";")},
@@ -294,6 +303,22 @@ TEST_CASE(
   auto unverified = get(lb.port(0), "/", "unverified.test");
   REQUIRE(unverified);
   CHECK(unverified->status == 200);
+
+  // The handshake is part of the connect, under connect_timeout_ms.
+  auto hung = get(lb.port(0), "/", "silent.test");
+  REQUIRE(hung);
+  CHECK(hung->status == 504);
+  CHECK(lb.errorLog().find("upstream timed out connecting to 127.0.0.1:" +
+                           std::to_string(silent)) != std::string::npos);
+  auto refused = get(lb.port(0), "/", "plain.test");
+  REQUIRE(refused);
+  CHECK(refused->status == 502);
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("upstream TLS handshake with 127.0.0.1:" + std::to_string(plain) +
+                                  " failed: ") != std::string::npos;
+      },
+      5s));
 
   // The handshake failure is the first backend's failure: the request goes to the second.
   for (int i = 0; i < 4; ++i) {
