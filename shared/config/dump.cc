@@ -306,6 +306,32 @@ void writeResilience(Writer& w, int depth, const Pool& p) {
   w.set(depth, "slow_start_ms", integer(p.slow_start_ms));
 }
 
+// Only a pool with TLS to its backends has the group; the optional names and paths only when
+// set, since an empty one does not load.
+void writePoolTls(Writer& w, int depth, const PoolTls& t) {
+  if (!t.enabled) {
+    return;
+  }
+  w.open(depth, "tls", '{');
+  w.set(depth + 1, "verify", t.verify ? "true" : "false");
+  if (!t.ca.empty()) {
+    w.set(depth + 1, "ca", literal(t.ca));
+  }
+  w.set(depth + 1, "verify_depth", integer(t.verify_depth));
+  if (!t.server_name.empty()) {
+    w.set(depth + 1, "server_name", literal(t.server_name));
+  }
+  if (!t.cert.empty()) {
+    w.set(depth + 1, "cert", literal(t.cert));
+    w.set(depth + 1, "key", literal(t.key));
+  }
+  w.set(depth + 1, "protocols", stringArray(t.protocols));
+  w.set(depth + 1, "ciphers", literal(t.ciphers));
+  w.set(depth + 1, "ciphersuites", literal(t.ciphersuites));
+  w.set(depth + 1, "session_reuse", t.session_reuse ? "true" : "false");
+  w.close(depth, '}');
+}
+
 void writePools(Writer& w, const Config& c) {
   w.open(0, "pools", '(');
   for (size_t i = 0; i < c.pools.size(); ++i) {
@@ -337,6 +363,7 @@ void writePools(Writer& w, const Config& c) {
     w.set(2, "send_timeout_ms", integer(p.send_timeout_ms));
     writeResilience(w, 2, p);
     w.set(2, "forwarded_headers", p.forwarded_headers ? "true" : "false");
+    writePoolTls(w, 2, p.tls);
     closeItem(w, 1, i + 1 == c.pools.size());
   }
   w.close(0, ')');

@@ -87,6 +87,9 @@ class Loader {
   void readPassive(const Setting& g, const std::string& context, PassiveHealth* out);
   void readCircuitBreaker(const Setting& g, const std::string& context, CircuitBreaker* out);
   void readQueue(const Setting& g, const std::string& context, RequestQueue* out);
+  // A pool's "tls" group; `context` names it ("tls of pool \"api\""). Syntax and consistency
+  // only: the CA, certificate and key files are read by the TLS code (tls::ClientContext).
+  void readPoolTls(const Setting& g, const std::string& context, PoolTls* out);
   // The index of the pool / route table named by string setting `s`; -1 (and an error) if none.
   int resolve(const Setting& s, const std::map<std::string, int>& names, const char* kind);
 

@@ -17,7 +17,8 @@
 
 namespace lb::tls {
 class ServerContext;
-}
+class ClientContext;
+}  // namespace lb::tls
 
 namespace lb::config {
 
@@ -225,6 +226,28 @@ struct RequestQueue {
   uint32_t timeout_ms = 5000;
 };
 
+// TLS from lb to a pool's backends (a pool's "tls" group). Off without the group.
+struct PoolTls {
+  bool enabled = false;  // the group's presence turns it on
+  // The backend's certificate must chain to a CA of `ca` and name `server_name` (or, without
+  // one, the backend's IP address); a backend that fails this fails like a refused connect.
+  bool verify = true;
+  std::string ca;  // PEM CA certificates; "" = the system's default CA store
+  uint32_t verify_depth = 1;
+  // Sent as SNI and verified; "" = no SNI, the certificate must name the backend's address.
+  std::string server_name;
+  std::string cert;  // client certificate chain (PEM, leaf first); "" = none
+  std::string key;   // its private key
+  std::vector<std::string> protocols = {"TLSv1.2", "TLSv1.3"};
+  std::string ciphers = "DEFAULT";  // TLS 1.2 cipher list (OpenSSL syntax)
+  std::string ciphersuites =
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+      "TLS_CHACHA20_POLY1305_SHA256";
+  // A worker keeps each backend's last session and resumes it on the next connection.
+  bool session_reuse = true;
+  int line = 0;
+};
+
 struct Pool {
   std::string name;
   Algorithm algorithm = Algorithm::RoundRobin;
@@ -248,6 +271,10 @@ struct Pool {
   RequestQueue queue;
   uint32_t slow_start_ms = 0;     // a backend that comes back ramps its weight up over this
   bool forwarded_headers = true;  // X-Forwarded-For/-Proto/-Host on requests to the backends
+  PoolTls tls;
+  // Built from `tls` by the master after loading (shared/tls/client_context.h); workers inherit
+  // it. Null without TLS.
+  std::shared_ptr<const tls::ClientContext> tls_context;
   int line = 0;
   int slot = -1;  // shared-memory pool slot (round-robin sequence), assigned by the master
 };

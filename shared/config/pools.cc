@@ -1,6 +1,7 @@
 // The pools section: a pool's algorithm and its options (hash key, sticky cookie), its
-// backends, the active health checks the checker process runs against them, and what the
-// workers do when a backend fails (retries, passive health, circuit breaker, queue).
+// backends, the active health checks the checker process runs against them, what the
+// workers do when a backend fails (retries, passive health, circuit breaker, queue), and TLS
+// to the backends (the pool's tls group).
 
 #include <algorithm>
 #include <string>
@@ -31,6 +32,27 @@ std::string unknownValue(std::string_view what, std::string_view value, const st
     return message + "; did you mean " + quoted(best) + "?";
   }
   return message + "; expected " + alternatives(known);
+}
+
+constexpr uint32_t kMaxVerifyDepth = 10;
+constexpr size_t kMaxHostName = 253;
+
+// A DNS name as SNI carries it: dot-separated labels of letters, digits, '-' and '_'.
+bool isHostName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxHostName || name.front() == '.' || name.back() == '.' ||
+      name.find("..") != std::string_view::npos) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+// "10.0.0.1": what reads as an IPv4 address (SNI never carries one).
+bool looksLikeAddress(std::string_view name) {
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 // A request-target path as a health check sends it: from "/", no spaces, no controls.
@@ -118,6 +140,8 @@ void Loader::readPool(const Setting& g, int index) {
       r_.getInt(s, 0, kMaxMs, &p.slow_start_ms);
     } else if (key == "forwarded_headers") {
       r_.getBool(s, &p.forwarded_headers);
+    } else if (key == "tls") {
+      readPoolTls(s, "tls of " + context, &p.tls);
     } else {
       r_.unknown(s, context, schema::kPool);
     }
@@ -433,6 +457,71 @@ void Loader::readQueue(const Setting& g, const std::string& context, RequestQueu
     } else {
       r_.unknown(s, context, schema::kQueue);
     }
+  }
+}
+
+void Loader::readPoolTls(const Setting& g, const std::string& context, PoolTls* out) {
+  if (!r_.expectGroup(g, "\"tls\"")) {
+    return;
+  }
+  out->enabled = true;  // the group's presence turns it on
+  out->line = static_cast<int>(g.getSourceLine());
+  const Setting* verify = nullptr;
+  const Setting* ca = nullptr;
+  const Setting* cert = nullptr;
+  const Setting* key_setting = nullptr;
+  for (int i = 0; i < g.getLength(); ++i) {
+    const Setting& s = g[i];
+    std::string_view key = s.getName();
+    if (key == "verify") {
+      verify = &s;
+      r_.getBool(s, &out->verify);
+    } else if (key == "ca") {
+      ca = &s;
+      readTlsPath(s, &out->ca);
+    } else if (key == "verify_depth") {
+      r_.getInt(s, 1, kMaxVerifyDepth, &out->verify_depth);
+    } else if (key == "server_name") {
+      std::string name;
+      if (!r_.getString(s, &name)) {
+        continue;
+      }
+      if (!isHostName(name)) {
+        r_.error(
+            s, "\"server_name\" must be a host name such as \"api.internal\", got " + quoted(name));
+      } else if (looksLikeAddress(name)) {
+        r_.error(s, "\"server_name\" must be a host name, got the address " + quoted(name) +
+                        "; without server_name the certificate must name the backend's address");
+      } else {
+        out->server_name = std::move(name);
+      }
+    } else if (key == "cert") {
+      cert = &s;
+      readTlsPath(s, &out->cert);
+    } else if (key == "key") {
+      key_setting = &s;
+      readTlsPath(s, &out->key);
+    } else if (key == "protocols") {
+      readChoices(s, schema::kTlsProtocols, "[ \"TLSv1.2\", \"TLSv1.3\" ]", &out->protocols);
+    } else if (key == "ciphers") {
+      readTlsList(s, &out->ciphers);
+    } else if (key == "ciphersuites") {
+      readTlsList(s, &out->ciphersuites);
+    } else if (key == "session_reuse") {
+      r_.getBool(s, &out->session_reuse);
+    } else {
+      r_.unknown(s, context, schema::kPoolTls);
+    }
+  }
+  // A CA that nothing checks against would give a false sense of safety.
+  if (ca != nullptr && !out->verify) {
+    r_.error(*ca, "\"ca\" needs verify true in " + context + " (line " +
+                      std::to_string(verify->getSourceLine()) + " turns verification off)");
+  }
+  if (cert != nullptr && key_setting == nullptr) {
+    r_.error(*cert, "\"cert\" needs \"key\" in " + context);
+  } else if (key_setting != nullptr && cert == nullptr) {
+    r_.error(*key_setting, "\"key\" needs \"cert\" in " + context);
   }
 }
 

@@ -63,7 +63,8 @@ inline constexpr std::string_view kPool[] = {"name",
                                              "circuit_breaker",
                                              "queue",
                                              "slow_start_ms",
-                                             "forwarded_headers"};
+                                             "forwarded_headers",
+                                             "tls"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "max_connections"};
 inline constexpr std::string_view kSticky[] = {"cookie", "max_age_s"};
 inline constexpr std::string_view kHealthCheck[] = {
@@ -82,6 +83,10 @@ inline constexpr std::string_view kTls[] = {"certificates",    "protocols",
                                             "verify_client",   "client_ca",
                                             "verify_depth",    "client_subject_header"};
 inline constexpr std::string_view kTlsCertificate[] = {"cert", "key", "ocsp_response"};
+// A pool's tls group: TLS from lb to the pool's backends.
+inline constexpr std::string_view kPoolTls[] = {
+    "verify", "ca",        "verify_depth", "server_name",  "cert",
+    "key",    "protocols", "ciphers",      "ciphersuites", "session_reuse"};
 // The values "protocols" and "alpn" of a tls group may list.
 inline constexpr std::string_view kTlsProtocols[] = {"TLSv1.2", "TLSv1.3"};
 inline constexpr std::string_view kAlpnProtocols[] = {"h2", "http/1.1"};

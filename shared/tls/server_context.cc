@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "shared/config/schema.h"
+#include "shared/tls/client_context.h"
 
 namespace lb::tls {
 namespace {
@@ -422,6 +423,17 @@ Result<config::Config, config::ConfigErrors> loadConfig(const std::string& path)
       continue;
     }
     l.tls_context = std::move(*sc);
+  }
+  for (config::Pool& p : config->pools) {
+    if (!p.tls.enabled) {
+      continue;
+    }
+    auto cc = ClientContext::create(p, config->file);
+    if (!cc) {
+      errors.insert(errors.end(), cc.error().begin(), cc.error().end());
+      continue;
+    }
+    p.tls_context = std::move(*cc);
   }
   if (!errors.empty()) {
     return unexpected(std::move(errors));

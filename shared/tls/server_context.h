@@ -70,8 +70,9 @@ void setTicketKeys(shm::TicketKeys* keys);
 // Writes a fresh key as the current one, the current one becoming the previous one. Master only.
 void rotateTicketKeys(shm::TicketKeys& keys);
 
-// config::loadConfig(), then the ServerContext of every TLS listener (Listener::tls_context):
-// what the master runs and `lb -t` checks. All errors, with file:line.
+// config::loadConfig(), then the ServerContext of every TLS listener (Listener::tls_context)
+// and the ClientContext of every pool with TLS to its backends (Pool::tls_context): what the
+// master runs and `lb -t` checks. All errors, with file:line.
 Result<config::Config, config::ConfigErrors> loadConfig(const std::string& path);
 
 // The last OpenSSL error as text ("no error" when there is none), clearing the error queue.

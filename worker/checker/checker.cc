@@ -79,7 +79,8 @@ int Checker::run() {
     if (check.type == config::HealthCheck::Type::None) {
       continue;
     }
-    for (const config::Backend& backend : pool.backends) {
+    for (size_t b = 0; b < pool.backends.size(); ++b) {
+      const config::Backend& backend = pool.backends[b];
       shm::BackendSlot& slot = init_.segment->backends[backend.slot];
       // A backend seen for the first time starts as configured; one kept by a reload keeps the
       // state the previous generation's checks found.
@@ -96,6 +97,9 @@ int Checker::run() {
           &loop_, check, backend, [this, raw](Probe&, bool passed, const std::string& reason) {
             onResult(*raw, passed, reason);
           });
+      if (pool.tls_context != nullptr) {
+        t->probe->useTls(pool.tls_context.get(), static_cast<int>(b));
+      }
       // The first checks go out soon, a few milliseconds apart rather than all at once.
       t->probe->start(std::min<uint64_t>(check.interval_ms, 10 + 7 * (n++ % 64)));
       targets_.push_back(std::move(t));

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include "shared/tls/client_context.h"
+#include "worker/net/tls_session.h"
+
 namespace lb::worker {
 namespace {
 
@@ -35,6 +38,13 @@ Probe::Probe(uv_loop_t* loop, const config::HealthCheck& check, const config::Ba
   tick_.data = this;
   timeout_.data = this;
   open_handles_ = 2;
+}
+
+Probe::~Probe() = default;
+
+void Probe::useTls(const tls::ClientContext* context, int backend_index) {
+  tls_context_ = context;
+  backend_index_ = backend_index;
 }
 
 void Probe::start(uint64_t first_delay_ms) {
@@ -90,6 +100,18 @@ void Probe::onConnect(uv_connect_t* req, int status) {
     p->finish(false, std::string("connect: ") + uv_strerror(status));
     return;
   }
+  if (p->tls_context_ != nullptr) {
+    SSL* ssl = p->tls_context_->newSsl(p->backend_index_);
+    if (ssl == nullptr) {
+      p->finish(false, "TLS: cannot create a session");
+      return;
+    }
+    p->tls_ = std::make_unique<TlsSession>(ssl, TlsSession::Role::Client);
+    p->handshaking_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&p->tcp_), &Probe::onAlloc, &Probe::onRead);
+    p->tlsStep();  // the ClientHello
+    return;
+  }
   if (p->check_.type == config::HealthCheck::Type::Tcp) {
     p->finish(true, "connected");
     return;
@@ -105,6 +127,84 @@ void Probe::onConnect(uv_connect_t* req, int status) {
     return;
   }
   uv_read_start(reinterpret_cast<uv_stream_t*>(&p->tcp_), &Probe::onAlloc, &Probe::onRead);
+}
+
+void Probe::tlsStep() {
+  if (handshaking_) {
+    TlsSession::Step step = tls_->handshake();
+    flushTls();
+    if (!in_check_ || step == TlsSession::Step::More) {
+      return;
+    }
+    if (step == TlsSession::Step::Failed) {
+      tls_context_->forgetSession(backend_index_);
+      finish(false,
+             "TLS handshake: " + tls::ClientContext::handshakeError(tls_->ssl(), tls_->error()));
+      return;
+    }
+    handshaking_ = false;
+    if (check_.type == config::HealthCheck::Type::Tcp) {
+      finish(true, "TLS handshake done");
+      return;
+    }
+    llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+    parser_.data = this;
+    if (!tls_->write(request_.data(), request_.size())) {
+      finish(false, "TLS: " + tls_->error());
+      return;
+    }
+    flushTls();
+  }
+  // The ciphertext read into buf_ is with OpenSSL already: buf_ takes the plaintext.
+  while (in_check_) {
+    ssize_t n = tls_->read(buf_, sizeof buf_);
+    if (tls_->hasOutput()) {
+      flushTls();
+    }
+    if (n == 0) {
+      return;
+    }
+    if (n == -1) {
+      endOfInput();
+      return;
+    }
+    if (n < 0) {
+      finish(false, "TLS: " + tls_->error());
+      return;
+    }
+    consume(buf_, static_cast<size_t>(n));
+  }
+}
+
+void Probe::flushTls() {
+  tls_->takeOutput(&tls_out_);
+  if (tls_writing_ || tls_out_.empty() || !in_check_) {
+    return;  // the rest follows when the write in flight completes
+  }
+  tls_wbuf_.swap(tls_out_);
+  tls_out_.clear();
+  uv_buf_t b = uv_buf_init(tls_wbuf_.data(), static_cast<unsigned>(tls_wbuf_.size()));
+  write_req_.data = this;
+  int rc =
+      uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, &Probe::onTlsWritten);
+  if (rc != 0) {
+    finish(false, std::string("send: ") + uv_strerror(rc));
+    return;
+  }
+  tls_writing_ = true;
+}
+
+void Probe::onTlsWritten(uv_write_t* req, int status) {
+  auto* p = static_cast<Probe*>(req->data);
+  p->tls_writing_ = false;
+  if (!p->in_check_ || status == UV_ECANCELED) {
+    return;
+  }
+  if (status < 0) {
+    p->finish(false, std::string("send: ") + uv_strerror(status));
+    return;
+  }
+  p->flushTls();
 }
 
 void Probe::onWritten(uv_write_t* req, int status) {
@@ -124,15 +224,14 @@ void Probe::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (!p->in_check_) {
     return;
   }
+  if (p->handshaking_ && nread < 0) {
+    p->finish(false, std::string("TLS handshake: ") + (nread == UV_EOF
+                                                           ? "the backend closed the connection"
+                                                           : uv_strerror(static_cast<int>(nread))));
+    return;
+  }
   if (nread == UV_EOF) {
-    if (!p->complete_) {
-      llhttp_finish(&p->parser_);  // completes a response whose body ends with the connection
-    }
-    if (p->complete_) {
-      p->evaluate();
-    } else {
-      p->finish(false, "connection closed before the response was complete");
-    }
+    p->endOfInput();
     return;
   }
   if (nread < 0) {
@@ -142,11 +241,31 @@ void Probe::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) {
     return;
   }
-  llhttp_errno_t err = llhttp_execute(&p->parser_, buf->base, static_cast<size_t>(nread));
-  if (p->complete_) {
-    p->evaluate();
+  if (p->tls_ != nullptr) {
+    p->tls_->feed(buf->base, static_cast<size_t>(nread));
+    p->tlsStep();
+    return;
+  }
+  p->consume(buf->base, static_cast<size_t>(nread));
+}
+
+void Probe::endOfInput() {
+  if (!complete_) {
+    llhttp_finish(&parser_);  // completes a response whose body ends with the connection
+  }
+  if (complete_) {
+    evaluate();
+  } else {
+    finish(false, "connection closed before the response was complete");
+  }
+}
+
+void Probe::consume(const char* data, size_t n) {
+  llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+  if (complete_) {
+    evaluate();
   } else if (err != HPE_OK) {
-    p->finish(false, std::string("malformed response: ") + llhttp_get_error_reason(&p->parser_));
+    finish(false, std::string("malformed response: ") + llhttp_get_error_reason(&parser_));
   }
 }
 
@@ -193,6 +312,10 @@ void Probe::finish(bool passed, const std::string& reason) {
   }
   in_check_ = false;
   uv_timer_stop(&timeout_);
+  if (tls_ != nullptr) {
+    // Not sent, but it keeps the session resumable: OpenSSL spoils one freed without it.
+    tls_->shutdown();
+  }
   if (tcp_open_) {
     tcp_open_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Probe::onTcpClosed);
@@ -203,6 +326,12 @@ void Probe::finish(bool passed, const std::string& reason) {
 void Probe::onTcpClosed(uv_handle_t* h) {
   auto* p = static_cast<Probe*>(h->data);
   --p->open_handles_;
+  // Every write callback has run (cancelled) by now: the TLS state can go.
+  p->tls_.reset();
+  p->tls_out_.clear();
+  p->tls_wbuf_.clear();
+  p->tls_writing_ = false;
+  p->handshaking_ = false;
   if (p->stopping_) {
     if (p->open_handles_ == 0 && p->on_closed_) {
       p->on_closed_();

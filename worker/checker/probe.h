@@ -6,16 +6,28 @@
 // 3xx when empty) and its body must contain `body_contains` when set. Everything must happen
 // within timeout_ms. Each check reports pass or fail with a reason for the log ("connect:
 // connection refused", "status 503", "timeout after 2000 ms").
+//
+// In a pool with TLS to its backends (useTls) every check first completes a TLS handshake with
+// the pool's settings; a "tcp" check then passes, an "http" one sends its request inside the
+// session. A handshake that fails fails the check ("TLS handshake: certificate verify failed
+// (...)").
 
 #include <llhttp.h>
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "shared/config/model.h"
 
+namespace lb::tls {
+class ClientContext;
+}
+
 namespace lb::worker {
+
+class TlsSession;
 
 class Probe {
  public:
@@ -23,8 +35,13 @@ class Probe {
 
   Probe(uv_loop_t* loop, const config::HealthCheck& check, const config::Backend& backend,
         OnResult on_result);
+  ~Probe();
   Probe(const Probe&) = delete;
   Probe& operator=(const Probe&) = delete;
+
+  // Checks run over TLS with `context`, the pool's; `backend_index` is the backend's index in
+  // the pool (its session to resume). Before start().
+  void useTls(const tls::ClientContext* context, int backend_index);
 
   // The first check runs after `first_delay_ms`, the next ones every interval (+- jitter).
   void start(uint64_t first_delay_ms);
@@ -46,8 +63,16 @@ class Probe {
   static int onHeadersComplete(llhttp_t* p);
   static int onBody(llhttp_t* p, const char* at, size_t n);
   static int onMessageComplete(llhttp_t* p);
+  static void onTlsWritten(uv_write_t* req, int status);
   void begin();
   void finish(bool passed, const std::string& reason);
+  // Response bytes (plaintext) into the parser; EOF of the response.
+  void consume(const char* data, size_t n);
+  void endOfInput();
+  void sendRequest();
+  // TLS: the handshake, then the request and the decrypted response.
+  void tlsStep();
+  void flushTls();
   void evaluate();
   uint64_t nextDelay();
 
@@ -71,6 +96,13 @@ class Probe {
   bool tcp_open_ = false;
   bool stopping_ = false;
   int open_handles_ = 0;
+  const tls::ClientContext* tls_context_ = nullptr;
+  int backend_index_ = -1;
+  std::unique_ptr<TlsSession> tls_;  // the check in progress's session
+  std::string tls_out_;              // ciphertext waiting for the write in flight
+  std::string tls_wbuf_;             // ciphertext of the write in flight
+  bool tls_writing_ = false;
+  bool handshaking_ = false;
   std::function<void()> on_closed_;
   uint32_t rng_;
 };

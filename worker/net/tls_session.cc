@@ -7,13 +7,17 @@
 
 namespace lb::worker {
 
-TlsSession::TlsSession(SSL* ssl) : ssl_(ssl) {
+TlsSession::TlsSession(SSL* ssl, Role role) : ssl_(ssl) {
   rbio_ = BIO_new(BIO_s_mem());
   wbio_ = BIO_new(BIO_s_mem());
   // An empty read BIO means "wait for more", not end of file.
   BIO_set_mem_eof_return(rbio_, -1);
   SSL_set_bio(ssl_, rbio_, wbio_);
-  SSL_set_accept_state(ssl_);
+  if (role == Role::Server) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
 }
 
 TlsSession::~TlsSession() {
@@ -29,7 +33,7 @@ void TlsSession::fail(int rc) {
   if (err == SSL_ERROR_SSL) {
     error_ = tls::lastError();
   } else if (err == SSL_ERROR_ZERO_RETURN) {
-    error_ = "the client closed the session";
+    error_ = "the peer closed the session";
   } else {
     error_ = "SSL error " + std::to_string(err);
     ERR_clear_error();
@@ -39,6 +43,9 @@ void TlsSession::fail(int rc) {
 TlsSession::Step TlsSession::handshake() {
   int rc = SSL_do_handshake(ssl_);
   if (rc == 1) {
+    if (!SSL_is_server(ssl_)) {
+      return Step::Done;
+    }
     if (X509* peer = SSL_get1_peer_certificate(ssl_)) {
       if (SSL_get_verify_result(ssl_) == X509_V_OK) {
         char buf[512];

@@ -14,8 +14,10 @@ namespace lb::worker {
 
 class TlsSession {
  public:
-  // Takes ownership of `ssl` (from tls::ServerContext::newSsl) and puts it in accept state.
-  explicit TlsSession(SSL* ssl);
+  enum class Role { Server, Client };
+  // Takes ownership of `ssl` and puts it in accept state (Server: from
+  // tls::ServerContext::newSsl) or connect state (Client: from tls::ClientContext::newSsl).
+  explicit TlsSession(SSL* ssl, Role role = Role::Server);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -43,10 +45,12 @@ class TlsSession {
 
   const std::string& error() const { return error_; }
   // After the handshake: the negotiated ALPN protocol ("" if none), whether the session was
-  // resumed, the protocol version, and the verified client certificate's subject ("" if none).
+  // resumed, the protocol version, and the verified client certificate's subject ("" if none;
+  // always "" on the client side).
   std::string alpn() const;
   bool resumed() const { return SSL_session_reused(ssl_) == 1; }
   const char* version() const { return SSL_get_version(ssl_); }
+  SSL* ssl() const { return ssl_; }
   const std::string& clientSubject() const { return subject_; }
 
  private:

@@ -424,28 +424,13 @@ bool ClientConn::flushUpstream() {
     bytes += ex->up_iov[i].len;
   }
   ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
-  // uv_write costs an epoll_ctl per call in libuv 1.44 (its drain re-arms the watcher); a write
-  // the socket takes at once does not need it.
-  int n = uv_try_write(ex->up->stream(), ex->up_iov, static_cast<unsigned>(ex->up_iovcnt));
-  if (n >= 0 && static_cast<size_t>(n) == bytes) {
+  int rc = ex->up->send(ex->up_iov, ex->up_iovcnt);
+  if (rc == 1) {
     ex->up_iovcnt = 0;
     ex->up_nchunk = 0;
     return true;
   }
-  if (n < 0 && n != UV_EAGAIN) {
-    upstreamFailed(n, false);
-    return false;
-  }
-  int first = 0;
-  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-  while (done > 0 && done >= ex->up_iov[first].len) {
-    done -= ex->up_iov[first].len;
-    ++first;
-  }
-  ex->up_iov[first].base += done;
-  ex->up_iov[first].len -= static_cast<unsigned>(done);
-  int rc = ex->up->write(ex->up_iov + first, ex->up_iovcnt - first);
-  if (rc != 0) {
+  if (rc < 0) {
     upstreamFailed(rc, false);
     return false;
   }

@@ -117,6 +117,9 @@ void UpstreamConn::close() {
   owner_ = nullptr;
   unlinkIdle();
   ctx_->timers.disarm(&timer);
+  if (tls_ != nullptr) {
+    tlsGoodbye();
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConn::onClose);
 }
 
@@ -131,7 +134,12 @@ void UpstreamConn::closeAllIdle(WorkerContext* ctx) {
 }
 
 void UpstreamConn::onClose(uv_handle_t* h) {
-  delete static_cast<UpstreamConn*>(h->data);
+  auto* up = static_cast<UpstreamConn*>(h->data);
+  if (up->tls_ != nullptr) {
+    up->closeTls();  // the TLS state's own handle goes next; its close callback frees all
+    return;
+  }
+  delete up;
 }
 
 void UpstreamConn::onConnect(uv_connect_t* req, int status) {
@@ -148,19 +156,48 @@ void UpstreamConn::onConnect(uv_connect_t* req, int status) {
     }
     return;
   }
-  up->connected_ = true;
   uv_tcp_nodelay(&up->tcp_, 1);
-  if (owner != nullptr) {
-    owner->onUpstreamConnected(up);
-  } else {
+  if (owner == nullptr) {
     up->close();
+    return;
   }
+  if (up->ctx_->pools[up->pool_].pool->tls_context != nullptr) {
+    up->startTls();  // connected once the handshake is done
+    return;
+  }
+  up->connected_ = true;
+  owner->onUpstreamConnected(up);
 }
 
-int UpstreamConn::write(const uv_buf_t* iov, int iovcnt) {
+int UpstreamConn::send(uv_buf_t* iov, int iovcnt) {
+  if (tls_ != nullptr) {
+    return sendTls(iov, iovcnt);
+  }
+  size_t bytes = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    bytes += iov[i].len;
+  }
+  // uv_write costs an epoll_ctl per call in libuv 1.44 (its drain re-arms the watcher); a write
+  // the socket takes at once does not need it.
+  int n = uv_try_write(stream(), iov, static_cast<unsigned>(iovcnt));
+  if (n >= 0 && static_cast<size_t>(n) == bytes) {
+    return 1;
+  }
+  if (n < 0 && n != UV_EAGAIN) {
+    return n;
+  }
+  int first = 0;
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  while (done > 0 && done >= iov[first].len) {
+    done -= iov[first].len;
+    ++first;
+  }
+  iov[first].base += done;
+  iov[first].len -= static_cast<unsigned>(done);
   write_req_.data = this;
-  return uv_write(&write_req_, stream(), iov, static_cast<unsigned>(iovcnt),
-                  &UpstreamConn::onWritten);
+  int rc = uv_write(&write_req_, stream(), iov + first, static_cast<unsigned>(iovcnt - first),
+                    &UpstreamConn::onWritten);
+  return rc != 0 ? rc : 0;
 }
 
 void UpstreamConn::onWritten(uv_write_t* req, int status) {
@@ -171,10 +208,16 @@ void UpstreamConn::onWritten(uv_write_t* req, int status) {
 }
 
 void UpstreamConn::startReading() {
-  if (!reading_ && !closing_) {
-    reading_ = true;
-    uv_read_start(stream(), &UpstreamConn::onAlloc, &UpstreamConn::onRead);
+  if (reading_ || closing_) {
+    return;
   }
+  reading_ = true;
+  if (tls_ == nullptr) {
+    uv_read_start(stream(), &UpstreamConn::onAlloc, &UpstreamConn::onRead);
+    return;
+  }
+  uv_read_start(stream(), &UpstreamConn::onTlsAlloc, &UpstreamConn::onTlsRead);
+  kickTls();  // what OpenSSL kept while reading was stopped
 }
 
 void UpstreamConn::stopReading() {

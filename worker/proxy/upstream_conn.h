@@ -3,6 +3,10 @@
 // A connection from a worker to one backend. It belongs either to a client exchange (owner_ set)
 // or to its backend's idle list, where it keeps reading so that a close by the backend is noticed
 // at once. Memory is freed in the libuv close callback, never before.
+//
+// In a pool with a tls group the connection speaks TLS (upstream_tls.cc): the owner is told it
+// is connected only once the handshake is done, and sees the same callbacks as on a plain
+// connection, with plaintext in its buffers. A failed handshake is a failed connect.
 
 #include <cstdint>
 
@@ -14,6 +18,7 @@
 namespace lb::worker {
 
 class ClientConn;
+struct UpstreamTls;
 
 class UpstreamConn {
  public:
@@ -46,8 +51,10 @@ class UpstreamConn {
   void startReading();
   void stopReading();
 
-  // Writes `iov` (the owner keeps the memory valid until ClientConn::onUpstreamWritten).
-  int write(const uv_buf_t* iov, int iovcnt);
+  // Sends `iov`: 1 when all of it went to the kernel at once (no callback follows), 0 when the
+  // rest goes out later and ClientConn::onUpstreamWritten follows (the owner keeps the memory
+  // valid until then; `iov` may have been advanced past what went out), < 0 a libuv error.
+  int send(uv_buf_t* iov, int iovcnt);
   // The exchange gives the connection up without closing it (no more callbacks to it).
   void detach() { owner_ = nullptr; }
 
@@ -69,6 +76,30 @@ class UpstreamConn {
   static void onOwnedTimeout(TimerNode* node);
   void unlinkIdle();
 
+  // upstream_tls.cc: TLS between the socket and the owner.
+  // After the TCP connect: the handshake starts; the owner hears of it when it is done.
+  void startTls();
+  // After the socket's close callback: closes the TLS state's handle, whose close callback
+  // frees the TLS state and the connection.
+  void closeTls();
+  static void onTlsAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onTlsRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  // The handshake, or plaintext into the owner's buffers while it reads (or, idle, checks that
+  // nothing but TLS housekeeping arrives).
+  void pumpTls();
+  // Pumps on the next loop turn if OpenSSL holds input no socket event will announce.
+  void kickTls();
+  static void onTlsKick(uv_idle_t* h);
+  // Ciphertext waiting goes to the socket; 0, or a libuv error.
+  int flushTls();
+  static void onTlsWritten(uv_write_t* req, int status);
+  int sendTls(const uv_buf_t* iov, int iovcnt);
+  // A failure outside the owner's writes: the owner hears it as an error, an idle one closes.
+  void failTls(int err);
+  // The close_notify, best effort, on a connection closing now.
+  void tlsGoodbye();
+  static void onTlsKickClosed(uv_handle_t* h);
+
   uv_tcp_t tcp_;
   uv_connect_t connect_req_;
   uv_write_t write_req_;  // here, not in the exchange: a cancelled write outlives the exchange
@@ -76,6 +107,7 @@ class UpstreamConn {
   ClientConn* owner_ = nullptr;
   UpstreamConn* idle_next_ = nullptr;
   UpstreamConn* idle_prev_ = nullptr;
+  UpstreamTls* tls_ = nullptr;  // pools with TLS only, from the TCP connect on
   int pool_;
   int backend_;
   uint32_t requests_ = 0;

@@ -61,6 +61,24 @@ void checkEqual(const ListenerTls& a, const ListenerTls& b) {
   CHECK(a.client_subject_header == b.client_subject_header);
 }
 
+void checkEqual(const PoolTls& a, const PoolTls& b) {
+  CHECK(a.enabled == b.enabled);
+  // The settings of a pool without TLS mean nothing, and a dump leaves them out.
+  if (!a.enabled) {
+    return;
+  }
+  CHECK(a.verify == b.verify);
+  CHECK(a.ca == b.ca);
+  CHECK(a.verify_depth == b.verify_depth);
+  CHECK(a.server_name == b.server_name);
+  CHECK(a.cert == b.cert);
+  CHECK(a.key == b.key);
+  CHECK(a.protocols == b.protocols);
+  CHECK(a.ciphers == b.ciphers);
+  CHECK(a.ciphersuites == b.ciphersuites);
+  CHECK(a.session_reuse == b.session_reuse);
+}
+
 // Every field but Config::file and the source lines, which name where the text came from.
 void checkEqual(const Config& a, const Config& b) {
   CHECK(a.worker_processes == b.worker_processes);
@@ -138,6 +156,7 @@ void checkEqual(const Config& a, const Config& b) {
     }
     CHECK(x.slow_start_ms == y.slow_start_ms);
     CHECK(x.forwarded_headers == y.forwarded_headers);
+    checkEqual(x.tls, y.tls);
     CHECK(x.hash_key.kind == y.hash_key.kind);
     CHECK(x.hash_key.name == y.hash_key.name);
     CHECK(x.sticky.enabled == y.sticky.enabled);
@@ -182,6 +201,7 @@ TEST_CASE("dumps of the shipped configs load back equal", "[config]") {
   checkRoundTrip(mustLoad(loadConfig(kFixtures + "full.conf")));
   checkRoundTrip(mustLoad(loadConfig(kFixtures + "include_main.conf")));
   checkRoundTrip(mustLoad(loadConfig(kFixtures + "tls.conf")));
+  checkRoundTrip(mustLoad(loadConfig(kFixtures + "pool_tls.conf")));
 }
 
 TEST_CASE("a dump writes every directive, defaults included", "[config]") {
@@ -201,6 +221,12 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
   tls.verify_client = ListenerTls::VerifyClient::On;
   tls.client_ca = "/ca.pem";
   tls.client_subject_header = "X-Subject";
+  PoolTls& pool_tls = c.pools[0].tls;
+  pool_tls.enabled = true;
+  pool_tls.ca = "/ca.pem";
+  pool_tls.server_name = "api.internal";
+  pool_tls.cert = "/c.pem";
+  pool_tls.key = "/c.key";
   text += dumpConfig(c);
   for (auto list : {std::span<const std::string_view>(schema::kTopLevel),
                     std::span<const std::string_view>(schema::kErrorLog),
@@ -218,7 +244,8 @@ TEST_CASE("a dump writes every directive, defaults included", "[config]") {
                     std::span<const std::string_view>(schema::kCircuitBreaker),
                     std::span<const std::string_view>(schema::kQueue),
                     std::span<const std::string_view>(schema::kTls),
-                    std::span<const std::string_view>(schema::kTlsCertificate)}) {
+                    std::span<const std::string_view>(schema::kTlsCertificate),
+                    std::span<const std::string_view>(schema::kPoolTls)}) {
     for (std::string_view name : list) {
       INFO(name);
       CHECK(text.find(std::string(name) + " = ") != std::string::npos);
@@ -318,7 +345,7 @@ TEST_CASE("a listener's http2 group is dumped with every value", "[config]") {
 TEST_CASE("a tls group is dumped only for TLS listeners, its optional paths only when set",
           "[config]") {
   Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
-  CHECK(dumpConfig(c).find("tls") == std::string::npos);
+  CHECK(dumpConfig(c).find("tls = ") == std::string::npos);
   ListenerTls& t = c.listeners[0].tls;
   t.certificates = {{"/etc/lb/a.pem", "/etc/lb/a.key", "", 0}};
   std::string text = dumpConfig(c);
@@ -364,6 +391,48 @@ TEST_CASE("a tls group is dumped only for TLS listeners, its optional paths only
   checkRoundTrip(c);
   t.verify_client = ListenerTls::VerifyClient::On;
   checkRoundTrip(c);
+}
+
+TEST_CASE("a pool's tls group is dumped only where it is on, its names and files only when set",
+          "[config]") {
+  Config c = mustLoad(loadConfig(kConfDir + "minimal.conf"));
+  PoolTls& t = c.pools[0].tls;
+  t.enabled = true;
+  std::string text = dumpConfig(c);
+  CHECK(text.find("    forwarded_headers = true;\n"
+                  "    tls = {\n"
+                  "      verify = true;\n"
+                  "      verify_depth = 1;\n"
+                  "      protocols = [ \"TLSv1.2\", \"TLSv1.3\" ];\n"
+                  "      ciphers = \"DEFAULT\";\n"
+                  "      ciphersuites = \"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                  "TLS_CHACHA20_POLY1305_SHA256\";\n"
+                  "      session_reuse = true;\n"
+                  "    };\n") != std::string::npos);
+  checkRoundTrip(c);
+
+  t.ca = "/etc/lb/backends \"ca\".pem";
+  t.verify_depth = 10;
+  t.server_name = "api.internal";
+  t.cert = "/etc/lb/client.pem";
+  t.key = "/etc/lb/client.key";
+  t.protocols = {"TLSv1.3"};
+  t.session_reuse = false;
+  text = dumpConfig(c);
+  CHECK(text.find("      verify = true;\n"
+                  "      ca = \"/etc/lb/backends \\\"ca\\\".pem\";\n"
+                  "      verify_depth = 10;\n"
+                  "      server_name = \"api.internal\";\n"
+                  "      cert = \"/etc/lb/client.pem\";\n"
+                  "      key = \"/etc/lb/client.key\";\n"
+                  "      protocols = [ \"TLSv1.3\" ];\n") != std::string::npos);
+  CHECK(text.find("      session_reuse = false;\n") != std::string::npos);
+  checkRoundTrip(c);
+  t.ca.clear();
+  t.verify = false;
+  checkRoundTrip(c);
+  c.pools[0].tls = PoolTls();
+  CHECK(dumpConfig(c).find("tls = ") == std::string::npos);
 }
 
 TEST_CASE("awkward strings and sizes survive a dump", "[config]") {

@@ -62,7 +62,8 @@ TEST_CASE("lb.conf(5) documents exactly the directives of each context", "[confi
       {"circuit_breaker", schema::kCircuitBreaker},
       {"queue", schema::kQueue},
       {"tls", schema::kTls},
-      {"certificates", schema::kTlsCertificate}};
+      {"certificates", schema::kTlsCertificate},
+      {"pool tls", schema::kPoolTls}};
   for (const auto& [context, names] : contexts) {
     INFO("subsection " << context);
     CHECK(documented[context] == namesOf(names));

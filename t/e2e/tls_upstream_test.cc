@@ -1,0 +1,472 @@
+// TLS from lb to its backends (a pool's tls group), against nginx as the TLS backend: the
+// certificate verified against a CA, by name (SNI sent) or by address (no SNI), a client
+// certificate shown to a backend that requires one, a wrong CA or name failing like a refused
+// connect (502, the reason logged, another backend tried), kept-alive TLS connections carrying
+// many requests, new connections resuming the last session, bodies both ways, health checks
+// over TLS, and a missing CA refused by `lb -t` and at reload. Certificates are made for each
+// test with the openssl command; nginx answers with what it saw ($ssl_server_name,
+// $connection, $ssl_session_reused, the client certificate).
+
+#include "e2e/harness/e2e.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+namespace lb::e2e {
+namespace {
+
+// A CA and, signed by it, a backend certificate for api.internal and 127.0.0.1 and a client
+// certificate for lb; a second CA with a backend certificate of its own (a backend lb must not
+// trust). EC keys: quick to make.
+struct Pki {
+  std::string dir;
+  explicit Pki(const std::string& d) : dir(d) {
+    ca("ca", "lb test CA");
+    ca("other-ca", "someone else's CA");
+    make("backend", "ca", "api.internal", "DNS:api.internal,IP:127.0.0.1");
+    make("client", "ca", "lb client", "");
+    make("stranger", "other-ca", "api.internal", "DNS:api.internal,IP:127.0.0.1");
+  }
+  std::string path(const std::string& name) const { return dir + "/" + name; }
+  void run(const std::vector<std::string>& argv) {
+    auto r = runCommand(argv, 30s);
+    INFO(r.describe());
+    REQUIRE(r.exit_code == 0);
+  }
+  void ca(const std::string& name, const std::string& cn) {
+    run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", path(name + ".key"), "-out", path(name + ".pem"), "-days", "2",
+         "-subj", "/CN=" + cn});
+  }
+  void make(const std::string& name, const std::string& ca, const std::string& cn,
+            const std::string& san) {
+    run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", path(name + ".key"), "-out", path(name + ".csr"), "-subj", "/CN=" + cn});
+    std::vector<std::string> sign = {"openssl",
+                                     "x509",
+                                     "-req",
+                                     "-in",
+                                     path(name + ".csr"),
+                                     "-CA",
+                                     path(ca + ".pem"),
+                                     "-CAkey",
+                                     path(ca + ".key"),
+                                     "-CAcreateserial",
+                                     "-out",
+                                     path(name + ".pem"),
+                                     "-days",
+                                     "2"};
+    if (!san.empty()) {
+      writeFile(path(name + ".ext"), "subjectAltName=" + san + "\n");
+      sign.push_back("-extfile");
+      sign.push_back(path(name + ".ext"));
+    }
+    run(sign);
+  }
+};
+
+// What the nginx backends answer: the TLS facts of the connection a request came on.
+const std::string kFacts =
+    "sni=[$ssl_server_name] conn=$connection reused=$ssl_session_reused "
+    "proto=$ssl_protocol verify=$ssl_client_verify client=[$ssl_client_s_dn]\\n";
+
+// The nginx binary, from PATH (spawnProcess does not search it).
+std::string nginxBinary() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/sbin:/usr/bin";
+  for (size_t at = 0; at <= dirs.size();) {
+    size_t end = std::min(dirs.find(':', at), dirs.size());
+    std::string candidate = dirs.substr(at, end - at) + "/nginx";
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    at = end + 1;
+  }
+  return "/usr/sbin/nginx";
+}
+
+// nginx as TLS backends: one process without a master (so one connection counter), listening
+// on `ports`, one server block each, from `servers` with @PORT_n@ and @DIR@ replaced.
+class Nginx {
+ public:
+  Nginx(const std::string& dir, const std::vector<int>& ports, std::string servers) : dir_(dir) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+      replaceAll(servers, "@PORT_" + std::to_string(i) + "@", std::to_string(ports[i]));
+    }
+    replaceAll(servers, "@DIR@", dir_);
+    writeFile(dir_ + "/nginx.conf",
+              "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + dir_ +
+                  "/nginx.pid;\nerror_log " + dir_ + "/nginx-error.log info;\n" +
+                  "events { worker_connections 256; }\n"
+                  "http {\n"
+                  "  log_format facts '$server_port $request_length $status $ssl_session_reused';\n"
+                  "  access_log " +
+                  dir_ + "/nginx-access.log facts;\n" + "  client_body_temp_path " + dir_ +
+                  "/body;\n  proxy_temp_path " + dir_ + "/proxy;\n  fastcgi_temp_path " + dir_ +
+                  "/fastcgi;\n  uwsgi_temp_path " + dir_ + "/uwsgi;\n  scgi_temp_path " + dir_ +
+                  "/scgi;\n  default_type text/plain;\n  client_max_body_size 16m;\n"
+                  "  keepalive_requests 1000;\n" +
+                  servers + "}\n");
+    pid_ = spawnProcess({nginxBinary(), "-p", dir_ + "/", "-c", dir_ + "/nginx.conf", "-e",
+                         dir_ + "/nginx-error.log"},
+                        dir_ + "/nginx.out");
+    REQUIRE(pid_ > 0);
+    for (int port : ports) {
+      INFO(readFile(dir_ + "/nginx.out") + readFile(dir_ + "/nginx-error.log"));
+      REQUIRE(waitUntil([&] { return connectTcp(port, 1s).valid(); }, 10s));
+    }
+  }
+  ~Nginx() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    if (!waitUntil([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, 5s)) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  Nginx(const Nginx&) = delete;
+  Nginx& operator=(const Nginx&) = delete;
+
+  std::string accessLog() const { return readFile(dir_ + "/nginx-access.log"); }
+
+ private:
+  static void replaceAll(std::string& s, const std::string& from, const std::string& to) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+      s.replace(at, from.size(), to);
+    }
+  }
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+// A TLS server block on @PORT_n@ with `cert` (a Pki name), answering kFacts; `extra` goes into
+// the server block.
+std::string server(int n, const std::string& cert, const std::string& extra = "") {
+  return "  server {\n    listen 127.0.0.1:@PORT_" + std::to_string(n) +
+         "@ ssl;\n    ssl_certificate @DIR@/" + cert + ".pem;\n    ssl_certificate_key @DIR@/" +
+         cert + ".key;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    " + extra +
+         "\n    location /big { alias @DIR@/big.bin; }\n"
+         "    location /upload/ { root @DIR@/uploads; dav_methods PUT; create_full_put_path on; "
+         "}\n    location / { return 200 \"" +
+         kFacts + "\"; }\n  }\n";
+}
+
+// The value of `key=` in a kFacts body.
+std::string fact(const std::string& body, const std::string& key) {
+  size_t at = body.find(key + "=");
+  if (at == std::string::npos) {
+    return "(no " + key + ")";
+  }
+  at += key.size() + 1;
+  size_t end = body[at] == '[' ? body.find(']', at) + 1 : body.find_first_of(" \n", at);
+  return body.substr(at, end - at);
+}
+
+std::string tlsPool(const std::string& name, int port, const std::string& tls,
+                    const std::string& extra = "") {
+  return poolBlock(name, {"127.0.0.1:" + std::to_string(port)}, "tls = { " + tls + " }; " + extra);
+}
+
+// A listener on @PORT_0@ routing Host "<pool>.test" to each pool.
+std::string routedConfig(const std::vector<std::pair<std::string, std::string>>& pools) {
+  std::string rules;
+  std::string blocks;
+  for (size_t i = 0; i < pools.size(); ++i) {
+    rules += (i ? ", " : "") + std::string("{ host = \"") + pools[i].first + ".test\"; pool = \"" +
+             pools[i].first + "\"; }";
+    blocks += (i ? ",\n  " : "  ") + pools[i].second;
+  }
+  return "listeners = ( { name = \"web\"; listen = \"127.0.0.1:@PORT_0@\"; routes = \"r\"; } );\n"
+         "routes = ( { name = \"r\"; rules = ( " +
+         rules + " ); } );\npools = (\n" + blocks + "\n);\n";
+}
+
+std::string quotedPath(const Pki& pki, const std::string& name) {
+  return "\"" + pki.path(name) + "\"";
+}
+
+TEST_CASE(
+    "tls upstream: verified by CA and name, SNI sent, client certificate shown, bodies "
+    "both ways",
+    "[tls]") {
+  LbInstance lb;
+  Pki pki(lb.dir());
+  const int port = freePort();
+  std::string big(3 * 1024 * 1024 + 17, 'x');
+  for (size_t i = 0; i < big.size(); i += 4093) {
+    big[i] = static_cast<char>('a' + i % 26);
+  }
+  writeFile(lb.file("big.bin"), big);
+  Nginx nginx(lb.dir(), {port},
+              server(0, "backend", "ssl_verify_client on; ssl_client_certificate @DIR@/ca.pem;"));
+  lb.start(singlePoolConfig(
+               {"127.0.0.1:" + std::to_string(port)},
+               "tls = { ca = " + quotedPath(pki, "ca.pem") +
+                   "; server_name = \"api.internal\"; cert = " + quotedPath(pki, "client.pem") +
+                   "; key = " + quotedPath(pki, "client.key") + "; };",
+               "", "http = { client_max_body_size = \"4m\"; };"),
+           {.workers = 1});
+  auto r = get(lb.port(0), "/facts");
+  INFO(describe(r));
+  INFO(lb.diagnostics());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(fact(r->body.data, "sni") == "[api.internal]");
+  CHECK(fact(r->body.data, "verify") == "SUCCESS");
+  CHECK(fact(r->body.data, "client") == "[CN=lb client]");
+
+  // A response larger than every buffer on the way, decrypted into lb's response buffer as
+  // the client reads; a request body encrypted on its way out.
+  auto whole = get(lb.port(0), "/big");
+  REQUIRE(whole);
+  CHECK(whole->status == 200);
+  CHECK(whole->body.length() == big.size());
+  CHECK(whole->body.data == big);
+  std::string upload(3 * 1024 * 1024 + 5, 'u');
+  for (size_t i = 0; i < upload.size(); i += 1021) {
+    upload[i] = static_cast<char>('A' + i % 26);
+  }
+  auto put = fetch(lb.port(0), buildRequest("PUT", "/upload/file.bin", {}, upload));
+  INFO(describe(put));
+  REQUIRE(put);
+  CHECK(put->status == 201);
+  CHECK(readFile(lb.file("uploads/upload/file.bin")) == upload);
+}
+
+TEST_CASE(
+    "tls upstream: a wrong CA or name fails like a refused connect, an address verifies "
+    "without SNI",
+    "[tls]") {
+  LbInstance lb;
+  Pki pki(lb.dir());
+  const int good = freePort();
+  const int stranger = freePort();
+  const int plain = freePort();
+  Nginx nginx(lb.dir(), {good, stranger, plain},
+              server(0, "backend") + server(1, "stranger") +
+                  "  server { listen 127.0.0.1:@PORT_2@; location / { return 200; } }\n");
+  const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + ";";
+  // A backend that accepts connections and never says a word; one that speaks plain HTTP.
+  int silent = 0;
+  UniqueFd silent_fd = listenTcp(0, 16, &silent);
+  REQUIRE(silent_fd.valid());
+  lb.start(routedConfig({
+               {"silent", tlsPool("silent", silent, ca, "connect_timeout_ms = 300; retries = 0;")},
+               {"plain", tlsPool("plain", plain, ca, "retries = 0;")},
+               {"byaddress", tlsPool("byaddress", good, ca)},
+               {"wrongca", tlsPool("wrongca", stranger, ca)},
+               {"wrongname", tlsPool("wrongname", good, ca + " server_name = \"db.internal\";")},
+               {"unverified", tlsPool("unverified", stranger, "verify = false;")},
+               {"retried", poolBlock("retried",
+                                     {"127.0.0.1:" + std::to_string(stranger),
+                                      "127.0.0.1:" + std::to_string(good)},
+                                     "tls = { " + ca + " }; retries = 1;")},
+           }),
+           {.workers = 1});
+  INFO(lb.diagnostics());
+  auto byaddress = get(lb.port(0), "/", "byaddress.test");
+  REQUIRE(byaddress);
+  CHECK(byaddress->status == 200);
+  CHECK(fact(byaddress->body.data, "sni") == "[]");
+
+  auto wrongca = get(lb.port(0), "/", "wrongca.test");
+  REQUIRE(wrongca);
+  CHECK(wrongca->status == 502);
+  const std::string host = "127.0.0.1:" + std::to_string(stranger);
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("[error]") != std::string::npos &&
+               lb.errorLog().find("upstream TLS handshake with " + host +
+                                  " failed: certificate verify failed (unable to get local "
+                                  "issuer certificate)") != std::string::npos;
+      },
+      5s));
+
+  auto wrongname = get(lb.port(0), "/", "wrongname.test");
+  REQUIRE(wrongname);
+  CHECK(wrongname->status == 502);
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("upstream TLS handshake with 127.0.0.1:" + std::to_string(good) +
+                                  " failed: certificate verify failed (hostname mismatch)") !=
+               std::string::npos;
+      },
+      5s));
+
+  // verify = false: encrypted, unauthenticated.
+  auto unverified = get(lb.port(0), "/", "unverified.test");
+  REQUIRE(unverified);
+  CHECK(unverified->status == 200);
+
+  // The handshake is part of the connect, under connect_timeout_ms.
+  auto hung = get(lb.port(0), "/", "silent.test");
+  REQUIRE(hung);
+  CHECK(hung->status == 504);
+  CHECK(lb.errorLog().find("upstream timed out connecting to 127.0.0.1:" +
+                           std::to_string(silent)) != std::string::npos);
+  auto refused = get(lb.port(0), "/", "plain.test");
+  REQUIRE(refused);
+  CHECK(refused->status == 502);
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("upstream TLS handshake with 127.0.0.1:" + std::to_string(plain) +
+                                  " failed: ") != std::string::npos;
+      },
+      5s));
+
+  // The handshake failure is the first backend's failure: the request goes to the second.
+  for (int i = 0; i < 4; ++i) {
+    auto retried = get(lb.port(0), "/", "retried.test");
+    REQUIRE(retried);
+    CHECK(retried->status == 200);
+  }
+}
+
+TEST_CASE("tls upstream: kept-alive TLS connections carry many requests, new ones resume",
+          "[tls]") {
+  LbInstance lb;
+  Pki pki(lb.dir());
+  const int port = freePort();
+  Nginx nginx(lb.dir(), {port}, server(0, "backend"));
+  const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + ";";
+  lb.start(
+      routedConfig({
+          {"kept", tlsPool("kept", port, ca)},
+          {"tls13", tlsPool("tls13", port, ca + " protocols = [ \"TLSv1.3\" ];", "keepalive = 0;")},
+          {"tls12", tlsPool("tls12", port, ca + " protocols = [ \"TLSv1.2\" ];", "keepalive = 0;")},
+          {"fresh", tlsPool("fresh", port, ca + " session_reuse = false;", "keepalive = 0;")},
+      }),
+      {.workers = 1});
+  INFO(lb.diagnostics());
+  // Ten requests on one client connection, and five more on new client connections: one
+  // upstream TLS connection serves them all.
+  HttpClient client(lb.port(0));
+  REQUIRE(client.connected());
+  std::set<std::string> connections;
+  for (int i = 0; i < 10; ++i) {
+    auto r = client.roundTrip(buildRequest("GET", "/k" + std::to_string(i), {}, "", "kept.test"));
+    INFO(describe(r, client.error()));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    connections.insert(fact(r->body.data, "conn"));
+  }
+  for (int i = 0; i < 5; ++i) {
+    auto r = get(lb.port(0), "/n" + std::to_string(i), "kept.test");
+    REQUIRE(r);
+    connections.insert(fact(r->body.data, "conn"));
+  }
+  CHECK(connections.size() == 1);
+
+  // Without keep-alive every request has its own upstream connection; all but the first
+  // resume the session, with TLS 1.3 tickets and with TLS 1.2.
+  for (const std::string pool : {"tls13", "tls12"}) {
+    INFO(pool);
+    std::vector<std::string> reused;
+    std::set<std::string> conns;
+    for (int i = 0; i < 4; ++i) {
+      auto r = get(lb.port(0), "/", pool + ".test");
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(fact(r->body.data, "proto") == (pool == "tls13" ? "TLSv1.3" : "TLSv1.2"));
+      reused.push_back(fact(r->body.data, "reused"));
+      conns.insert(fact(r->body.data, "conn"));
+    }
+    CHECK(conns.size() == 4);
+    CHECK(reused == std::vector<std::string>{".", "r", "r", "r"});
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto r = get(lb.port(0), "/", "fresh.test");
+    REQUIRE(r);
+    CHECK(fact(r->body.data, "reused") == ".");
+  }
+}
+
+TEST_CASE("tls upstream: active health checks run over TLS", "[tls]") {
+  LbInstance lb;
+  Pki pki(lb.dir());
+  const int good = freePort();
+  const int stranger = freePort();
+  Nginx nginx(lb.dir(), {good, stranger}, server(0, "backend") + server(1, "stranger"));
+  const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + "; server_name = \"api.internal\";";
+  const std::string check =
+      "health_check = { type = \"http\"; path = \"/health\"; interval_ms = 100; timeout_ms = 80; "
+      "fall = 2; rise = 1; };";
+  lb.start(routedConfig({{"checked", poolBlock("checked",
+                                               {"127.0.0.1:" + std::to_string(good),
+                                                "127.0.0.1:" + std::to_string(stranger)},
+                                               "tls = { " + ca + " }; " + check)}}),
+           {.workers = 1});
+  INFO(lb.diagnostics());
+  const std::string down = "backend 127.0.0.1:" + std::to_string(stranger) +
+                           " in pool checked is DOWN: 2 consecutive failures (TLS handshake: "
+                           "certificate verify failed (unable to get local issuer certificate))";
+  REQUIRE(waitUntil([&] { return lb.errorLog().find(down) != std::string::npos; }, 10s));
+  CHECK(lb.errorLog().find("backend 127.0.0.1:" + std::to_string(good) +
+                           " in pool checked is "
+                           "DOWN") == std::string::npos);
+  // The good backend's checks reached nginx over TLS, with SNI.
+  CHECK(waitUntil(
+      [&] { return nginx.accessLog().find(std::to_string(good) + " ") != std::string::npos; }, 5s));
+  for (int i = 0; i < 6; ++i) {
+    auto r = get(lb.port(0), "/", "checked.test");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+}
+
+TEST_CASE("tls upstream: a missing CA or a mismatched key fails lb -t and refuses a reload",
+          "[tls]") {
+  LbInstance lb;
+  Pki pki(lb.dir());
+  const int port = freePort();
+  Nginx nginx(lb.dir(), {port}, server(0, "backend"));
+  const std::string good = singlePoolConfig({"127.0.0.1:" + std::to_string(port)},
+                                            "tls = { ca = " + quotedPath(pki, "ca.pem") + "; };");
+  lb.start(good, {.workers = 1});
+  // Relative: taken from the config file's directory, and named made absolute.
+  const std::string text = lb.configText(singlePoolConfig(
+      {"127.0.0.1:" + std::to_string(port)}, "\n  tls = { ca = \"missing-ca.pem\"; };"));
+  writeFile(lb.configPath(), text);
+  const int line =
+      1 + static_cast<int>(std::count(
+              text.begin(), text.begin() + static_cast<long>(text.find("tls = {")), '\n'));
+  auto t = lb.runLbCommand({"-t", "-c", lb.configPath()});
+  INFO(t.describe());
+  CHECK(t.exit_code == 1);
+  CHECK(t.err.find("lb.conf:" + std::to_string(line) + ": tls of pool \"p\": cannot read ca \"" +
+                   lb.file("missing-ca.pem") + "\": No such file or directory") !=
+        std::string::npos);
+  auto reload = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
+  INFO(reload.describe());
+  CHECK(reload.exit_code == 1);
+  CHECK(reload.err.find("cannot read ca") != std::string::npos);
+
+  // A client certificate whose key is another one's.
+  writeFile(lb.configPath(), lb.configText(singlePoolConfig(
+                                 {"127.0.0.1:" + std::to_string(port)},
+                                 "tls = { cert = " + quotedPath(pki, "client.pem") +
+                                     "; key = " + quotedPath(pki, "backend.key") + "; };")));
+  t = lb.runLbCommand({"-t", "-c", lb.configPath()});
+  INFO(t.describe());
+  CHECK(t.exit_code == 1);
+  CHECK(t.err.find("tls of pool \"p\": key \"" + pki.path("backend.key") +
+                   "\" does not match certificate \"" + pki.path("client.pem") + "\"") !=
+        std::string::npos);
+
+  // The running generation serves on, over TLS.
+  auto r = get(lb.port(0), "/");
+  INFO(describe(r));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(fact(r->body.data, "proto").starts_with("TLSv1."));
+  lb.allowAlertsContaining("reload failed");
+}
+
+}  // namespace
+}  // namespace lb::e2e
