@@ -5,6 +5,7 @@
 // test with the openssl command, signed by a throwaway CA.
 
 #include "e2e/harness/e2e.h"
+#include "e2e/harness/pki.h"
 
 #include <algorithm>
 #include <thread>
@@ -14,64 +15,22 @@ namespace {
 
 // A CA and certificates in `dir`: def (default.test), a-rsa and a-ec (a.test), b (*.b.test),
 // client (a client certificate), with a.ocsp, an OCSP response for a-rsa.
-struct Pki {
-  std::string dir;
-  explicit Pki(const std::string& d) : dir(d) {
-    run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"),
-         "-out", path("ca.pem"), "-days", "2", "-subj", "/CN=lb test CA"});
-    make("def", true, "default.test", "DNS:default.test");
-    make("a-rsa", true, "a.test", "DNS:a.test");
-    make("a-ec", false, "a.test", "DNS:a.test");
-    make("b", true, "b.test", "DNS:*.b.test");
-    make("client", true, "client one", "");
-    auto serial = run({"openssl", "x509", "-in", path("a-rsa.pem"), "-noout", "-serial"}).out;
-    serial = serial.substr(serial.find('=') + 1);
+struct TestPki : Pki {
+  explicit TestPki(const std::string& d) : Pki(d) {
+    ca("ca", "lb test CA", true);
+    make("def", "ca", "default.test", "DNS:default.test", true);
+    make("a-rsa", "ca", "a.test", "DNS:a.test", true);
+    make("a-ec", "ca", "a.test", "DNS:a.test");
+    make("b", "ca", "b.test", "DNS:*.b.test", true);
+    make("client", "ca", "client one", "", true);
+    auto r = runCommand({"openssl", "x509", "-in", path("a-rsa.pem"), "-noout", "-serial"}, 30s);
+    REQUIRE(r.exit_code == 0);
+    std::string serial = r.out.substr(r.out.find('=') + 1);
     serial.erase(serial.find_last_not_of("\n") + 1);
     writeFile(path("index.txt"), "V\t301231235959Z\t\t" + serial + "\tunknown\t/CN=a.test\n");
     run({"openssl", "ocsp", "-index", path("index.txt"), "-rsigner", path("ca.pem"), "-rkey",
          path("ca.key"), "-CA", path("ca.pem"), "-issuer", path("ca.pem"), "-cert",
          path("a-rsa.pem"), "-respout", path("a.ocsp"), "-ndays", "1"});
-  }
-  std::string path(const std::string& name) const { return dir + "/" + name; }
-  CommandResult run(const std::vector<std::string>& argv) {
-    auto r = runCommand(argv, 30s);
-    INFO(r.describe());
-    REQUIRE(r.exit_code == 0);
-    return r;
-  }
-  void make(const std::string& name, bool rsa, const std::string& cn, const std::string& san) {
-    if (rsa) {
-      run({"openssl", "genrsa", "-out", path(name + ".key"), "2048"});
-    } else {
-      run({"openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
-           path(name + ".key")});
-    }
-    run({"openssl", "req", "-new", "-key", path(name + ".key"), "-out", path(name + ".csr"),
-         "-subj", "/CN=" + cn + "/O=lb tests"});
-    std::vector<std::string> sign = {"openssl",
-                                     "x509",
-                                     "-req",
-                                     "-in",
-                                     path(name + ".csr"),
-                                     "-CA",
-                                     path("ca.pem"),
-                                     "-CAkey",
-                                     path("ca.key"),
-                                     "-CAcreateserial",
-                                     "-out",
-                                     path(name + ".pem"),
-                                     "-days",
-                                     "2"};
-    if (!san.empty()) {
-      writeFile(path(name + ".ext"), "subjectAltName=" + san + "\n");
-      sign.push_back("-extfile");
-      sign.push_back(path(name + ".ext"));
-    }
-    run(sign);
-  }
-  std::string cert(const std::string& name, const std::string& extra = "") const {
-    return "{ cert = \"" + path(name + ".pem") + "\"; key = \"" + path(name + ".key") + "\";" +
-           extra + " }";
   }
 };
 
@@ -108,7 +67,7 @@ TEST_CASE("tls: the certificate is chosen by SNI, exact before wildcard, else th
           "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()));
   const int port = lb.port(0);
   CHECK(subjectOf(sClient(port, {"-servername", "a.test"})).find("CN = a.test") !=
@@ -128,7 +87,7 @@ TEST_CASE("tls: the certificate is chosen by SNI, exact before wildcard, else th
 TEST_CASE("tls: a session resumes on either worker, TLS 1.3 tickets and TLS 1.2", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()), {.workers = 2});
   for (const std::string version : {"-tls1_3", "-tls1_2"}) {
     INFO(version);
@@ -150,7 +109,7 @@ TEST_CASE("tls: a session resumes on either worker, TLS 1.3 tickets and TLS 1.2"
 TEST_CASE("tls: OCSP stapling, protocol limits and ALPN", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address(), "protocols = [ \"TLSv1.3\" ];",
                      pki.cert("a-rsa", " ocsp_response = \"" + pki.path("a.ocsp") + "\";")));
   std::string stapled = sClient(lb.port(0), {"-status", "-servername", "a.test"});
@@ -167,7 +126,7 @@ TEST_CASE("tls: OCSP stapling, protocol limits and ALPN", "[tls]") {
 TEST_CASE("tls: requests are proxied over TLS, bodies intact, X-Forwarded-Proto https", "[tls]") {
   FakeUpstream up("up", upstream::echo());
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()), {.workers = 2});
   const std::string url = "https://a.test:" + std::to_string(lb.port(0));
   const std::string resolve = "a.test:" + std::to_string(lb.port(0)) + ":127.0.0.1";
@@ -205,7 +164,7 @@ TEST_CASE("tls: requests are proxied over TLS, bodies intact, X-Forwarded-Proto 
 TEST_CASE("tls: client certificates, required and forwarded", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address(),
                      "verify_client = \"on\"; client_ca = \"" + pki.path("ca.pem") +
                          "\"; client_subject_header = \"X-Client-Subject\";"));
@@ -229,7 +188,7 @@ TEST_CASE("tls: client certificates, required and forwarded", "[tls]") {
 TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()), {.workers = 1});
   // Plain HTTP and garbage to the TLS port, while a TLS client is served.
   HttpClient plain(lb.port(0));
@@ -259,7 +218,7 @@ TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
 TEST_CASE("tls: a bad certificate fails lb -t with its line and refuses a reload", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()));
   // The key of another certificate, and a file that is not there.
   const std::string text = lb.configText(
@@ -292,7 +251,7 @@ TEST_CASE("tls: a bad certificate fails lb -t with its line and refuses a reload
 TEST_CASE("tls: a session from another listener does not skip client verification", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   const std::string certs = pki.cert("a-rsa");
   lb.start(
       "listeners = (\n"
@@ -324,7 +283,7 @@ TEST_CASE("tls: a session from another listener does not skip client verificatio
 TEST_CASE("tls: optional client certificates: forwarded only when verified", "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   pki.run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
            pki.path("stranger.key"), "-out", pki.path("stranger.pem"), "-days", "2", "-subj",
            "/CN=stranger"});
@@ -349,7 +308,7 @@ TEST_CASE("tls: a response that ends the connection ends the TLS session with cl
           "[tls]") {
   FakeUpstream up("up");
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()));
   std::string out = sClient(lb.port(0), {"-servername", "a.test"}, kGet);
   CHECK(out.find("HTTP/1.1 200 OK") != std::string::npos);

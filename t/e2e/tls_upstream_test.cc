@@ -8,6 +8,7 @@
 // $connection, $ssl_session_reused, the client certificate).
 
 #include "e2e/harness/e2e.h"
+#include "e2e/harness/pki.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -24,50 +25,13 @@ namespace {
 // A CA and, signed by it, a backend certificate for api.internal and 127.0.0.1 and a client
 // certificate for lb; a second CA with a backend certificate of its own (a backend lb must not
 // trust). EC keys: quick to make.
-struct Pki {
-  std::string dir;
-  explicit Pki(const std::string& d) : dir(d) {
+struct TestPki : Pki {
+  explicit TestPki(const std::string& d) : Pki(d) {
     ca("ca", "lb test CA");
     ca("other-ca", "someone else's CA");
     make("backend", "ca", "api.internal", "DNS:api.internal,IP:127.0.0.1");
     make("client", "ca", "lb client", "");
     make("stranger", "other-ca", "api.internal", "DNS:api.internal,IP:127.0.0.1");
-  }
-  std::string path(const std::string& name) const { return dir + "/" + name; }
-  void run(const std::vector<std::string>& argv) {
-    auto r = runCommand(argv, 30s);
-    INFO(r.describe());
-    REQUIRE(r.exit_code == 0);
-  }
-  void ca(const std::string& name, const std::string& cn) {
-    run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", path(name + ".key"), "-out", path(name + ".pem"), "-days", "2",
-         "-subj", "/CN=" + cn});
-  }
-  void make(const std::string& name, const std::string& ca, const std::string& cn,
-            const std::string& san) {
-    run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", path(name + ".key"), "-out", path(name + ".csr"), "-subj", "/CN=" + cn});
-    std::vector<std::string> sign = {"openssl",
-                                     "x509",
-                                     "-req",
-                                     "-in",
-                                     path(name + ".csr"),
-                                     "-CA",
-                                     path(ca + ".pem"),
-                                     "-CAkey",
-                                     path(ca + ".key"),
-                                     "-CAcreateserial",
-                                     "-out",
-                                     path(name + ".pem"),
-                                     "-days",
-                                     "2"};
-    if (!san.empty()) {
-      writeFile(path(name + ".ext"), "subjectAltName=" + san + "\n");
-      sign.push_back("-extfile");
-      sign.push_back(path(name + ".ext"));
-    }
-    run(sign);
   }
 };
 
@@ -196,7 +160,7 @@ TEST_CASE(
     "both ways",
     "[tls]") {
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   const int port = freePort();
   std::string big(3 * 1024 * 1024 + 17, 'x');
   for (size_t i = 0; i < big.size(); i += 4093) {
@@ -219,7 +183,7 @@ TEST_CASE(
   CHECK(r->status == 200);
   CHECK(fact(r->body.data, "sni") == "[api.internal]");
   CHECK(fact(r->body.data, "verify") == "SUCCESS");
-  CHECK(fact(r->body.data, "client") == "[CN=lb client]");
+  CHECK(fact(r->body.data, "client") == "[O=lb tests,CN=lb client]");
 
   // A response larger than every buffer on the way, decrypted into lb's response buffer as
   // the client reads; a request body encrypted on its way out.
@@ -244,7 +208,7 @@ TEST_CASE(
     "without SNI",
     "[tls]") {
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   const int good = freePort();
   const int stranger = freePort();
   const int plain = freePort();
@@ -331,7 +295,7 @@ TEST_CASE(
 TEST_CASE("tls upstream: kept-alive TLS connections carry many requests, new ones resume",
           "[tls]") {
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   const int port = freePort();
   Nginx nginx(lb.dir(), {port}, server(0, "backend"));
   const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + ";";
@@ -389,7 +353,7 @@ TEST_CASE("tls upstream: kept-alive TLS connections carry many requests, new one
 
 TEST_CASE("tls upstream: active health checks run over TLS", "[tls]") {
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   const int good = freePort();
   const int stranger = freePort();
   Nginx nginx(lb.dir(), {good, stranger}, server(0, "backend") + server(1, "stranger"));
@@ -423,7 +387,7 @@ TEST_CASE("tls upstream: active health checks run over TLS", "[tls]") {
 TEST_CASE("tls upstream: a missing CA or a mismatched key fails lb -t and refuses a reload",
           "[tls]") {
   LbInstance lb;
-  Pki pki(lb.dir());
+  TestPki pki(lb.dir());
   const int port = freePort();
   Nginx nginx(lb.dir(), {port}, server(0, "backend"));
   const std::string good = singlePoolConfig({"127.0.0.1:" + std::to_string(port)},
