@@ -108,6 +108,7 @@ void writeLimits(Writer& w, int depth, const ClientLimits& l) {
   w.set(depth, "client_max_header_size", size(l.max_header_size));
   w.set(depth, "client_max_body_size", size(l.max_body_size));
   w.set(depth, "keepalive_requests", integer(l.keepalive_requests));
+  w.set(depth, "tunnel_timeout_ms", integer(l.tunnel_timeout_ms));
 }
 
 void writeReturn(Writer& w, int depth, const StaticResponse& r) {

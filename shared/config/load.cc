@@ -201,6 +201,8 @@ bool Loader::readLimit(const Setting& s, ClientLimits* limits) {
     r_.getInt(s, 0, kMaxMs, &limits->keepalive_timeout_ms);
   } else if (key == "send_timeout_ms") {
     r_.getInt(s, 1, kMaxMs, &limits->send_timeout_ms);
+  } else if (key == "tunnel_timeout_ms") {
+    r_.getInt(s, 1, kMaxMs, &limits->tunnel_timeout_ms);
   } else if (key == "client_max_header_size") {
     uint64_t v = 0;
     if (r_.getSize(s, kMinHeaderSize, kMaxHeaderSize, &v)) {

@@ -40,21 +40,6 @@ const std::string kFacts =
     "sni=[$ssl_server_name] conn=$connection reused=$ssl_session_reused "
     "proto=$ssl_protocol verify=$ssl_client_verify client=[$ssl_client_s_dn]\\n";
 
-// The nginx binary, from PATH (spawnProcess does not search it).
-std::string nginxBinary() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/sbin:/usr/bin";
-  for (size_t at = 0; at <= dirs.size();) {
-    size_t end = std::min(dirs.find(':', at), dirs.size());
-    std::string candidate = dirs.substr(at, end - at) + "/nginx";
-    if (::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    at = end + 1;
-  }
-  return "/usr/sbin/nginx";
-}
-
 // nginx as TLS backends: one process without a master (so one connection counter), listening
 // on `ports`, one server block each, from `servers` with @PORT_n@ and @DIR@ replaced.
 class Nginx {
@@ -77,7 +62,7 @@ class Nginx {
                   "/scgi;\n  default_type text/plain;\n  client_max_body_size 16m;\n"
                   "  keepalive_requests 1000;\n" +
                   servers + "}\n");
-    pid_ = spawnProcess({nginxBinary(), "-p", dir_ + "/", "-c", dir_ + "/nginx.conf", "-e",
+    pid_ = spawnProcess({findProgram("nginx"), "-p", dir_ + "/", "-c", dir_ + "/nginx.conf", "-e",
                          dir_ + "/nginx-error.log"},
                         dir_ + "/nginx.out");
     REQUIRE(pid_ > 0);

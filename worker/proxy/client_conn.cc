@@ -160,6 +160,7 @@ void ClientConn::resetForNextRequest() {
   ex->resp_pause = Pause::None;
   ex->status = ex->upstream_status = ex->fail_status = 0;
   ex->stale_retry_done = ex->skip_interim = ex->up_bytes_in = false;
+  ex->upgrade = ex->tunnel = ex->tunnel_eof = false;
   ex->static_resp = nullptr;
   ex->local_status = 0;
   ex->req_content_length = 0;
@@ -305,10 +306,14 @@ void ClientConn::onInput(ssize_t nread) {
     h2Input(nread);
     return;
   }
+  if (ex != nullptr && ex->tunnel) {
+    tunnelInput(nread);
+    return;
+  }
   if (nread > 0) {
     ex->in_end += static_cast<uint32_t>(nread);
-    if (requests_ == 0 && ex->start_ms == 0 && ex->in_start == 0 && tls_ == nullptr &&
-        !stream_ && listener_->http2.enabled) {
+    if (requests_ == 0 && ex->start_ms == 0 && ex->in_start == 0 && tls_ == nullptr && !stream_ &&
+        listener_->http2.enabled) {
       int preface = h2cPreface();  // HTTP/2 with prior knowledge (RFC 9113 3.3)
       if (preface == 0) {
         return;  // the first bytes could still be the preface
@@ -568,7 +573,8 @@ int ClientConn::onReqMessageComplete(llhttp_t* p) {
   if (ex->req_chunked && !ex->discard_body) {
     ex->up_iov[ex->up_iovcnt++] = uv_buf_init(const_cast<char*>("0\r\n\r\n"), 5);
   }
-  ex->client_keepalive = llhttp_should_keep_alive(p) != 0;
+  // After an upgrade request that was not switched, the input is not trusted to be HTTP again.
+  ex->client_keepalive = llhttp_should_keep_alive(p) != 0 && !ex->upgrade;
   ex->req_pause = Pause::MessageComplete;
   return HPE_PAUSED;
 }
@@ -579,6 +585,12 @@ void ClientConn::onTimeout(TimerNode* node) {
   ConnState s = c->sm_.state();
   if (c->drain_close_ && c->idle()) {
     c->lingeringClose(kDrainLingerMs);  // drain.cc scheduled it
+    return;
+  }
+  if (s == ConnState::WebSocket) {
+    LB_INFO("tunnel of %s idle for %u ms, closing", c->peerText().c_str(),
+            c->listener_->limits.tunnel_timeout_ms);
+    c->closeNow();
     return;
   }
   if (c->h2s_ != nullptr && s != ConnState::Draining) {
@@ -653,6 +665,11 @@ void ClientConn::closeNow() {
   }
   ctx_->timers.disarm(&timer_);
   leaveQueue();
+  if (ex_ != nullptr && ex_->tunnel) {
+    ex_->tunnel = false;  // the tunnel ends: logged as its request, status 101
+    ctx_->count(shm::Counter::Status1xx);
+    logAccess();
+  }
   if (ex_ != nullptr && ex_->up != nullptr) {
     ex_->up->close();
     releaseBackend();

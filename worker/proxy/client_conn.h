@@ -91,8 +91,13 @@ struct Exchange {
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
-  bool up_bytes_in = false;   // the current attempt's backend sent something
-  bool skip_interim = false;  // a 1xx response is being skipped
+  bool up_bytes_in = false;     // the current attempt's backend sent something
+  bool skip_interim = false;    // a 1xx response is being skipped
+  bool upgrade = false;         // the request asks to switch protocols, and may (tunnel.cc)
+  bool tunnel = false;          // the backend switched: the connection is a byte tunnel
+  bool tunnel_eof = false;      // one side closed: the tunnel ends once the other has it all
+  uint32_t tunnel_in_end = 0;   // in_buf bytes up to here are in the write to the backend
+  uint32_t tunnel_out_end = 0;  // rbuf bytes up to here are in the write to the client
   const config::StaticResponse* static_resp = nullptr;  // answered once the body is read
   int local_status = 0;                                 // error answered once the body is read
   uint64_t req_content_length = 0;
@@ -302,6 +307,18 @@ class ClientConn {
   // to another backend instead (the response is dropped).
   bool retryOnStatus();
 
+  // tunnel.cc: protocol upgrades.
+  // The request may switch protocols through the backend (a WebSocket handshake).
+  bool upgradeAllowed() const;
+  // The backend answered 101 and its head is in cl_iov: the connection becomes a tunnel.
+  void startTunnel();
+  void tunnelToClient();
+  void tunnelToUpstream();
+  void tunnelInput(ssize_t nread);
+  void tunnelUpstreamRead(ssize_t nread);
+  void tunnelWritten();
+  void tunnelUpstreamWritten();
+
   // response.cc: parsing the response and sending it to the client.
   static int onRespStatus(llhttp_t* p, const char* at, size_t n);
   static int onRespHeaderField(llhttp_t* p, const char* at, size_t n);
@@ -379,14 +396,14 @@ class ClientConn {
   // timer_ measures an idle wait (an adopted connection's keep-alive timeout, a scheduled
   // drain close), so the first byte of a request re-arms it as the header timeout.
   bool idle_timer_ = false;
-  bool drain_close_ = false;    // timer_ closes this idle connection for the drain
-  QueueLink queue_link_;        // PoolRuntime::queue
-  ClientTls* tls_ = nullptr;    // TLS listeners only
+  bool drain_close_ = false;       // timer_ closes this idle connection for the drain
+  QueueLink queue_link_;           // PoolRuntime::queue
+  ClientTls* tls_ = nullptr;       // TLS listeners only
   http2::Session* h2s_ = nullptr;  // a carrier of HTTP/2
   http2::Stream* h2st_ = nullptr;  // stream mode, while the stream is attached
   bool stream_ = false;            // stream mode (an HTTP/2 stream's exchange)
   bool secure_ = false;            // stream mode: the carrier is TLS
-  ClientConn* next_ = nullptr;  // WorkerContext::clients
+  ClientConn* next_ = nullptr;     // WorkerContext::clients
   ClientConn* prev_ = nullptr;
   uint8_t peer_family_ = 0;
   uint8_t peer_addr_[16];

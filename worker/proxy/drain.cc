@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <random>
 
-#include "worker/net/handoff.h"
 #include "worker/http2/session.h"
+#include "worker/net/handoff.h"
 #include "worker/proxy/client_conn.h"
 
 namespace lb::worker {

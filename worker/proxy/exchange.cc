@@ -117,6 +117,10 @@ void ClientConn::headComplete() {
   if (closeForDrain()) {
     ex->client_keepalive = false;
   }
+  ex->upgrade = upgradeAllowed();
+  if (ex->upgrade) {
+    ex->client_keepalive = false;  // after an answer other than 101 the connection closes
+  }
   routeAndDispatch();
 }
 
@@ -281,7 +285,7 @@ void ClientConn::onUpstreamError(UpstreamConn* up, int err) {
 }
 
 void ClientConn::onUpstreamTimeout() {
-  if (ex_ == nullptr || ex_->up == nullptr) {
+  if (ex_ == nullptr || ex_->up == nullptr || ex_->tunnel) {
     return;
   }
   upstreamFailed(UV_ETIMEDOUT, true);
@@ -376,6 +380,10 @@ bool ClientConn::buildUpstreamHead() {
     }
     out.header(n, h.value(i));
   }
+  if (ex->upgrade) {
+    out.header("Upgrade", h.find("upgrade"));
+    out << "Connection: upgrade\r\n";
+  }
   const bool forwarded = ctx_->pools[ex->pool].pool->forwarded_headers;
   if (forwarded) {
     out << "X-Forwarded-For: ";
@@ -390,8 +398,7 @@ bool ClientConn::buildUpstreamHead() {
         out << std::string_view(ip);
       }
     }
-    out << (secure() ? "\r\nX-Forwarded-Proto: https\r\n"
-                            : "\r\nX-Forwarded-Proto: http\r\n");
+    out << (secure() ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
   }
   if (!authority.empty()) {
     out.header("Host", authority);
@@ -463,6 +470,14 @@ void ClientConn::onUpstreamWritten(int status) {
   ex->up_write_pending = false;
   ex->up_iovcnt = 0;
   ex->up_nchunk = 0;
+  if (ex->tunnel) {
+    if (status < 0) {
+      closeNow();
+    } else {
+      tunnelUpstreamWritten();
+    }
+    return;
+  }
   if (status < 0) {
     upstreamFailed(status, false);
     return;
@@ -476,6 +491,10 @@ void ClientConn::onUpstreamWritten(int status) {
 // The backend failed: connect error, reset, timeout or EOF before a complete response.
 void ClientConn::upstreamFailed(int err, bool timeout) {
   Exchange* ex = ex_;
+  if (ex->tunnel) {
+    closeNow();
+    return;
+  }
   UpstreamConn* up = ex->up;
   PoolRuntime& pr = ctx_->pools[ex->pool];
   const config::Pool& pool = *pr.pool;

@@ -66,6 +66,10 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     up->close();
     return;
   }
+  if (ex->tunnel) {
+    tunnelUpstreamRead(nread);
+    return;
+  }
   if (nread > 0) {
     ex->up_bytes_in = true;
     ex->rbuf_end += static_cast<uint32_t>(nread);
@@ -130,6 +134,10 @@ void ClientConn::parseResponse() {
             LB_ERROR("upstream %s sent a response head lb cannot forward",
                      ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str());
             upstreamFailed(UV_EPROTO, false);
+            return;
+          }
+          if (ex->tunnel) {
+            startTunnel();  // the parser is done with this connection
             return;
           }
           continue;
@@ -208,6 +216,9 @@ int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
 int ClientConn::onRespHeadersComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   int code = p->status_code;
+  if (code == 101 && !ex->upgrade) {
+    return -1;  // a switch nobody asked for: the response is refused (502)
+  }
   if (code < 200 && code != 101) {
     // Interim responses (100, 103) are not forwarded: lb answered Expect itself.
     ex->skip_interim = true;
@@ -280,13 +291,14 @@ bool ClientConn::buildClientHead() {
   bool has_length = (p->flags & F_CONTENT_LENGTH) != 0;
   bool chunked = (p->flags & F_CHUNKED) != 0;
   bool client11 = ex->req.http_minor >= 1;
-  bool close = !ex->client_keepalive || closeForDrain() || !ex->req_done;
+  ex->tunnel = p->status_code == 101;  // only an upgrade request gets this far with a 101
+  bool close = !ex->tunnel && (!ex->client_keepalive || closeForDrain() || !ex->req_done);
   uint32_t max_requests = listener_->limits.keepalive_requests;
   if (max_requests != 0 && requests_ >= max_requests) {
     close = true;
   }
   ex->resp_chunk_out = false;
-  if (!no_body && !has_length && !stream_) {  // HTTP/2 frames the body itself
+  if (!no_body && !has_length && !stream_ && !ex->tunnel) {  // HTTP/2 frames the body itself
     if (client11) {
       ex->resp_chunk_out = true;
     } else {
@@ -303,6 +315,10 @@ bool ClientConn::buildClientHead() {
   const bool has_connection = !h.find("connection").empty();
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);
+    if (ex->tunnel && n.size() == 7 && equalsIgnoreCase(n, "upgrade")) {
+      out.header(n, h.value(i));
+      continue;
+    }
     if (http1::isHopByHop(n) || (has_connection && http1::isConnectionToken(h, n))) {
       // Content-Length is framing lb keeps as the backend sent it (also for HEAD and 304).
       if (has_length && n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
@@ -321,7 +337,9 @@ bool ClientConn::buildClientHead() {
   if (ex->resp_chunk_out) {
     out << "Transfer-Encoding: chunked\r\n";
   }
-  if (close) {
+  if (ex->tunnel) {
+    out << "Connection: upgrade\r\n";
+  } else if (close) {
     out << "Connection: close\r\n";
   } else if (!client11) {
     out << "Connection: keep-alive\r\n";
@@ -421,6 +439,10 @@ void ClientConn::clientWriteDone(int status) {
   c->ctx_->timers.disarm(&c->timer_);
   if (status < 0) {
     c->closeNow();
+    return;
+  }
+  if (ex->tunnel) {
+    c->tunnelWritten();
     return;
   }
   if (ex->resp_done) {

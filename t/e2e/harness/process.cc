@@ -278,4 +278,18 @@ std::map<int, pid_t> connectionOwners(int server_port, const std::vector<pid_t>&
   return owners;
 }
 
+std::string findProgram(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/sbin:/usr/bin";
+  for (size_t at = 0; at <= dirs.size();) {
+    size_t end = std::min(dirs.find(':', at), dirs.size());
+    std::string candidate = dirs.substr(at, end - at) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    at = end + 1;
+  }
+  return "/usr/bin/" + name;
+}
+
 }  // namespace lb::e2e

@@ -28,6 +28,10 @@ struct CommandResult {
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds timeout = 30s,
                          const std::string& input = "");
 
+// The path of program `name` found in PATH (spawnProcess does not search it); "/usr/bin/<name>"
+// when it is nowhere.
+std::string findProgram(const std::string& name);
+
 // Starts argv[0] with stdin from /dev/null and stdout+stderr appended to `output_file`, with
 // default signal dispositions and an empty signal mask. Returns the pid, or -1.
 pid_t spawnProcess(const std::vector<std::string>& argv, const std::string& output_file);

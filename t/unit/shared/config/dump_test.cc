@@ -24,6 +24,7 @@ void checkEqual(const ClientLimits& a, const ClientLimits& b) {
   CHECK(a.max_header_size == b.max_header_size);
   CHECK(a.max_body_size == b.max_body_size);
   CHECK(a.keepalive_requests == b.keepalive_requests);
+  CHECK(a.tunnel_timeout_ms == b.tunnel_timeout_ms);
 }
 
 void checkEqual(const Action& a, const Action& b) {
