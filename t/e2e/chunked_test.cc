@@ -62,18 +62,38 @@ TEST_CASE("a chunked request body reaches the upstream intact", "[proxy][chunked
   CHECK(r->body.data == "hello world");
 }
 
-TEST_CASE("a chunked request with trailer fields is accepted", "[proxy][chunked]") {
+TEST_CASE("a chunked request's trailer fields reach the upstream", "[proxy][chunked]") {
   FakeUpstream up("echo", upstream::echo());
   LbInstance lb;
   lb.start(singlePoolConfig({up.address()}));
 
   auto r = fetch(lb.port(0),
                  "POST /t HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding: chunked\r\n"
-                 "Trailer: X-Trail\r\n\r\n3\r\nabc\r\n0\r\nX-Trail: 1\r\n\r\n");
+                 "Trailer: X-Trail\r\n\r\n3\r\nabc\r\n0\r\nX-Trail: 1\r\n"
+                 "Connection: close\r\n\r\n");
   INFO(describe(r));
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(r->body.data == "abc");
+  auto seen = up.lastRequest();
+  REQUIRE(seen);
+  CHECK(seen->trailers.value("X-Trail") == "1");
+  CHECK_FALSE(seen->trailers.has("Connection"));  // hop-by-hop, never a trailer to forward
+}
+
+TEST_CASE("a chunked response's trailer fields reach the client", "[proxy][chunked]") {
+  FakeUpstream up("trailers", upstream::raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                            "Trailer: Grpc-Status\r\n\r\n5\r\nhello\r\n"
+                                            "0\r\nGrpc-Status: 0\r\nGrpc-Message: ok\r\n\r\n"));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  HttpClient c(lb.port(0));
+  auto r = c.roundTrip(buildRequest("GET", "/t"));
+  INFO(describe(r, c.error()));
+  REQUIRE(r);
+  CHECK(r->body.data == "hello");
+  CHECK(r->trailers.value("Grpc-Status") == "0");
+  CHECK(r->trailers.value("Grpc-Message") == "ok");
 }
 
 TEST_CASE("a chunked response reaches the client intact", "[proxy][chunked]") {

@@ -220,13 +220,11 @@ TEST_CASE("DATA longer than content-length never reaches the backend as a comple
   expectLengthMismatch("3", {"hello"});
 }
 
-// Bug (lb, worker/http2 + the exchange): a request whose DATA runs past its content-length is
-// malformed (RFC 9113 8.1.1) and an intermediary "MUST NOT forward" it, but lb forwards the
-// request as soon as content-length bytes arrived, before it knows whether more DATA or
-// END_STREAM follows; the backend gets and answers a complete request, the client gets
-// RST_STREAM PROTOCOL_ERROR. With "content-length: 0" and DATA the head alone is complete.
+// A request whose DATA runs past its content-length is malformed (RFC 9113 8.1.1) and must not
+// be forwarded: lb holds the request's last byte until END_STREAM, so the backend never gets a
+// complete request. With "content-length: 0" and DATA the head alone would be complete.
 TEST_CASE("DATA beyond content-length after the declared length arrived is not forwarded",
-          "[http2][rfc9113][content-length][!mayfail]") {
+          "[http2][rfc9113][content-length]") {
   SECTION("content-length 0") {
     expectLengthMismatch("0", {"x"});
   }
@@ -298,13 +296,9 @@ TEST_CASE("a body without content-length reaches the backend chunked and exact",
   CHECK(seen[0].body.checksum() == checksumHex(body));
 }
 
-// Bug (lb, worker/proxy/client_conn.cc onReqMessageComplete): lb.conf(5) says a body without
-// content-length goes to the backend chunked "its trailers in the last chunk"; the session does
-// write the trailers into the last chunk of the HTTP/1.1 request, but the exchange re-frames the
-// body it parses and ends it with a bare "0\r\n\r\n", so the trailers are dropped (for HTTP/1.1
-// clients' chunked requests too).
-TEST_CASE("request trailers reach the backend in the last chunk",
-          "[http2][rfc9113][body][!mayfail]") {
+// A body without content-length goes to the backend chunked with its trailers in the last
+// chunk (lb.conf(5), "http2").
+TEST_CASE("request trailers reach the backend in the last chunk", "[http2][rfc9113][body]") {
   FakeUpstream up("A", upstream::echo());
   LbInstance lb;
   lb.start(singlePoolConfig({up.address()}));

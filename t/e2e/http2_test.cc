@@ -138,6 +138,22 @@ TEST_CASE("http2: a body of unknown length goes to the backend chunked", "[http2
   CHECK(seen->method == "PUT");
 }
 
+TEST_CASE("http2: a backend's trailers reach the client as trailing HEADERS", "[http2]") {
+  FakeUpstream up("trailers", upstream::raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                            "\r\n5\r\nhello\r\n0\r\nGrpc-Status: 0\r\n\r\n"));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto r = runCommand({"nghttp", "-v", url(lb.port(0), "/t")}, 30s);
+  INFO(r.describe());
+  CHECK(r.exit_code == 0);
+  size_t data = r.out.find("recv DATA frame <length=5");
+  size_t trailer = r.out.find("recv (stream_id=13) grpc-status: 0");
+  REQUIRE(data != std::string::npos);
+  REQUIRE(trailer != std::string::npos);
+  CHECK(data < trailer);
+  CHECK(r.out.find("; END_STREAM", trailer) != std::string::npos);
+}
+
 TEST_CASE("http2: many concurrent streams on one connection are all served", "[http2]") {
   FakeUpstream a("a");
   FakeUpstream b("b");

@@ -1,6 +1,9 @@
 #include "worker/http1/headers.h"
 
 #include <cstring>
+#include <string>
+
+#include "worker/http1/appender.h"
 
 namespace lb::worker::http1 {
 
@@ -147,6 +150,42 @@ bool anyConnectionToken(const HeadArena& head, F&& match) {
 
 bool isConnectionToken(const HeadArena& head, std::string_view name) {
   return anyConnectionToken(head, [&](std::string_view t) { return equalsIgnoreCase(t, name); });
+}
+
+namespace {
+
+bool forwardableTrailer(std::string_view n) {
+  return !isHopByHop(n) && !equalsIgnoreCase(n, "host");
+}
+
+}  // namespace
+
+std::string_view lastChunk(HeadArena& h, int from) {
+  static constexpr std::string_view kBare = "0\r\n\r\n";
+  if (from >= h.count()) {
+    return kBare;
+  }
+  uint32_t room = 0;
+  char* mem = h.spare(&room);
+  Appender out(mem, room);
+  out << "0\r\n";
+  for (int i = from; i < h.count(); ++i) {
+    if (forwardableTrailer(h.name(i))) {
+      out.header(h.name(i), h.value(i));
+    }
+  }
+  out << "\r\n";
+  return out.ok() ? std::string_view(mem, out.size()) : kBare;
+}
+
+std::string trailerLines(const HeadArena& h, int from) {
+  std::string lines;
+  for (int i = from; i < h.count(); ++i) {
+    if (forwardableTrailer(h.name(i))) {
+      lines.append(h.name(i)).append(": ").append(h.value(i)).append("\r\n");
+    }
+  }
+  return lines;
 }
 
 }  // namespace lb::worker::http1

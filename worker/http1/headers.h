@@ -56,6 +56,11 @@ class HeadArena {
   // First value of `name` (case-insensitive); empty if absent.
   std::string_view find(std::string_view name) const;
   bool overflowed() const { return overflow_; }
+  // The arena's unused end, for text that lives as long as the head (the last chunk).
+  char* spare(uint32_t* len) const {
+    *len = cap_ - used_;
+    return buf_ + used_;
+  }
   bool tooManyHeaders() const { return too_many_; }
   uint32_t used() const { return used_; }
 
@@ -75,6 +80,13 @@ class HeadArena {
 };
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// The last chunk of a chunked body with the trailer fields [from, count) of `h` that may be
+// forwarded (not hop-by-hop, not framing, not Host), written into h's spare memory. Without
+// such fields, or without room, the bare "0\r\n\r\n".
+std::string_view lastChunk(HeadArena& h, int from);
+// The same trailer fields as "name: value\r\n" lines (for HTTP/2 trailers); "" without any.
+std::string trailerLines(const HeadArena& h, int from);
 
 // Headers a proxy never forwards (RFC 9110 7.6.1), plus the framing headers lb regenerates.
 bool isHopByHop(std::string_view name);

@@ -84,10 +84,15 @@ Session* Session::create(WorkerContext* ctx, const config::Listener* listener,
   // read stops the client (flow control end to end) instead of filling lb's memory.
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_no_closed_streams(opt, 1);
-  nghttp2_option_set_stream_reset_rate_limit(opt, cfg.max_resets_burst, cfg.max_resets_per_s);
+  // lb counts resets itself (Session::reset) to answer ENHANCE_YOUR_CALM; nghttp2's own limiter,
+  // which answers INTERNAL_ERROR, only backs it up.
+  nghttp2_option_set_stream_reset_rate_limit(opt, uint64_t{cfg.max_resets_burst} * 2,
+                                             uint64_t{cfg.max_resets_per_s} * 2);
   nghttp2_option_set_max_continuations(opt, 8);
   nghttp2_option_set_max_outbound_ack(opt, 100);
   auto* s = new Session(ctx, listener, carrier);
+  s->reset_tokens_ = cfg.max_resets_burst;
+  s->reset_refill_ms_ = uv_now(ctx->loop);
   int rc = nghttp2_session_server_new2(&s->ng_, callbacks, s, opt);
   nghttp2_option_del(opt);
   if (rc != 0) {
@@ -133,8 +138,9 @@ bool Session::receive(const char* data, size_t len) {
     LB_INFO("HTTP/2 connection error from %s: %s", carrier_->peerText().c_str(),
             nghttp2_strerror(static_cast<int>(rc)));
     if (rc != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
-      nghttp2_session_terminate_session(
-          ng_, rc == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+      bool flood = rc == NGHTTP2_ERR_FLOODED || rc == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+      nghttp2_session_terminate_session(ng_,
+                                        flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
     }
     want_close_ = true;
   }
@@ -445,6 +451,14 @@ ssize_t Session::onRead(nghttp2_session*, int32_t, uint8_t* buf, size_t length, 
   }
   if (all_taken && s->out_eof) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    Session* ss = self(user);
+    if (!s->resp_trailers.empty() && trailerFields(s->resp_trailers, &ss->trailer_fields_) &&
+        !ss->trailer_fields_.nv.empty() &&
+        nghttp2_submit_trailer(ss->ng_, s->id, ss->trailer_fields_.nv.data(),
+                               ss->trailer_fields_.nv.size()) == 0) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends the stream
+    }
+    s->resp_trailers.clear();
     return static_cast<ssize_t>(copied);
   }
   if (copied == 0) {
@@ -463,6 +477,26 @@ int Session::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* us
     return 0;
   }
   return 0;
+}
+
+// A token bucket of max_resets_burst tokens, max_resets_per_s more each second: a client that
+// resets streams faster (rapid reset, CVE-2023-44487) is cut off.
+void Session::reset() {
+  const config::Http2& cfg = listener_->http2;
+  uint64_t now = uv_now(ctx_->loop);
+  double refill = static_cast<double>(now - reset_refill_ms_) * cfg.max_resets_per_s / 1000.0;
+  reset_refill_ms_ = now;
+  reset_tokens_ = std::min<double>(cfg.max_resets_burst, reset_tokens_ + refill);
+  if (reset_tokens_ >= 1) {
+    reset_tokens_ -= 1;
+    return;
+  }
+  if (!want_close_) {
+    LB_INFO("HTTP/2 client %s resets streams faster than max_resets_per_s (%u), closing",
+            carrier_->peerText().c_str(), cfg.max_resets_per_s);
+    nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
+    want_close_ = true;
+  }
 }
 
 bool Session::glitch() {
@@ -535,6 +569,9 @@ int Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* use
       if (s != nullptr && end) {
         ss->requestEnd(s);
       }
+      return 0;
+    case NGHTTP2_RST_STREAM:
+      ss->reset();
       return 0;
     default:
       return 0;

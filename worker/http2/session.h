@@ -58,8 +58,9 @@ struct Stream {
   int out_pos = 0;
   size_t out_off = 0;
   bool head_sent = false;
-  bool out_eof = false;   // the last piece is handed over: END_STREAM follows it
-  bool deferred = false;  // nghttp2 waits for nghttp2_session_resume_data
+  std::string resp_trailers;  // "name: value\r\n" lines sent as trailers after the last DATA
+  bool out_eof = false;       // the last piece is handed over: END_STREAM follows it
+  bool deferred = false;      // nghttp2 waits for nghttp2_session_resume_data
   // On the session's lists (a stream is on each at most once).
   bool ready = false;
   bool in_written = false;
@@ -104,6 +105,8 @@ class Session {
   bool submitResponse(Stream* s, const uv_buf_t* iov, int iovcnt, bool last);
   // More body pieces (the previous ones were all taken).
   void submitData(Stream* s, const uv_buf_t* iov, int iovcnt, bool last);
+  // Trailers for the end of the response (before its last submit).
+  void setTrailers(Stream* s, std::string lines) { s->resp_trailers = std::move(lines); }
   void submitContinue(Stream* s);
   // The exchange took `n` request bytes out of the stream: the client may send more.
   void consumed(Stream* s, size_t n);
@@ -138,6 +141,8 @@ class Session {
   void runStreams();
   // Counts a control frame; false (the connection ends) when the client floods them.
   bool glitch();
+  // Counts a stream reset by the client; past the budget the connection ends.
+  void reset();
 
   WorkerContext* ctx_;
   const config::Listener* listener_;
@@ -161,8 +166,11 @@ class Session {
   std::vector<Stream*> gone_;     // reset or closed under a live exchange
   std::vector<Stream*> doomed_;   // freed once closed and without exchange
   ResponseFields fields_;
+  ResponseFields trailer_fields_;
   uint64_t glitch_window_ms_ = 0;
   uint32_t glitches_ = 0;
+  double reset_tokens_ = 0;
+  uint64_t reset_refill_ms_ = 0;
   TimerNode drain_timer_;
 };
 

@@ -201,34 +201,26 @@ bool addTrailerField(std::string_view name, std::string_view value, std::string*
   return true;
 }
 
-bool responseFields(std::string_view text, ResponseFields* out, size_t* head_len) {
-  size_t end = text.find("\r\n\r\n");
-  if (end == std::string_view::npos || text.size() < 12 || !text.starts_with("HTTP/1.")) {
-    return false;
-  }
-  *head_len = end + 4;
-  std::string_view head = text.substr(0, end + 2);
-  size_t line_end = head.find("\r\n");
-  std::string_view status_line = head.substr(0, line_end);
-  std::string_view code = status_line.substr(9, 3);
-  if (code.size() != 3 ||
-      !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return false;
-  }
-  out->status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
-  out->nv.clear();
-  out->store.clear();
+namespace {
+
+// "Name: value\r\n" lines (each ending with CRLF) as HTTP/2 fields after those already in
+// `out`: lowercase names kept in out->store, connection-specific ones dropped. `status` is put
+// first as :status when it is not empty.
+bool appendFields(std::string_view lines, std::string_view status, ResponseFields* out) {
   // Offsets first: `store` may move while it grows.
   struct Field {
     size_t name_off, name_len;
     std::string_view value;
   };
   std::vector<Field> fields;
-  out->store.append(code);
-  size_t pos = line_end + 2;
-  while (pos < head.size()) {
-    size_t eol = head.find("\r\n", pos);
-    std::string_view line = head.substr(pos, eol - pos);
+  out->store.assign(status);
+  size_t pos = 0;
+  while (pos < lines.size()) {
+    size_t eol = lines.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      return false;
+    }
+    std::string_view line = lines.substr(pos, eol - pos);
     pos = eol + 2;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
@@ -257,12 +249,37 @@ bool responseFields(std::string_view text, ResponseFields* out, size_t* head_len
                       reinterpret_cast<uint8_t*>(const_cast<char*>(v)), nl, vl,
                       NGHTTP2_NV_FLAG_NONE};
   };
-  out->nv.push_back(nv(":status", 7, out->store.data(), 3));
+  out->nv.clear();
+  if (!status.empty()) {
+    out->nv.push_back(nv(":status", 7, out->store.data(), status.size()));
+  }
   for (const Field& f : fields) {
     out->nv.push_back(
         nv(out->store.data() + f.name_off, f.name_len, f.value.data(), f.value.size()));
   }
   return true;
+}
+
+}  // namespace
+
+bool responseFields(std::string_view text, ResponseFields* out, size_t* head_len) {
+  size_t end = text.find("\r\n\r\n");
+  if (end == std::string_view::npos || text.size() < 12 || !text.starts_with("HTTP/1.")) {
+    return false;
+  }
+  *head_len = end + 4;
+  std::string_view code = text.substr(9, 3);
+  if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  out->status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+  size_t first = text.find("\r\n") + 2;
+  return appendFields(text.substr(first, end + 2 - first), code, out);
+}
+
+bool trailerFields(std::string_view lines, ResponseFields* out) {
+  out->status = 0;
+  return appendFields(lines, "", out);
 }
 
 }  // namespace lb::worker::http2

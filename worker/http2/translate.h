@@ -66,6 +66,8 @@ struct ResponseFields {
   int status = 0;
 };
 bool responseFields(std::string_view text, ResponseFields* out, size_t* head_len);
+// Trailer lines ("name: value\r\n" each) as HTTP/2 fields, the same way.
+bool trailerFields(std::string_view lines, ResponseFields* out);
 
 // Connection-specific fields (RFC 9113 8.2.2) an HTTP/2 message never carries.
 bool isConnectionSpecific(std::string_view lowercase_name);

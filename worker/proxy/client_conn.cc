@@ -161,6 +161,8 @@ void ClientConn::resetForNextRequest() {
   ex->status = ex->upstream_status = ex->fail_status = 0;
   ex->stale_retry_done = ex->skip_interim = ex->up_bytes_in = false;
   ex->upgrade = ex->tunnel = ex->tunnel_eof = false;
+  ex->req_fields = ex->resp_fields = 0;
+  ex->req_trailers_lost = ex->resp_trailers_lost = false;
   ex->static_resp = nullptr;
   ex->local_status = 0;
   ex->req_content_length = 0;
@@ -502,6 +504,10 @@ int ClientConn::onReqUrl(llhttp_t* p, const char* at, size_t n) {
 
 int ClientConn::onReqHeaderField(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
+  if (!ex->in_head) {  // a trailer: one that does not fit is dropped (RFC 9110 6.5.1)
+    ex->req_trailers_lost = ex->req_trailers_lost || !ex->req_head.appendName(at, n);
+    return 0;
+  }
   if (!ex->req_head.appendName(at, n)) {
     ex->error_status = 431;
     return -1;
@@ -520,6 +526,10 @@ int ClientConn::onReqHeaderValue(llhttp_t* p, const char* at, size_t n) {
     ex->error_status = 400;
     return -1;
   }
+  if (!ex->in_head) {
+    ex->req_trailers_lost = ex->req_trailers_lost || !ex->req_head.appendValue(at, n);
+    return 0;
+  }
   if (!ex->req_head.appendValue(at, n)) {
     ex->error_status = 431;
     return -1;
@@ -531,6 +541,7 @@ int ClientConn::onReqHeadersComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   ex->req_pause = Pause::HeadComplete;
   ex->in_head = false;
+  ex->req_fields = ex->req_head.count();
   return HPE_PAUSED;
 }
 
@@ -571,7 +582,10 @@ int ClientConn::onReqChunkHeader(llhttp_t* p) {
 int ClientConn::onReqMessageComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   if (ex->req_chunked && !ex->discard_body) {
-    ex->up_iov[ex->up_iovcnt++] = uv_buf_init(const_cast<char*>("0\r\n\r\n"), 5);
+    int from = ex->req_trailers_lost ? ex->req_head.count() : ex->req_fields;
+    std::string_view last = http1::lastChunk(ex->req_head, from);
+    ex->up_iov[ex->up_iovcnt++] =
+        uv_buf_init(const_cast<char*>(last.data()), static_cast<unsigned>(last.size()));
   }
   // After an upgrade request that was not switched, the input is not trusted to be HTTP again.
   ex->client_keepalive = llhttp_should_keep_alive(p) != 0 && !ex->upgrade;

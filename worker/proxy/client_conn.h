@@ -91,8 +91,12 @@ struct Exchange {
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
-  bool up_bytes_in = false;     // the current attempt's backend sent something
-  bool skip_interim = false;    // a 1xx response is being skipped
+  bool up_bytes_in = false;        // the current attempt's backend sent something
+  bool skip_interim = false;       // a 1xx response is being skipped
+  int req_fields = 0;              // fields of the request head; those after them are its trailers
+  int resp_fields = 0;             // the same for the response
+  bool req_trailers_lost = false;  // trailers past the arena are dropped, not an error
+  bool resp_trailers_lost = false;
   bool upgrade = false;         // the request asks to switch protocols, and may (tunnel.cc)
   bool tunnel = false;          // the backend switched: the connection is a byte tunnel
   bool tunnel_eof = false;      // one side closed: the tunnel ends once the other has it all
@@ -375,6 +379,7 @@ class ClientConn {
   void h2Input(ssize_t nread);
   // Stream mode flushClient(), after its accounting: the response goes to the session.
   bool h2Flush();
+  void h2Trailers();
   // Stream mode finishExchange() tail: the stream is left, the ClientConn closes.
   void h2Finish();
   static void onH2Written(uv_write_t* req, int status);

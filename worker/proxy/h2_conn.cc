@@ -156,7 +156,16 @@ void ClientConn::h2Feed() {
       reading_ = false;  // the request buffer is full; parsing on makes room (startReading)
       return;
     }
-    size_t n = std::min<size_t>(space.len, st->in.size() - st->in_off);
+    size_t avail = st->in.size() - st->in_off;
+    if (!st->in_ended && !st->chunked) {
+      // The request's last byte waits for END_STREAM: DATA beyond content-length (which
+      // nghttp2 answers with a reset) must not leave a complete request at the backend.
+      --avail;
+      if (avail == 0) {
+        return;
+      }
+    }
+    size_t n = std::min<size_t>(space.len, avail);
     std::memcpy(space.base, st->in.data() + st->in_off, n);
     st->in_off += n;
     if (st->in_off == st->in.size()) {
@@ -186,6 +195,7 @@ bool ClientConn::h2Flush() {
     closeNow();
     return false;
   }
+  h2Trailers();
   if (!st->head_sent) {
     if (!st->session->submitResponse(st, ex->cl_iov, ex->cl_iovcnt, ex->resp_done)) {
       closeNow();
@@ -200,7 +210,19 @@ bool ClientConn::h2Flush() {
   return false;
 }
 
+// The backend's trailers go to the stream once the response is complete.
+void ClientConn::h2Trailers() {
+  Exchange* ex = ex_;
+  if (h2st_ != nullptr && ex->resp_done && ex->resp_head_done && !ex->resp_trailers_lost &&
+      ex->resp_fields < ex->resp_head.count()) {
+    h2st_->session->setTrailers(h2st_, http1::trailerLines(ex->resp_head, ex->resp_fields));
+  }
+}
+
 void ClientConn::h2Finish() {
+  if (ex_ != nullptr) {
+    h2Trailers();
+  }
   if (http2::Stream* st = h2st_) {
     h2st_ = nullptr;
     st->session->detach(st, ex_ != nullptr && ex_->resp_done);

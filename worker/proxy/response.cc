@@ -198,6 +198,10 @@ int ClientConn::onRespStatus(llhttp_t* p, const char* at, size_t n) {
 
 int ClientConn::onRespHeaderField(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
+  if (ex->resp_head_done) {  // a trailer: one that does not fit is dropped
+    ex->resp_trailers_lost = ex->resp_trailers_lost || !ex->resp_head.appendName(at, n);
+    return 0;
+  }
   return ex->resp_head.appendName(at, n) ? 0 : -1;
 }
 
@@ -207,10 +211,15 @@ int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
 }
 
 int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  if (http1::followsObsFold(self(p)->ex_->rbuf, at, self(p)->ex_->rbuf_before)) {
+  Exchange* ex = self(p)->ex_;
+  if (http1::followsObsFold(ex->rbuf, at, ex->rbuf_before)) {
     return -1;  // the response is refused (502), RFC 9112 5.2
   }
-  return self(p)->ex_->resp_head.appendValue(at, n) ? 0 : -1;
+  if (ex->resp_head_done) {
+    ex->resp_trailers_lost = ex->resp_trailers_lost || !ex->resp_head.appendValue(at, n);
+    return 0;
+  }
+  return ex->resp_head.appendValue(at, n) ? 0 : -1;
 }
 
 int ClientConn::onRespHeadersComplete(llhttp_t* p) {
@@ -262,7 +271,10 @@ int ClientConn::onRespMessageComplete(llhttp_t* p) {
     return 0;
   }
   if (ex->resp_chunk_out) {
-    ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>("0\r\n\r\n"), 5);
+    int from = ex->resp_trailers_lost ? ex->resp_head.count() : ex->resp_fields;
+    std::string_view last = http1::lastChunk(ex->resp_head, from);
+    ex->cl_iov[ex->cl_iovcnt++] =
+        uv_buf_init(const_cast<char*>(last.data()), static_cast<unsigned>(last.size()));
   }
   ex->resp_pause = Pause::MessageComplete;
   return HPE_PAUSED;
@@ -274,6 +286,7 @@ bool ClientConn::buildClientHead() {
   Exchange* ex = ex_;
   llhttp_t* p = &ex->resp;
   ex->resp_head_done = true;
+  ex->resp_fields = ex->resp_head.count();
   ex->upstream_status = p->status_code;
   ex->status = p->status_code;
   ex->up_header_ms = uv_now(ctx_->loop);

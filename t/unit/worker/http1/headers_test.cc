@@ -173,5 +173,25 @@ TEST_CASE("isConnectionToken reads comma lists over every Connection header", "[
   CHECK_FALSE(isConnectionToken(none.arena, "close"));
 }
 
+TEST_CASE("lastChunk carries the forwardable trailer fields, or is bare", "[http1]") {
+  ArenaFixture f(200);
+  REQUIRE(f.field("Host", "example.com"));
+  int head_fields = f.arena.count();
+  CHECK(lastChunk(f.arena, head_fields) == "0\r\n\r\n");
+  REQUIRE(f.field("X-Checksum", "abc"));
+  REQUIRE(f.field("Connection", "close"));
+  REQUIRE(f.field("Content-Length", "3"));
+  REQUIRE(f.field("Grpc-Status", "0"));
+  CHECK(lastChunk(f.arena, head_fields) == "0\r\nX-Checksum: abc\r\nGrpc-Status: 0\r\n\r\n");
+  CHECK(trailerLines(f.arena, head_fields) == "X-Checksum: abc\r\nGrpc-Status: 0\r\n");
+  CHECK(trailerLines(f.arena, f.arena.count()).empty());
+}
+
+TEST_CASE("lastChunk without room for the trailers is bare", "[http1]") {
+  ArenaFixture f(64);
+  REQUIRE(f.field("X-Trailer", std::string(40, 'v')));
+  CHECK(lastChunk(f.arena, 0) == "0\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace lb::worker::http1
