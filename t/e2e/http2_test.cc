@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "e2e/harness/e2e.h"
+#include "e2e/harness/h2_client.h"
 #include "e2e/harness/pki.h"
 
 namespace lb::e2e {
@@ -139,19 +140,55 @@ TEST_CASE("http2: a body of unknown length goes to the backend chunked", "[http2
 }
 
 TEST_CASE("http2: a backend's trailers reach the client as trailing HEADERS", "[http2]") {
-  FakeUpstream up("trailers", upstream::raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                                            "\r\n5\r\nhello\r\n0\r\nGrpc-Status: 0\r\n\r\n"));
+  // With a body (DATA, then the trailers' HEADERS with END_STREAM) and without one.
+  for (const auto& [body, chunks] :
+       std::vector<std::pair<std::string, std::string>>{{"hello", "5\r\nhello\r\n"}, {"", ""}}) {
+    FakeUpstream up("trailers",
+                    upstream::raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks +
+                                  "0\r\nGrpc-Status: 0\r\n\r\n"));
+    LbInstance lb;
+    lb.start(singlePoolConfig({up.address()}));
+    auto r = runCommand({"nghttp", "-v", url(lb.port(0), "/t")}, 30s);
+    INFO(r.describe());
+    CHECK(r.exit_code == 0);
+    size_t trailer = r.out.find("recv (stream_id=13) grpc-status: 0");
+    REQUIRE(trailer != std::string::npos);
+    CHECK(r.out.find("; END_STREAM", trailer) != std::string::npos);
+    if (!body.empty()) {
+      size_t data = r.out.find("recv DATA frame <length=5");
+      REQUIRE(data != std::string::npos);
+      CHECK(data < trailer);
+    }
+  }
+}
+
+TEST_CASE("http2: an idle connection is closed keepalive_timeout_ms after its last stream",
+          "[http2]") {
+  FakeUpstream up("up");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "", "", "http = { keepalive_timeout_ms = 600; };"));
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  auto start = Clock::now();
+  H2StreamResult r = c.request("GET", "/one");
+  CHECK(r.status == 200);
+  CHECK(c.waitClosed(5s));
+  CHECK(elapsedMs(start) >= 550);
+  REQUIRE(c.goaway());
+  CHECK(c.goaway()->error == 0);
+}
+
+TEST_CASE("http2: Expect 100-continue with a content-length gets its 100 at once", "[http2]") {
+  FakeUpstream up("up", upstream::echo());
   LbInstance lb;
   lb.start(singlePoolConfig({up.address()}));
-  auto r = runCommand({"nghttp", "-v", url(lb.port(0), "/t")}, 30s);
+  // curl waits a second for the 100 before it sends the body anyway.
+  auto r = curlH2c(
+      {"-H", "Expect: 100-continue", "--data-binary", "hello", "-w", " %{http_code} %{time_total}"},
+      url(lb.port(0), "/expect"));
   INFO(r.describe());
-  CHECK(r.exit_code == 0);
-  size_t data = r.out.find("recv DATA frame <length=5");
-  size_t trailer = r.out.find("recv (stream_id=13) grpc-status: 0");
-  REQUIRE(data != std::string::npos);
-  REQUIRE(trailer != std::string::npos);
-  CHECK(data < trailer);
-  CHECK(r.out.find("; END_STREAM", trailer) != std::string::npos);
+  CHECK(r.out.starts_with("hello 200 "));
+  CHECK(std::atof(r.out.substr(10).c_str()) < 0.8);
 }
 
 TEST_CASE("http2: many concurrent streams on one connection are all served", "[http2]") {

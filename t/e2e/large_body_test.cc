@@ -149,5 +149,21 @@ TEST_CASE("an upstream that stops reading stops lb from reading the client",
   CHECK(r->body.data == std::to_string(kBig) + " " + patternChecksumHex(kBig));
 }
 
+TEST_CASE("a client reading slowly is not taken for a backend timing out", "[proxy][large]") {
+  constexpr uint64_t kSize = 4ull << 20;
+  FakeUpstream up("stream", upstream::stream(kSize, false));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 300;"));
+  // About two seconds at 2 MB/s: lb stops reading the backend while the client lags, which is
+  // no reason for read_timeout_ms to cut the response.
+  auto r = runCommand(
+      {"curl", "-sS", "--limit-rate", "2M", "-o", "/dev/null", "-w",
+       "%{http_code} %{size_download}", "http://127.0.0.1:" + std::to_string(lb.port(0)) + "/slow"},
+      30s);
+  INFO(r.describe() << lb.errorLog());
+  CHECK(r.out == "200 " + std::to_string(kSize));
+  CHECK(lb.errorLog().find("timed out") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace lb::e2e

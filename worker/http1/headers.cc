@@ -154,13 +154,18 @@ bool isConnectionToken(const HeadArena& head, std::string_view name) {
 
 namespace {
 
-bool forwardableTrailer(std::string_view n) {
-  return !isHopByHop(n) && !equalsIgnoreCase(n, "host");
+// Fields lb sets or removes in heads are never let in through trailers, where a backend that
+// merges trailers into the head would take them as lb's.
+bool forwardableTrailer(std::string_view n, std::string_view also_drop) {
+  return !isHopByHop(n) && !equalsIgnoreCase(n, "host") &&
+         !equalsIgnoreCase(n, "x-forwarded-for") && !equalsIgnoreCase(n, "x-forwarded-proto") &&
+         !equalsIgnoreCase(n, "x-forwarded-host") &&
+         (also_drop.empty() || !equalsIgnoreCase(n, also_drop));
 }
 
 }  // namespace
 
-std::string_view lastChunk(HeadArena& h, int from) {
+std::string_view lastChunk(HeadArena& h, int from, std::string_view also_drop) {
   static constexpr std::string_view kBare = "0\r\n\r\n";
   if (from >= h.count()) {
     return kBare;
@@ -170,7 +175,7 @@ std::string_view lastChunk(HeadArena& h, int from) {
   Appender out(mem, room);
   out << "0\r\n";
   for (int i = from; i < h.count(); ++i) {
-    if (forwardableTrailer(h.name(i))) {
+    if (forwardableTrailer(h.name(i), also_drop)) {
       out.header(h.name(i), h.value(i));
     }
   }
@@ -178,10 +183,10 @@ std::string_view lastChunk(HeadArena& h, int from) {
   return out.ok() ? std::string_view(mem, out.size()) : kBare;
 }
 
-std::string trailerLines(const HeadArena& h, int from) {
+std::string trailerLines(const HeadArena& h, int from, std::string_view also_drop) {
   std::string lines;
   for (int i = from; i < h.count(); ++i) {
-    if (forwardableTrailer(h.name(i))) {
+    if (forwardableTrailer(h.name(i), also_drop)) {
       lines.append(h.name(i)).append(": ").append(h.value(i)).append("\r\n");
     }
   }

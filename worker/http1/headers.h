@@ -82,11 +82,11 @@ class HeadArena {
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
 // The last chunk of a chunked body with the trailer fields [from, count) of `h` that may be
-// forwarded (not hop-by-hop, not framing, not Host), written into h's spare memory. Without
-// such fields, or without room, the bare "0\r\n\r\n".
-std::string_view lastChunk(HeadArena& h, int from);
+// forwarded (not hop-by-hop, not framing, not Host or X-Forwarded-*, not `also_drop`),
+// written into h's spare memory. Without such fields, or without room, the bare "0\r\n\r\n".
+std::string_view lastChunk(HeadArena& h, int from, std::string_view also_drop = {});
 // The same trailer fields as "name: value\r\n" lines (for HTTP/2 trailers); "" without any.
-std::string trailerLines(const HeadArena& h, int from);
+std::string trailerLines(const HeadArena& h, int from, std::string_view also_drop = {});
 
 // Headers a proxy never forwards (RFC 9110 7.6.1), plus the framing headers lb regenerates.
 bool isHopByHop(std::string_view name);

@@ -234,6 +234,10 @@ void Session::flush() {
     closed_ = true;
     closeStreams();
     carrier_->h2Finished();
+    return;
+  }
+  if (open_streams_ == 0) {
+    carrier_->h2Idle();  // the keep-alive timeout runs from the last stream's end
   }
 }
 
@@ -306,7 +310,7 @@ bool Session::submitResponse(Stream* s, const uv_buf_t* iov, int iovcnt, bool la
   s->out_off = 0;
   s->out_eof = last;
   int rc;
-  if (last && s->out_bufs.empty()) {
+  if (last && s->out_bufs.empty() && s->resp_trailers.empty()) {
     rc = nghttp2_submit_response(ng_, s->id, fields_.nv.data(), fields_.nv.size(), nullptr);
     written_.push_back(s);
   } else {
@@ -374,7 +378,7 @@ void Session::dropInput(Stream* s) {
   consumed(s, static_cast<size_t>(s->unconsumed));
 }
 
-void Session::detach(Stream* s, bool complete) {
+void Session::detach(Stream* s, bool complete, bool processed) {
   s->conn = nullptr;
   dropInput(s);
   if (!s->closed) {
@@ -392,8 +396,11 @@ void Session::detach(Stream* s, bool complete) {
       // stream ends without a clean end of the response.
       s->out_bufs.clear();
       s->out_eof = true;
-      nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s->id,
-                                s->head_sent ? NGHTTP2_INTERNAL_ERROR : NGHTTP2_REFUSED_STREAM);
+      // REFUSED_STREAM tells the client it may retry: only for a request no backend saw
+      // (RFC 9113 8.7).
+      nghttp2_submit_rst_stream(
+          ng_, NGHTTP2_FLAG_NONE, s->id,
+          processed || s->head_sent ? NGHTTP2_INTERNAL_ERROR : NGHTTP2_REFUSED_STREAM);
     }
   } else {
     s->out_bufs.clear();
@@ -415,7 +422,7 @@ void Session::sweep() {
     return;
   }
   std::erase_if(doomed_, [this](Stream* s) {
-    if (s->conn != nullptr || !s->closed || s->ready || s->in_written) {
+    if (s->conn != nullptr || !s->closed || s->ready || s->in_written || s->in_gone) {
       return false;
     }
     std::erase(streams_, s);
@@ -580,6 +587,7 @@ int Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* use
 
 void Session::requestHead(Stream* s, bool end) {
   bool body_follows = !end;
+  bool zero_length = s->head.zero_length;
   std::string head;
   if (!buildRequestHead(&s->head, body_follows, &head, &s->chunked)) {
     LB_INFO("HTTP/2 request from %s refused (%d): %s", carrier_->peerText().c_str(), s->head.status,
@@ -589,6 +597,10 @@ void Session::requestHead(Stream* s, bool end) {
   }
   s->in = std::move(head);
   s->in_off = 0;
+  // With content-length 0 the head alone is the whole request: its last byte waits for
+  // END_STREAM like a body's would (h2Feed).
+  s->head_len = s->in.size() - (zero_length && !end ? 1 : 0);
+  s->total_in = s->in.size();
   s->head.clear();
   if (end) {
     s->in_ended = true;
@@ -604,9 +616,11 @@ void Session::requestEnd(Stream* s) {
   }
   s->in_ended = true;
   if (s->chunked) {
+    size_t before = s->in.size();
     s->in += "0\r\n";
     s->in += s->trailers;
     s->in += "\r\n";
+    s->total_in += s->in.size() - before;
   }
   s->trailers.clear();
   markReady(s);
@@ -631,6 +645,7 @@ int Session::onDataChunk(nghttp2_session* ng, uint8_t, int32_t id, const uint8_t
     nghttp2_session_consume(ng, id, len);  // nobody takes it: dropped, the window reopens
     return 0;
   }
+  size_t before = s->in.size();
   if (s->chunked) {
     char size[20];
     int k = std::snprintf(size, sizeof size, "%zx\r\n", len);
@@ -640,6 +655,7 @@ int Session::onDataChunk(nghttp2_session* ng, uint8_t, int32_t id, const uint8_t
   if (s->chunked) {
     s->in += "\r\n";
   }
+  s->total_in += s->in.size() - before;
   s->unconsumed += len;
   self(user)->markReady(s);
   return 0;
@@ -656,8 +672,11 @@ int Session::onStreamClose(nghttp2_session* ng, int32_t id, uint32_t error, void
   s->request_open = false;
   --ss->open_streams_;
   bool complete = s->out_eof && s->out_bufs.empty() && s->head_sent;
-  if (s->conn != nullptr && (!complete || error != NGHTTP2_NO_ERROR)) {
-    ss->gone_.push_back(s);  // the client reset it, or the connection ends: the exchange stops
+  if ((s->conn != nullptr && (!complete || error != NGHTTP2_NO_ERROR)) || s->unconsumed > 0) {
+    // The client reset it, or the connection ends: the exchange stops, and DATA nobody will
+    // take gives its connection window back.
+    s->in_gone = true;
+    ss->gone_.push_back(s);
   }
   ss->doom(s);
   return 0;
@@ -694,11 +713,12 @@ void Session::runStreams() {
     std::vector<Stream*> gone;
     gone.swap(gone_);
     for (Stream* s : gone) {
+      s->in_gone = false;
+      dropInput(s);
       if (s->conn != nullptr) {
         ClientConn* c = s->conn;
         s->conn = nullptr;
         s->out_bufs.clear();
-        dropInput(s);
         c->h2Abort();
       }
     }
@@ -712,6 +732,7 @@ void Session::runStreams() {
       if (!s->started) {
         s->started = true;
         if (draining_ && goaway_sent_) {
+          dropInput(s);
           continue;
         }
         s->conn = ClientConn::openStream(carrier_, s);

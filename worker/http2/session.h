@@ -65,6 +65,12 @@ struct Stream {
   bool ready = false;
   bool in_written = false;
   bool doomed = false;
+  bool in_gone = false;
+  // Request bytes: those that may go before END_STREAM at least (the HTTP/1.1 head), all bytes
+  // put in `in`, those the exchange took.
+  size_t head_len = 0;
+  uint64_t total_in = 0;
+  uint64_t delivered = 0;
 };
 
 class Session {
@@ -94,6 +100,8 @@ class Session {
   // The connection was idle too long: GOAWAY, then close.
   void idleTimeout();
   size_t openStreams() const { return open_streams_; }
+  // A socket write of frames is in flight (the client has not taken it yet).
+  bool writePending() const { return write_pending_; }
   ClientConn* carrier() const { return carrier_; }
   // The carrier's socket write of frames (a plain connection's; TLS has its own).
   uv_write_t wreq;
@@ -114,7 +122,8 @@ class Session {
   void streamReady(Stream* s);
   // The exchange ends: with its response complete, or cut (the stream is reset). It never
   // touches the stream again.
-  void detach(Stream* s, bool complete);
+  // `processed`: a backend may have seen the request (a cut stream is then not refused).
+  void detach(Stream* s, bool complete, bool processed = true);
 
  private:
   Session(WorkerContext* ctx, const config::Listener* listener, ClientConn* carrier);

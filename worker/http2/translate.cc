@@ -136,6 +136,7 @@ void addRequestField(RequestHead* h, std::string_view name, std::string_view val
   }
   if (name == "content-length") {
     h->has_content_length = true;
+    h->zero_length = value == "0";
   } else if (name == "expect") {
     h->expect_continue = true;
   }

@@ -34,6 +34,7 @@ struct RequestHead {
   std::string fields;    // "name: value\r\n" lines of the other fields
   size_t list_size = 0;  // RFC 9113 / RFC 7541 header list size: name + value + 32 per field
   bool has_content_length = false;
+  bool zero_length = false;  // content-length: 0
   bool has_host = false;
   bool expect_continue = false;
   int status = 0;      // the request is refused with this status (400, 431); 0 = fine so far

@@ -161,6 +161,7 @@ void ClientConn::resetForNextRequest() {
   ex->status = ex->upstream_status = ex->fail_status = 0;
   ex->stale_retry_done = ex->skip_interim = ex->up_bytes_in = false;
   ex->upgrade = ex->tunnel = ex->tunnel_eof = false;
+  ex->tunnel_in_end = ex->tunnel_out_end = 0;
   ex->req_fields = ex->resp_fields = 0;
   ex->req_trailers_lost = ex->resp_trailers_lost = false;
   ex->static_resp = nullptr;
@@ -583,7 +584,8 @@ int ClientConn::onReqMessageComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   if (ex->req_chunked && !ex->discard_body) {
     int from = ex->req_trailers_lost ? ex->req_head.count() : ex->req_fields;
-    std::string_view last = http1::lastChunk(ex->req_head, from);
+    std::string_view last =
+        http1::lastChunk(ex->req_head, from, self(p)->listener_->tls.client_subject_header);
     ex->up_iov[ex->up_iovcnt++] =
         uv_buf_init(const_cast<char*>(last.data()), static_cast<unsigned>(last.size()));
   }
@@ -608,11 +610,14 @@ void ClientConn::onTimeout(TimerNode* node) {
     return;
   }
   if (c->h2s_ != nullptr && s != ConnState::Draining) {
-    if (c->h2s_->openStreams() > 0) {
-      c->armClientTimer(c->listener_->limits.send_timeout_ms);  // the streams time themselves
-    } else {
+    if (c->h2s_->writePending()) {
+      LB_INFO("HTTP/2 client %s took nothing for %u ms, closing", c->peerText().c_str(),
+              c->listener_->limits.send_timeout_ms);
+      c->closeNow();
+    } else if (c->h2s_->openStreams() == 0) {
       c->h2s_->idleTimeout();
     }
+    c->idle_timer_ = false;
     return;
   }
   if (c->tlsHandshaking()) {
@@ -694,7 +699,7 @@ void ClientConn::closeNow() {
   }
   if (http2::Stream* st = h2st_) {
     h2st_ = nullptr;
-    st->session->detach(st, false);
+    st->session->detach(st, false, ex_ != nullptr && (ex_->attempts > 0 || ex_->resp_started));
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &ClientConn::onClose);
 }

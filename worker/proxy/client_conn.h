@@ -215,6 +215,8 @@ class ClientConn {
   int h2Write(std::string* data);
   // Carrier: the session is over (GOAWAY sent, or the client left): the connection closes.
   void h2Finished();
+  // Carrier: no stream is open; the keep-alive timeout runs (once armed, it stays).
+  void h2Idle();
 
  private:
   ClientConn(WorkerContext* ctx, const config::Listener* listener);
@@ -377,6 +379,7 @@ class ClientConn {
   // Turns this connection into an HTTP/2 carrier. False (and closed) when it cannot.
   bool startH2();
   void h2Input(ssize_t nread);
+  uint32_t h2IdleMs() const;
   // Stream mode flushClient(), after its accounting: the response goes to the session.
   bool h2Flush();
   void h2Trailers();

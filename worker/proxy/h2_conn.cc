@@ -63,12 +63,12 @@ void ClientConn::h2Input(ssize_t nread) {
   if (!h2s_->receive(data, n) || closing_) {
     return;
   }
-  uint32_t idle_ms = listener_->limits.keepalive_timeout_ms != 0
-                         ? listener_->limits.keepalive_timeout_ms
-                         : listener_->limits.header_timeout_ms;
+  uint32_t idle_ms = h2IdleMs();
   if (h2s_->openStreams() == 0) {
+    idle_timer_ = true;
     armClientTimer(idle_ms);
-  } else {
+  } else if (idle_timer_) {
+    idle_timer_ = false;  // the streams time themselves; a stuck write keeps its timer
     ctx_->timers.disarm(&timer_);
   }
 }
@@ -105,7 +105,8 @@ int ClientConn::h2Write(std::string* data) {
     closeNow();
     return -1;
   }
-  armClientTimer(listener_->limits.send_timeout_ms);
+  idle_timer_ = false;
+  armClientTimer(listener_->limits.send_timeout_ms);  // a client that stops reading is cut
   return 0;
 }
 
@@ -118,10 +119,20 @@ void ClientConn::onH2Written(uv_write_t* req, int status) {
     c->closeNow();
     return;
   }
-  if (c->h2s_->openStreams() > 0) {
-    c->ctx_->timers.disarm(&c->timer_);
-  }
+  c->ctx_->timers.disarm(&c->timer_);
   c->h2s_->onWritten(0);
+}
+
+uint32_t ClientConn::h2IdleMs() const {
+  return listener_->limits.keepalive_timeout_ms != 0 ? listener_->limits.keepalive_timeout_ms
+                                                     : listener_->limits.header_timeout_ms;
+}
+
+void ClientConn::h2Idle() {
+  if (!idle_timer_ && !closing_ && !h2s_->writePending()) {
+    idle_timer_ = true;
+    armClientTimer(h2IdleMs());
+  }
 }
 
 void ClientConn::h2Finished() {
@@ -158,9 +169,11 @@ void ClientConn::h2Feed() {
     }
     size_t avail = st->in.size() - st->in_off;
     if (!st->in_ended && !st->chunked) {
-      // The request's last byte waits for END_STREAM: DATA beyond content-length (which
-      // nghttp2 answers with a reset) must not leave a complete request at the backend.
-      --avail;
+      // The body's last byte waits for END_STREAM: DATA beyond content-length (which nghttp2
+      // answers with a reset) must not leave a complete request at the backend. The head
+      // itself goes at once (an Expect: 100-continue waits on it).
+      uint64_t limit = std::max<uint64_t>(st->head_len, st->total_in - 1);
+      avail = static_cast<size_t>(std::min<uint64_t>(avail, limit - st->delivered));
       if (avail == 0) {
         return;
       }
@@ -168,6 +181,7 @@ void ClientConn::h2Feed() {
     size_t n = std::min<size_t>(space.len, avail);
     std::memcpy(space.base, st->in.data() + st->in_off, n);
     st->in_off += n;
+    st->delivered += n;
     if (st->in_off == st->in.size()) {
       st->in.clear();
       st->in_off = 0;

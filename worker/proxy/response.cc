@@ -85,7 +85,10 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     return;
   }
   if (nread == UV_ENOBUFS) {
-    up->stopReading();  // backpressure: the client has not taken what we read
+    // Backpressure: the client has not taken what we read. The backend is not late while lb
+    // does not read it; its read timeout starts again when the client's write completes.
+    up->stopReading();
+    ctx_->timers.disarm(&up->timer);
     return;
   }
   if (nread == UV_EOF && ex->resp_head_done && !ex->resp_done) {
@@ -464,6 +467,9 @@ void ClientConn::clientWriteDone(int status) {
   }
   if (ex->up != nullptr) {
     c->sm_.transition(ConnState::ReadingResponse);
+    if (!ex->resp_done && !ex->up_write_pending) {
+      ex->up->armTimer(c->ctx_->pools[ex->pool].pool->read_timeout_ms);
+    }
     c->parseResponse();
   }
 }

@@ -29,6 +29,8 @@ bool ClientConn::upgradeAllowed() const {
 void ClientConn::startTunnel() {
   Exchange* ex = ex_;
   sm_.transition(ConnState::WebSocket);
+  // A request head still being written to the backend is not tunnel data.
+  ex->tunnel_in_end = ex->in_start;
   ctx_->timers.disarm(&ex->up->timer);  // the tunnel's own timeout stands for both sides
   armClientTimer(listener_->limits.tunnel_timeout_ms);
   // What the backend sent after its 101 goes out with the head; what the client sent after its
@@ -131,6 +133,7 @@ void ClientConn::tunnelUpstreamRead(ssize_t nread) {
 
 void ClientConn::tunnelWritten() {
   Exchange* ex = ex_;
+  armClientTimer(listener_->limits.tunnel_timeout_ms);  // clientWriteDone disarmed it
   ex->rbuf_start = ex->tunnel_out_end;
   if (ex->up != nullptr) {
     ex->up->startReading();
@@ -140,6 +143,7 @@ void ClientConn::tunnelWritten() {
 
 void ClientConn::tunnelUpstreamWritten() {
   Exchange* ex = ex_;
+  armClientTimer(listener_->limits.tunnel_timeout_ms);
   ex->in_start = ex->tunnel_in_end;
   tunnelToUpstream();
   if (!closing_ && !ex->tunnel_eof) {

@@ -73,10 +73,15 @@ void UpstreamConn::release(bool reusable) {
   owner_ = nullptr;
   ctx_->timers.disarm(&timer);
   PoolRuntime& pr = ctx_->pools[pool_];
-  if (!reusable || closing_ || ctx_->draining || pr.idle_count >= pr.pool->keepalive) {
+  if (!reusable || closing_ || ctx_->draining || pr.pool->keepalive == 0) {
     close();
     return;
   }
+  // Past the pool's keepalive, a connection freed in a burst (HTTP/2 streams end many at a time)
+  // is kept only briefly, for the requests that follow at once, instead of being closed and
+  // connected again a moment later.
+  uint32_t idle_ms =
+      pr.idle_count >= pr.pool->keepalive ? kSurplusIdleMs : pr.pool->keepalive_timeout_ms;
   IdleList& list = pr.idle[backend_];
   idle_next_ = list.head;
   idle_prev_ = nullptr;
@@ -87,7 +92,7 @@ void UpstreamConn::release(bool reusable) {
   idle_ = true;
   ++pr.idle_count;
   timer.on_timeout = &UpstreamConn::onIdleTimeout;
-  ctx_->timers.arm(&timer, pr.pool->keepalive_timeout_ms);
+  ctx_->timers.arm(&timer, idle_ms);
   startReading();
 }
 

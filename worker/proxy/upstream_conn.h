@@ -18,6 +18,9 @@
 namespace lb::worker {
 
 class ClientConn;
+
+// How long an idle upstream connection beyond the pool's keepalive count stays cached.
+inline constexpr uint32_t kSurplusIdleMs = 250;
 struct UpstreamTls;
 
 class UpstreamConn {
