@@ -47,8 +47,10 @@ struct WorkerContext {
   shm::Segment* segment = nullptr;
   shm::WorkerSlot* slot = nullptr;
   int index = 0;
-  BufferPool buffers;                              // kBufferSize: client input, heads
-  BufferPool large_buffers{64, kLargeBufferSize};  // response reads
+  // Cached free blocks: enough for a few hundred exchanges in flight (HTTP/2 streams hold one
+  // each), so a busy worker does not go to malloc per request.
+  BufferPool buffers{1024};                         // kBufferSize: client input, heads
+  BufferPool large_buffers{256, kLargeBufferSize};  // response reads
   Timers timers;
   std::vector<PoolRuntime> pools;
   AccessLog* access_log = nullptr;

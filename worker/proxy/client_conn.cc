@@ -207,7 +207,7 @@ void ClientConn::releaseExchange() {
   bp.put(ex->resp_head_mem);
   bp.put(ex->cl_head);
   ex_ = nullptr;
-  if (ctx_->free_exchanges.size() < 256) {
+  if (ctx_->free_exchanges.size() < 1024) {
     ctx_->free_exchanges.push_back(ex);
   } else {
     delete ex;

@@ -215,6 +215,11 @@ bool ClientConn::h2Flush() {
       closeNow();
       return false;
     }
+    if (ex->cl_head != nullptr && ex->cl_iov[0].base == ex->cl_head) {
+      // nghttp2 copied the fields and no body piece points into the head: its block is free.
+      ctx_->buffers.put(ex->cl_head);
+      ex->cl_head = nullptr;
+    }
   } else {
     st->session->submitData(st, ex->cl_iov, ex->cl_iovcnt, ex->resp_done);
   }
