@@ -58,10 +58,6 @@ std::string useKeyOf(SSL_CTX* ctx, const config::PoolTls& cfg) {
   return problem;
 }
 
-int protocolVersion(const std::string& name) {
-  return name == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
-}
-
 }  // namespace
 
 ClientContext::~ClientContext() {
@@ -101,20 +97,7 @@ Result<std::unique_ptr<ClientContext>, config::ConfigErrors> ClientContext::crea
 
 std::vector<std::string> ClientContext::configure(const config::PoolTls& cfg) {
   std::vector<std::string> problems;
-  int min_version = TLS1_3_VERSION;
-  int max_version = TLS1_2_VERSION;
-  for (const std::string& p : cfg.protocols) {
-    min_version = std::min(min_version, protocolVersion(p));
-    max_version = std::max(max_version, protocolVersion(p));
-  }
-  SSL_CTX_set_min_proto_version(ctx_, min_version);
-  SSL_CTX_set_max_proto_version(ctx_, max_version);
-  if (SSL_CTX_set_cipher_list(ctx_, cfg.ciphers.c_str()) != 1) {
-    problems.push_back("no TLS 1.2 cipher in \"" + cfg.ciphers + "\"");
-  }
-  if (SSL_CTX_set_ciphersuites(ctx_, cfg.ciphersuites.c_str()) != 1) {
-    problems.push_back("invalid TLS 1.3 ciphersuites \"" + cfg.ciphersuites + "\"");
-  }
+  setProtocols(ctx_, cfg.protocols, cfg.ciphers, cfg.ciphersuites, &problems);
   ERR_clear_error();
   SSL_CTX_set_options(ctx_, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   std::string why;

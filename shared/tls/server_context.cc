@@ -349,20 +349,7 @@ std::vector<std::string> ServerContext::configure(
     SSL_CTX* ctx, const config::ListenerTls& cfg,
     const std::vector<unsigned char>& session_context) {
   std::vector<std::string> problems;
-  int min_version = TLS1_3_VERSION;
-  int max_version = TLS1_2_VERSION;
-  for (const std::string& p : cfg.protocols) {
-    min_version = std::min(min_version, protocolVersion(p));
-    max_version = std::max(max_version, protocolVersion(p));
-  }
-  SSL_CTX_set_min_proto_version(ctx, min_version);
-  SSL_CTX_set_max_proto_version(ctx, max_version);
-  if (SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
-    problems.push_back("no TLS 1.2 cipher in \"" + cfg.ciphers + "\"");
-  }
-  if (SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
-    problems.push_back("invalid TLS 1.3 ciphersuites \"" + cfg.ciphersuites + "\"");
-  }
+  setProtocols(ctx, cfg.protocols, cfg.ciphers, cfg.ciphersuites, &problems);
   if (SSL_CTX_set1_groups_list(ctx, cfg.groups.c_str()) != 1) {
     problems.push_back("invalid groups \"" + cfg.groups + "\"");
   }
@@ -405,6 +392,25 @@ std::vector<std::string> ServerContext::configure(
   }
   SSL_CTX_set_verify_depth(ctx, static_cast<int>(cfg.verify_depth));
   return problems;
+}
+
+void setProtocols(SSL_CTX* ctx, const std::vector<std::string>& protocols,
+                  const std::string& ciphers, const std::string& ciphersuites,
+                  std::vector<std::string>* problems) {
+  int min_version = TLS1_3_VERSION;
+  int max_version = TLS1_2_VERSION;
+  for (const std::string& p : protocols) {
+    min_version = std::min(min_version, protocolVersion(p));
+    max_version = std::max(max_version, protocolVersion(p));
+  }
+  SSL_CTX_set_min_proto_version(ctx, min_version);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
+    problems->push_back("no TLS 1.2 cipher in \"" + ciphers + "\"");
+  }
+  if (SSL_CTX_set_ciphersuites(ctx, ciphersuites.c_str()) != 1) {
+    problems->push_back("invalid TLS 1.3 ciphersuites \"" + ciphersuites + "\"");
+  }
 }
 
 Result<config::Config, config::ConfigErrors> loadConfig(const std::string& path) {

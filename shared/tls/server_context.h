@@ -75,6 +75,12 @@ void rotateTicketKeys(shm::TicketKeys& keys);
 // master runs and `lb -t` checks. All errors, with file:line.
 Result<config::Config, config::ConfigErrors> loadConfig(const std::string& path);
 
+// The protocol range (from "TLSv1.2"/"TLSv1.3" names), TLS 1.2 cipher list and TLS 1.3 suites
+// of `ctx`, for server and client contexts alike; what OpenSSL refuses is added to `problems`.
+void setProtocols(SSL_CTX* ctx, const std::vector<std::string>& protocols,
+                  const std::string& ciphers, const std::string& ciphersuites,
+                  std::vector<std::string>* problems);
+
 // The last OpenSSL error as text ("no error" when there is none), clearing the error queue.
 std::string lastError();
 

@@ -38,24 +38,6 @@ long vmRssKb(pid_t pid) {
   return 0;
 }
 
-// Waits until `counter` stops growing for `quiet` (bounded by `timeout`); returns its value.
-template <typename F>
-uint64_t settle(F counter, milliseconds quiet, milliseconds timeout) {
-  uint64_t last = counter();
-  Clock::time_point changed = Clock::now();
-  waitUntil(
-      [&] {
-        uint64_t now = counter();
-        if (now != last) {
-          last = now;
-          changed = Clock::now();
-        }
-        return Clock::now() - changed >= quiet;
-      },
-      timeout);
-  return last;
-}
-
 // Normal requests, one after another on their own HTTP/2 connection, on a thread of their own
 // while the test attacks lb on another connection. Results are read after stop().
 class Bystander {

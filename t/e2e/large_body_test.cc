@@ -22,24 +22,6 @@ bool sendPattern(HttpClient& c, uint64_t n, milliseconds timeout) {
   return true;
 }
 
-// Waits until `counter` stops growing for `quiet` (bounded by `timeout`); returns its value.
-template <typename F>
-uint64_t settle(F counter, milliseconds quiet, milliseconds timeout) {
-  uint64_t last = counter();
-  Clock::time_point changed = Clock::now();
-  waitUntil(
-      [&] {
-        uint64_t now = counter();
-        if (now != last) {
-          last = now;
-          changed = Clock::now();
-        }
-        return Clock::now() - changed >= quiet;
-      },
-      timeout);
-  return last;
-}
-
 const std::string kBigBodies = R"(http = { client_max_body_size = "100m"; };)";
 
 TEST_CASE("a 64 MiB upload reaches the upstream intact", "[proxy][large]") {

@@ -45,6 +45,10 @@ void onCheck(uv_check_t* h) {
       s->scheduledFlush();
     }
   }
+  if (ctx->h2_flush.empty()) {
+    due.clear();
+    ctx->h2_flush.swap(due);  // keeps the capacity: no allocation per loop turn
+  }
 }
 
 }  // namespace
@@ -480,8 +484,8 @@ int Session::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* us
   bool control =
       hd->type == NGHTTP2_PING || hd->type == NGHTTP2_SETTINGS || hd->type == NGHTTP2_PRIORITY ||
       (hd->type == NGHTTP2_DATA && hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0);
-  if (control && (hd->flags & NGHTTP2_FLAG_ACK) == 0 && !ss->glitch()) {
-    return 0;
+  if (control && (hd->flags & NGHTTP2_FLAG_ACK) == 0) {
+    ss->glitch();
   }
   return 0;
 }
@@ -506,14 +510,14 @@ void Session::reset() {
   }
 }
 
-bool Session::glitch() {
+void Session::glitch() {
   uint64_t now = uv_now(ctx_->loop);
   if (now - glitch_window_ms_ >= 1000) {
     glitch_window_ms_ = now;
     glitches_ = 0;
   }
   if (++glitches_ <= kMaxGlitchesPerSecond) {
-    return true;
+    return;
   }
   if (!want_close_) {
     LB_INFO("HTTP/2 client %s floods control frames (more than %u per second), closing",
@@ -521,7 +525,6 @@ bool Session::glitch() {
     nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
     want_close_ = true;
   }
-  return false;
 }
 
 int Session::onBeginHeaders(nghttp2_session* ng, const nghttp2_frame* frame, void* user) {
@@ -708,11 +711,17 @@ void Session::streamReady(Stream* s) {
   schedule();
 }
 
+std::vector<Stream*>& Session::take(std::vector<Stream*>* list) {
+  scratch_.clear();
+  scratch_.swap(*list);
+  return scratch_;
+}
+
 void Session::runStreams() {
   while (!ready_.empty() || !written_.empty() || !gone_.empty()) {
-    std::vector<Stream*> gone;
-    gone.swap(gone_);
-    for (Stream* s : gone) {
+    // Each list is swapped with scratch_ (both keep their capacity): exchanges run from here
+    // may add to the lists while one is walked.
+    for (Stream* s : take(&gone_)) {
       s->in_gone = false;
       dropInput(s);
       if (s->conn != nullptr) {
@@ -722,9 +731,7 @@ void Session::runStreams() {
         c->h2Abort();
       }
     }
-    std::vector<Stream*> ready;
-    ready.swap(ready_);
-    for (Stream* s : ready) {
+    for (Stream* s : take(&ready_)) {
       s->ready = false;
       if (s->closed || s->refused) {
         continue;
@@ -736,18 +743,12 @@ void Session::runStreams() {
           continue;
         }
         s->conn = ClientConn::openStream(carrier_, s);
-        if (s->conn == nullptr) {
-          nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
-          continue;
-        }
       }
       if (s->conn != nullptr) {
         s->conn->h2Feed();
       }
     }
-    std::vector<Stream*> written;
-    written.swap(written_);
-    for (Stream* s : written) {
+    for (Stream* s : take(&written_)) {
       s->in_written = false;
       if (s->conn != nullptr) {
         s->conn->h2WriteDone();

@@ -148,8 +148,10 @@ class Session {
   void sweep();
   // Starts and feeds exchanges, tells them about taken pieces and reset streams.
   void runStreams();
-  // Counts a control frame; false (the connection ends) when the client floods them.
-  bool glitch();
+  // Empties `list` into scratch_ and returns it.
+  std::vector<Stream*>& take(std::vector<Stream*>* list);
+  // Counts a control frame; a client that floods them is cut off.
+  void glitch();
   // Counts a stream reset by the client; past the budget the connection ends.
   void reset();
 
@@ -174,6 +176,7 @@ class Session {
   std::vector<Stream*> written_;  // pieces taken: the exchange's write completes
   std::vector<Stream*> gone_;     // reset or closed under a live exchange
   std::vector<Stream*> doomed_;   // freed once closed and without exchange
+  std::vector<Stream*> scratch_;
   ResponseFields fields_;
   ResponseFields trailer_fields_;
   uint64_t glitch_window_ms_ = 0;

@@ -208,12 +208,10 @@ namespace {
 // `out`: lowercase names kept in out->store, connection-specific ones dropped. `status` is put
 // first as :status when it is not empty.
 bool appendFields(std::string_view lines, std::string_view status, ResponseFields* out) {
-  // Offsets first: `store` may move while it grows.
-  struct Field {
-    size_t name_off, name_len;
-    std::string_view value;
-  };
-  std::vector<Field> fields;
+  // Names go in as offsets into `store`, which may move while it grows, and become pointers
+  // at the end.
+  out->nv.clear();
+  out->name_offsets.clear();
   out->store.assign(status);
   size_t pos = 0;
   while (pos < lines.size()) {
@@ -243,20 +241,20 @@ bool appendFields(std::string_view lines, std::string_view status, ResponseField
       out->store.resize(off);
       continue;
     }
-    fields.push_back({off, name.size(), value});
-  }
-  auto nv = [](const char* n, size_t nl, const char* v, size_t vl) {
-    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
-                      reinterpret_cast<uint8_t*>(const_cast<char*>(v)), nl, vl,
-                      NGHTTP2_NV_FLAG_NONE};
-  };
-  out->nv.clear();
-  if (!status.empty()) {
-    out->nv.push_back(nv(":status", 7, out->store.data(), status.size()));
-  }
-  for (const Field& f : fields) {
+    out->name_offsets.push_back(off);
     out->nv.push_back(
-        nv(out->store.data() + f.name_off, f.name_len, f.value.data(), f.value.size()));
+        nghttp2_nv{nullptr, const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())),
+                   name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  auto* store = reinterpret_cast<uint8_t*>(out->store.data());
+  for (size_t i = 0; i < out->nv.size(); ++i) {
+    out->nv[i].name = store + out->name_offsets[i];
+  }
+  if (!status.empty()) {
+    static const char kStatus[] = ":status";
+    out->nv.insert(out->nv.begin(),
+                   nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(kStatus)), store, 7,
+                              status.size(), NGHTTP2_NV_FLAG_NONE});
   }
   return true;
 }

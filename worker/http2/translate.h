@@ -64,6 +64,7 @@ bool addTrailerField(std::string_view name, std::string_view value, std::string*
 struct ResponseFields {
   std::vector<nghttp2_nv> nv;
   std::string store;
+  std::vector<size_t> name_offsets;  // scratch, kept for its capacity
   int status = 0;
 };
 bool responseFields(std::string_view text, ResponseFields* out, size_t* head_len);

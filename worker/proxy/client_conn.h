@@ -202,7 +202,7 @@ class ClientConn {
   // h2_conn.cc: HTTP/2. A connection speaking it carries an http2::Session; each of its streams
   // is a ClientConn in stream mode, whose exchange reads the request from the stream and writes
   // the response to it instead of a socket.
-  // A stream's exchange, for `st` of the session on `carrier`; nullptr when it cannot start.
+  // A stream's exchange, for `st` of the session on `carrier`.
   static ClientConn* openStream(ClientConn* carrier, http2::Stream* st);
   // Stream mode: take the request bytes the stream holds, as far as the exchange reads.
   void h2Feed();

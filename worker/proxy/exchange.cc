@@ -117,10 +117,7 @@ void ClientConn::headComplete() {
   if (closeForDrain()) {
     ex->client_keepalive = false;
   }
-  ex->upgrade = upgradeAllowed();
-  if (ex->upgrade) {
-    ex->client_keepalive = false;  // after an answer other than 101 the connection closes
-  }
+  ex->upgrade = upgradeAllowed();  // onReqMessageComplete keeps such a connection from reuse
   routeAndDispatch();
 }
 

@@ -4,6 +4,7 @@
 // never depends on a fixed sleep and never hangs when the condition does not come true.
 
 #include <chrono>
+#include <cstdint>
 #include <thread>
 
 namespace lb::e2e {
@@ -41,6 +42,24 @@ bool waitUntil(Cond&& cond, milliseconds timeout, milliseconds interval = 10ms) 
 // Milliseconds since `start`, for timing assertions and INFO messages.
 inline long long elapsedMs(Clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+}
+
+// Waits until `counter` stops changing for `quiet` (bounded by `timeout`); returns its value.
+template <typename F>
+uint64_t settle(F counter, milliseconds quiet, milliseconds timeout) {
+  uint64_t last = counter();
+  Clock::time_point changed = Clock::now();
+  waitUntil(
+      [&] {
+        uint64_t now = counter();
+        if (now != last) {
+          last = now;
+          changed = Clock::now();
+        }
+        return Clock::now() - changed >= quiet;
+      },
+      timeout);
+  return last;
 }
 
 }  // namespace lb::e2e
