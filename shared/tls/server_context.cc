@@ -127,9 +127,11 @@ bool setKeys(const shm::TicketKey& k, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
          EVP_MAC_init(mac, k.hmac_key, sizeof k.hmac_key, params) == 1;
 }
 
-// RFC 5077 ticket protection with the shared keys: 1 = done, 2 = decrypted with the previous
-// key (issue a new ticket), 0 = unknown key (full handshake), -1 = error.
-int onTicketKey(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+// RFC 5077 ticket protection with the shared keys: 1 = done, 2 = decrypted, issue a new ticket,
+// 0 = unknown key (full handshake), -1 = error. A TLS 1.3 client uses a ticket once (RFC 8446
+// appendix C.4), so every TLS 1.3 resumption gets a fresh ticket; without one the client's next
+// connection is a full handshake.
+int onTicketKey(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
                 EVP_MAC_CTX* mac, int enc) {
   shm::TicketKey current;
   shm::TicketKey previous;
@@ -145,7 +147,10 @@ int onTicketKey(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* ci
     return setKeys(current, cipher, mac, iv, 1) ? 1 : -1;
   }
   if (std::memcmp(name, current.name, sizeof current.name) == 0) {
-    return setKeys(current, cipher, mac, iv, 0) ? 1 : -1;
+    if (!setKeys(current, cipher, mac, iv, 0)) {
+      return -1;
+    }
+    return SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
   }
   if (count > 1 && std::memcmp(name, previous.name, sizeof previous.name) == 0) {
     return setKeys(previous, cipher, mac, iv, 0) ? 2 : -1;

@@ -8,6 +8,7 @@
 #include "e2e/harness/pki.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 
 namespace lb::e2e {
@@ -103,6 +104,30 @@ TEST_CASE("tls: a session resumes on either worker, TLS 1.3 tickets and TLS 1.2"
       CHECK(again.find("HTTP/1.1 200 OK") != std::string::npos);
     }
     CHECK(reused == 8);
+  }
+}
+
+// A TLS 1.3 client uses each ticket once (RFC 8446 C.4): unless every resumption brings a new
+// ticket, every other connection is a full handshake.
+TEST_CASE("tls: every TLS 1.3 resumption brings a fresh ticket, so a chain of them resumes",
+          "[tls]") {
+  FakeUpstream up("up");
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  lb.start(tlsConfig(pki, up.address()));
+  std::string in = lb.file("sess-0");
+  std::string first = sClient(lb.port(0), {"-tls1_3", "-sess_out", in}, kGet);
+  REQUIRE(first.find("New, TLSv1.3") != std::string::npos);
+  for (int i = 1; i <= 4; ++i) {
+    INFO("resumption " << i);
+    std::string out = lb.file("sess-" + std::to_string(i));
+    std::string again =
+        sClient(lb.port(0), {"-tls1_3", "-msg", "-sess_in", in, "-sess_out", out}, kGet);
+    CHECK(again.find("Reused, TLSv1.3") != std::string::npos);
+    CHECK(again.find("NewSessionTicket") != std::string::npos);
+    CHECK(again.find("HTTP/1.1 200 OK") != std::string::npos);
+    REQUIRE(std::filesystem::exists(out));
+    in = out;
   }
 }
 
