@@ -367,7 +367,8 @@ class ClientConn {
   static void onTlsWritten(uv_write_t* req, int status);
   // A few bytes outside a response (100 Continue), best effort, plain or TLS.
   void writeRaw(const char* data, size_t len);
-  void tlsCloseNotify();
+  // Queues a close_notify; `flush` sends it now, else it goes with the next write.
+  void tlsCloseNotify(bool flush = true);
   // close_notify on a connection closing now (no write in flight), without waiting.
   void tlsGoodbye();
   bool tlsHandshaking() const;

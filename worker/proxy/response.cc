@@ -398,6 +398,9 @@ bool ClientConn::flushClient(bool try_now) {
     }
     ex->cl_iovcnt = 0;
     ex->cl_nchunk = 0;
+    if (ex->resp_done && ex->resp_close_after) {
+      tlsCloseNotify(false);  // the last response: its close_notify leaves in the same write
+    }
     if (tlsFlush(try_now)) {
       return true;
     }

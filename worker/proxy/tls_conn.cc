@@ -26,6 +26,9 @@ struct ClientTls {
   uv_write_t wreq;
   bool handshaking = true;
   bool write_pending = false;
+  // TLS 1.3 session tickets wait for the first response, so that they cost the client no
+  // wake-up and lb no write of their own.
+  bool hold_output = false;
   bool kicked = false;  // on WorkerContext::tls_kicks
 };
 
@@ -106,7 +109,15 @@ void ClientConn::tlsPump() {
   TlsSession& s = tls_->session;
   if (tls_->handshaking) {
     TlsSession::Step step = s.handshake();
-    tlsFlush(true);
+    // A finished TLS 1.3 handshake leaves only session tickets to send: no client waits for
+    // them, so they go out with the first response (or the close). An h2 connection writes
+    // its SETTINGS at once anyway. TLS 1.2's last flight is the handshake itself: never held.
+    if (step == TlsSession::Step::Done && SSL_version(s.ssl()) == TLS1_3_VERSION &&
+        !(listener_->http2.enabled && s.alpn() == "h2")) {
+      tls_->hold_output = true;
+    } else {
+      tlsFlush(true);
+    }
     if (closing_) {
       return;
     }
@@ -136,8 +147,8 @@ void ClientConn::tlsPump() {
       return;
     }
     ssize_t n = s.read(space.base, space.len);
-    if (s.hasOutput()) {
-      tlsFlush(true);  // session tickets, alerts
+    if (s.hasOutput() && !tls_->hold_output) {
+      tlsFlush(true);  // alerts, key updates
       if (closing_) {
         return;
       }
@@ -191,6 +202,7 @@ bool ClientConn::tlsWrite(const uv_buf_t* iov, int iovcnt) {
 }
 
 bool ClientConn::tlsFlush(bool try_now) {
+  tls_->hold_output = false;
   tls_->session.takeOutput(&tls_->out);
   if (tls_->out.size() + tls_->inflight.size() > kMaxPendingOutput) {
     // Responses have their own backpressure; this is TLS traffic the client provokes (key
@@ -289,10 +301,12 @@ bool ClientConn::tlsHandshaking() const {
   return tls_ != nullptr && tls_->handshaking;
 }
 
-void ClientConn::tlsCloseNotify() {
+void ClientConn::tlsCloseNotify(bool flush) {
   if (tls_ != nullptr && !tls_->handshaking) {
     tls_->session.shutdown();
-    tlsFlush(true);
+    if (flush) {
+      tlsFlush(true);
+    }
   }
 }
 
