@@ -26,7 +26,8 @@ class UpstreamConn;
 struct Exchange;
 namespace http2 {
 class Session;
-}
+struct Stream;
+}  // namespace http2
 
 // Idle keep-alive connections to one backend, most recently used first.
 struct IdleList {
@@ -70,6 +71,7 @@ struct WorkerContext {
   std::vector<char> tls_scratch;
   // HTTP/2 sessions to flush after this loop turn's I/O (worker/http2/session.h).
   std::vector<http2::Session*> h2_flush;
+  std::vector<http2::Stream*> h2_spare_streams;  // freed streams for reuse (session.cc)
   uv_check_t h2_check{};
   bool h2_check_ready = false;
   void (*on_connection_closed)(WorkerContext*) = nullptr;

@@ -120,7 +120,9 @@ TEST_CASE("tls: every TLS 1.3 resumption brings a fresh ticket, so a chain of th
   REQUIRE(first.find("New, TLSv1.3") != std::string::npos);
   for (int i = 1; i <= 4; ++i) {
     INFO("resumption " << i);
-    std::string out = lb.file("sess-" + std::to_string(i));
+    std::string name = "sess-";
+    name += std::to_string(i);
+    std::string out = lb.file(name);
     std::string again =
         sClient(lb.port(0), {"-tls1_3", "-msg", "-sess_in", in, "-sess_out", out}, kGet);
     CHECK(again.find("Reused, TLSv1.3") != std::string::npos);

@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <cstring>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "shared/log/log.h"
 #include "worker/http1/error_pages.h"
 #include "worker/proxy/client_conn.h"
@@ -126,7 +130,7 @@ Session::~Session() {
                  static_cast<Session*>(nullptr));
   }
   for (Stream* s : streams_) {
-    delete s;
+    freeStream(s);
   }
   nghttp2_session_del(ng_);
 }
@@ -420,6 +424,80 @@ void Session::doom(Stream* s) {
   }
 }
 
+namespace {
+
+// A spare stream is poisoned under AddressSanitizer: a use through a stale pointer is reported
+// as it would be after a delete.
+void poison(Stream* s) {
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_POISON_MEMORY_REGION(s, sizeof *s);
+#else
+  (void)s;
+#endif
+}
+
+void unpoison(Stream* s) {
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(s, sizeof *s);
+#else
+  (void)s;
+#endif
+}
+
+// Spare streams per worker, and the largest buffer one keeps.
+constexpr size_t kSpareStreams = 1024;
+constexpr size_t kKeptBuffer = 4096;
+
+// `s` emptied, its memory kept only when small.
+std::string kept(std::string& s) {
+  std::string k;
+  if (s.capacity() <= kKeptBuffer) {
+    k.swap(s);
+    k.clear();
+  }
+  return k;
+}
+
+}  // namespace
+
+void Stream::recycle() {
+  std::string in_buf = kept(in);
+  std::string fields = kept(head.fields);
+  std::string path = kept(head.path);
+  std::vector<uv_buf_t> bufs;
+  if (out_bufs.capacity() <= 64) {
+    bufs.swap(out_bufs);
+    bufs.clear();
+  }
+  *this = Stream();
+  in.swap(in_buf);
+  head.fields.swap(fields);
+  head.path.swap(path);
+  out_bufs.swap(bufs);
+}
+
+Stream* Session::newStream() {
+  std::vector<Stream*>& spare = ctx_->h2_spare_streams;
+  if (spare.empty()) {
+    return new Stream;
+  }
+  Stream* s = spare.back();
+  spare.pop_back();
+  unpoison(s);
+  return s;
+}
+
+void Session::freeStream(Stream* s) {
+  std::vector<Stream*>& spare = ctx_->h2_spare_streams;
+  if (spare.size() >= kSpareStreams) {
+    delete s;
+    return;
+  }
+  s->recycle();
+  poison(s);
+  spare.push_back(s);
+}
+
 // Streams whose exchange is gone and that nghttp2 closed are freed.
 void Session::sweep() {
   if (busy_ || flushing_) {
@@ -430,7 +508,7 @@ void Session::sweep() {
       return false;
     }
     std::erase(streams_, s);
-    delete s;
+    freeStream(s);
     return true;
   });
 }
@@ -532,7 +610,7 @@ int Session::onBeginHeaders(nghttp2_session* ng, const nghttp2_frame* frame, voi
     return 0;
   }
   Session* ss = self(user);
-  auto* s = new Stream;
+  Stream* s = ss->newStream();
   s->id = frame->hd.stream_id;
   s->session = ss;
   ss->streams_.push_back(s);
@@ -591,14 +669,13 @@ int Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* use
 void Session::requestHead(Stream* s, bool end) {
   bool body_follows = !end;
   bool zero_length = s->head.zero_length;
-  std::string head;
-  if (!buildRequestHead(&s->head, body_follows, &head, &s->chunked)) {
+  s->in.clear();  // keeps the buffer of the stream this one was recycled from
+  if (!buildRequestHead(&s->head, body_follows, &s->in, &s->chunked)) {
     LB_INFO("HTTP/2 request from %s refused (%d): %s", carrier_->peerText().c_str(), s->head.status,
             s->head.reason.c_str());
     refuse(s, s->head.status);
     return;
   }
-  s->in = std::move(head);
   s->in_off = 0;
   // With content-length 0 the head alone is the whole request: its last byte waits for
   // END_STREAM like a body's would (h2Feed).

@@ -71,6 +71,9 @@ struct Stream {
   size_t head_len = 0;
   uint64_t total_in = 0;
   uint64_t delivered = 0;
+
+  // Back to a new stream's state, keeping small buffers for the next one.
+  void recycle();
 };
 
 class Session {
@@ -146,6 +149,9 @@ class Session {
   void doom(Stream* s);
   void dropInput(Stream* s);
   void sweep();
+  // Streams come from and go back to the worker's spare ones: no allocation per request.
+  Stream* newStream();
+  void freeStream(Stream* s);
   // Starts and feeds exchanges, tells them about taken pieces and reset streams.
   void runStreams();
   // Empties `list` into scratch_ and returns it.

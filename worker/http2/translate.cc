@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 namespace lb::worker::http2 {
 namespace {
@@ -71,7 +72,20 @@ void refuse(RequestHead* h, int status, std::string reason) {
 }  // namespace
 
 void RequestHead::clear() {
+  // The largest strings keep a small buffer for the stream's next request (Stream::recycle).
+  std::string keep_fields;
+  std::string keep_path;
+  if (fields.capacity() <= 4096) {
+    keep_fields.swap(fields);
+    keep_fields.clear();
+  }
+  if (path.capacity() <= 4096) {
+    keep_path.swap(path);
+    keep_path.clear();
+  }
   *this = RequestHead();
+  fields.swap(keep_fields);
+  path.swap(keep_path);
 }
 
 bool isConnectionSpecific(std::string_view n) {
@@ -179,6 +193,8 @@ bool buildRequestHead(RequestHead* h, bool body_follows, std::string* out, bool*
     refuse(h, 400, "invalid :authority");
     return false;
   }
+  out->reserve(out->size() + h->method.size() + h->path.size() + authority.size() +
+               h->cookie.size() + h->fields.size() + 80);
   out->append(h->method).append(" ").append(h->path).append(" HTTP/1.1\r\nhost: ");
   out->append(authority).append("\r\n");
   if (!h->cookie.empty()) {
@@ -234,8 +250,9 @@ bool appendFields(std::string_view lines, std::string_view status, ResponseField
       value.remove_suffix(1);
     }
     size_t off = out->store.size();
-    for (char c : name) {
-      out->store.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    out->store.append(name);
+    for (char& c : std::span(out->store).subspan(off)) {
+      c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     }
     if (isConnectionSpecific(std::string_view(out->store).substr(off))) {
       out->store.resize(off);
