@@ -12,6 +12,7 @@
 
 #include "shared/log/log.h"
 #include "worker/http1/error_pages.h"
+#include "worker/http2/mem.h"
 #include "worker/proxy/client_conn.h"
 
 namespace lb::worker::http2 {
@@ -101,7 +102,7 @@ Session* Session::create(WorkerContext* ctx, const config::Listener* listener,
   auto* s = new Session(ctx, listener, carrier);
   s->reset_tokens_ = cfg.max_resets_burst;
   s->reset_refill_ms_ = uv_now(ctx->loop);
-  int rc = nghttp2_session_server_new2(&s->ng_, callbacks, s, opt);
+  int rc = nghttp2_session_server_new3(&s->ng_, callbacks, s, opt, workerMem());
   nghttp2_option_del(opt);
   if (rc != 0) {
     delete s;
