@@ -152,6 +152,10 @@ bool isConnectionToken(const HeadArena& head, std::string_view name) {
   return anyConnectionToken(head, [&](std::string_view t) { return equalsIgnoreCase(t, name); });
 }
 
+bool connectionNamesFields(const HeadArena& head) {
+  return anyConnectionToken(head, [](std::string_view t) { return !isHopByHop(t); });
+}
+
 namespace {
 
 // Fields lb sets or removes in heads are never let in through trailers, where a backend that

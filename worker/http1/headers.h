@@ -95,6 +95,11 @@ bool isHopByHop(std::string_view name);
 // `head` (RFC 9110 7.6.1: those headers are hop-by-hop too).
 bool isConnectionToken(const HeadArena& head, std::string_view name);
 
+// True if the Connection header value(s) of `head` name a field that isHopByHop() does not
+// already drop. Most messages say only "keep-alive" or "close", or have no Connection: then
+// no field needs isConnectionToken().
+bool connectionNamesFields(const HeadArena& head);
+
 // llhttp accepts an obs-fold (a header value continued on a line starting with SP or HTAB) and
 // hands the continuation over as more value bytes. RFC 9112 5.2 lets a recipient reject it, and
 // passing it on is a smuggling vector, so lb refuses it. True if the value piece at `at` follows

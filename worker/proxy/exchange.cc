@@ -347,7 +347,7 @@ bool ClientConn::buildUpstreamHead() {
   std::string_view xff;
   std::string_view host = authority;
   // Headers named in Connection are hop-by-hop too; most messages have no such list.
-  const bool has_connection = !h.find("connection").empty();
+  const bool has_connection = http1::connectionNamesFields(h);
   const std::string& subject_header = listener_->tls.client_subject_header;
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);

@@ -328,7 +328,7 @@ bool ClientConn::buildClientHead() {
   std::string_view reason = h.status();
   out << (reason.empty() ? http1::reasonPhrase(p->status_code) : reason) << "\r\n";
   // Headers named in Connection are hop-by-hop too; most messages have no such list.
-  const bool has_connection = !h.find("connection").empty();
+  const bool has_connection = http1::connectionNamesFields(h);
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);
     if (ex->tunnel && n.size() == 7 && equalsIgnoreCase(n, "upgrade")) {

@@ -173,6 +173,22 @@ TEST_CASE("isConnectionToken reads comma lists over every Connection header", "[
   CHECK_FALSE(isConnectionToken(none.arena, "close"));
 }
 
+TEST_CASE("connectionNamesFields: only tokens isHopByHop does not drop count", "[http1]") {
+  ArenaFixture keep;
+  REQUIRE(keep.field("Connection", "keep-alive"));
+  REQUIRE(keep.field("connection", "Upgrade, TE"));
+  CHECK_FALSE(connectionNamesFields(keep.arena));
+  ArenaFixture close;
+  REQUIRE(close.field("Connection", "close"));
+  CHECK(connectionNamesFields(close.arena));  // a field called "close" must still go
+  ArenaFixture named;
+  REQUIRE(named.field("Connection", "keep-alive, X-Foo"));
+  CHECK(connectionNamesFields(named.arena));
+  ArenaFixture none;
+  REQUIRE(none.field("X-Connection", "X-Foo"));
+  CHECK_FALSE(connectionNamesFields(none.arena));
+}
+
 TEST_CASE("lastChunk carries the forwardable trailer fields, or is bare", "[http1]") {
   ArenaFixture f(200);
   REQUIRE(f.field("Host", "example.com"));
