@@ -345,5 +345,33 @@ TEST_CASE("HTTP/2 fields cannot smuggle a second HTTP/1.1 request to the backend
   });
 }
 
+// Streams are recycled within a worker: a request must carry nothing of the one before it
+// (cookies, fields, path) into its HTTP/1.1 head.
+TEST_CASE("a reused stream carries nothing of the request before it", "[http2]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}), {.workers = 1});
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  for (int i = 0; i < 20; ++i) {
+    HeaderList rich = with(base("/rich/" + std::to_string(i) + "/with/a/longer/path"),
+                           {{"cookie", "a=1"}, {"cookie", "b=2"}, {"x-one", "1"}});
+    int32_t id = c.startRequest(rich);
+    REQUIRE(c.waitDone(id, 5s));
+    CHECK(c.result(id).status == 200);
+    H2StreamResult plain = c.request("GET", "/plain/" + std::to_string(i));
+    CHECK(plain.status == 200);
+  }
+  auto seen = up.received();
+  CHECK(seen.size() == 40);
+  for (const auto& r : seen) {
+    INFO("the backend got: " << r.head);
+    bool rich = r.target.starts_with("/rich/");
+    CHECK((r.head.find("cookie: a=1; b=2\r\n") != std::string::npos) == rich);
+    CHECK((r.head.find("x-one: 1\r\n") != std::string::npos) == rich);
+    CHECK((r.head.find("/with/a/longer/path") != std::string::npos) == rich);
+  }
+}
+
 }  // namespace
 }  // namespace lb::e2e

@@ -73,6 +73,9 @@ void* memMalloc(size_t n, void*) {
     g_free[cls].pop_back();
     unpoison(h, cls);
   } else {
+    if (n > SIZE_MAX - sizeof(Header)) {
+      return nullptr;
+    }
     h = static_cast<Header*>(std::malloc(sizeof(Header) + (cls == kNoClass ? n : kClassSize[cls])));
     if (h == nullptr) {
       return nullptr;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -470,11 +471,21 @@ void Stream::recycle() {
     bufs.swap(out_bufs);
     bufs.clear();
   }
-  *this = Stream();
+  // A fresh object, not an assignment: assigning an empty string keeps the old buffer.
+  this->~Stream();
+  new (this) Stream();
   in.swap(in_buf);
   head.fields.swap(fields);
   head.path.swap(path);
   out_bufs.swap(bufs);
+}
+
+void releaseSpareStreams(WorkerContext* ctx) {
+  for (Stream* s : ctx->h2_spare_streams) {
+    unpoison(s);
+    delete s;
+  }
+  ctx->h2_spare_streams.clear();
 }
 
 Stream* Session::newStream() {

@@ -76,6 +76,9 @@ struct Stream {
   void recycle();
 };
 
+// Deletes the worker's spare streams, which Session::freeStream keeps for reuse.
+void releaseSpareStreams(WorkerContext* ctx);
+
 class Session {
  public:
   // Starts HTTP/2 on `carrier`: queues the server SETTINGS. nullptr if nghttp2 fails.

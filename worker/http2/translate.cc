@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <span>
 
 namespace lb::worker::http2 {
@@ -83,7 +84,9 @@ void RequestHead::clear() {
     keep_path.swap(path);
     keep_path.clear();
   }
-  *this = RequestHead();
+  // A fresh object, not an assignment: assigning an empty string keeps the old buffer.
+  this->~RequestHead();
+  new (this) RequestHead();
   fields.swap(keep_fields);
   path.swap(keep_path);
 }

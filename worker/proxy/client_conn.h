@@ -369,8 +369,6 @@ class ClientConn {
   void writeRaw(const char* data, size_t len);
   // Queues a close_notify; `flush` sends it now, else it goes with the next write.
   void tlsCloseNotify(bool flush = true);
-  // OpenSSL keeps its record buffers between reads and writes (SSL_MODE_RELEASE_BUFFERS off).
-  void tlsKeepBuffers();
   // close_notify on a connection closing now (no write in flight), without waiting.
   void tlsGoodbye();
   bool tlsHandshaking() const;

@@ -37,11 +37,6 @@ int ClientConn::h2cPreface() const {
 }
 
 bool ClientConn::startH2() {
-  if (tls_ != nullptr) {
-    // Many streams keep an HTTP/2 connection busy: OpenSSL keeps its record buffers instead of
-    // freeing and allocating them around every read and write.
-    tlsKeepBuffers();
-  }
   h2s_ = http2::Session::create(ctx_, listener_, this);
   if (h2s_ == nullptr) {
     LB_ERROR("cannot start an HTTP/2 session for %s", peerText().c_str());

@@ -297,10 +297,6 @@ void ClientConn::tlsGoodbye() {
   }
 }
 
-void ClientConn::tlsKeepBuffers() {
-  SSL_clear_mode(tls_->session.ssl(), SSL_MODE_RELEASE_BUFFERS);
-}
-
 bool ClientConn::tlsHandshaking() const {
   return tls_ != nullptr && tls_->handshaking;
 }

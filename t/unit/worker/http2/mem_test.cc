@@ -55,7 +55,15 @@ TEST_CASE("http2 mem: calloc zeroes and refuses overflow; realloc keeps the byte
   for (size_t i = 0; i < 200; ++i) {
     REQUIRE(e[i] == static_cast<unsigned char>(i));
   }
-  mem->free(e, mem->mem_user_data);
+  // A large block shrunk back: the bytes that fit come along into a size-class block.
+  auto* f = static_cast<unsigned char*>(mem->realloc(e, 100, mem->mem_user_data));
+  REQUIRE(f != nullptr);
+  for (size_t i = 0; i < 100; ++i) {
+    REQUIRE(f[i] == static_cast<unsigned char>(i));
+  }
+  size_t kept = workerMemFreeBlocks();
+  mem->free(f, mem->mem_user_data);
+  CHECK(workerMemFreeBlocks() == kept + 1);
   void* fresh = mem->realloc(nullptr, 30, mem->mem_user_data);
   CHECK(fresh != nullptr);
   mem->free(fresh, mem->mem_user_data);

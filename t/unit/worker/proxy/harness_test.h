@@ -34,6 +34,7 @@
 #include "shared/shm/segment.h"
 #include "worker/balancer/balancer.h"
 #include "worker/http1/headers.h"
+#include "worker/http2/session.h"
 #include "worker/proxy/client_conn.h"
 #include "worker/proxy/upstream_conn.h"
 
@@ -319,6 +320,7 @@ class Harness {
       delete e;
     }
     ctx.free_exchanges.clear();
+    http2::releaseSpareStreams(&ctx);
     ctx.pools.clear();
     ::close(front_fd_);
     ::close(upstream_fd_);
