@@ -6,9 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#endif
+#include "worker/asan.h"
 
 namespace lb::worker::http2 {
 namespace {
@@ -34,8 +32,7 @@ struct FreeLists {
   std::vector<Header*> lists[kClasses];
   ~FreeLists();
 };
-FreeLists g_free_lists;
-std::vector<Header*> (&g_free)[kClasses] = g_free_lists.lists;
+FreeLists g_free;
 
 uint32_t classOf(size_t n) {
   for (uint32_t i = 0; i < kClasses; ++i) {
@@ -46,32 +43,18 @@ uint32_t classOf(size_t n) {
   return kNoClass;
 }
 
-// A free block is poisoned under AddressSanitizer, so a use after nghttp2 freed it is still
-// reported. Only blocks of a size class are kept free.
-void poison(Header* h) {
-#if defined(__SANITIZE_ADDRESS__)
-  ASAN_POISON_MEMORY_REGION(h, sizeof(Header) + kClassSize[h->cls]);
-#else
-  (void)h;
-#endif
-}
-
-void unpoison(Header* h, size_t cls) {
-#if defined(__SANITIZE_ADDRESS__)
-  ASAN_UNPOISON_MEMORY_REGION(h, sizeof(Header) + kClassSize[cls]);
-#else
-  (void)h;
-  (void)cls;
-#endif
+// A block of class `cls`, header included (only blocks of a size class are kept free).
+size_t blockSize(size_t cls) {
+  return sizeof(Header) + kClassSize[cls];
 }
 
 void* memMalloc(size_t n, void*) {
   uint32_t cls = classOf(n);
   Header* h = nullptr;
-  if (cls != kNoClass && !g_free[cls].empty()) {
-    h = g_free[cls].back();
-    g_free[cls].pop_back();
-    unpoison(h, cls);
+  if (cls != kNoClass && !g_free.lists[cls].empty()) {
+    h = g_free.lists[cls].back();
+    g_free.lists[cls].pop_back();
+    unpoisonMemory(h, blockSize(cls));
   } else {
     if (n > SIZE_MAX - sizeof(Header)) {
       return nullptr;
@@ -91,10 +74,9 @@ void memFree(void* p, void*) {
     return;
   }
   Header* h = static_cast<Header*>(p) - 1;
-  if (h->cls != kNoClass && g_free[h->cls].size() < kMaxFree) {
-    std::vector<Header*>& list = g_free[h->cls];
-    poison(h);
-    list.push_back(h);
+  if (h->cls != kNoClass && g_free.lists[h->cls].size() < kMaxFree) {
+    g_free.lists[h->cls].push_back(h);
+    poisonMemory(h, blockSize(h->cls));  // a use after nghttp2 freed it is still reported
     return;
   }
   std::free(h);
@@ -132,7 +114,7 @@ void* memRealloc(void* p, size_t n, void* user) {
 FreeLists::~FreeLists() {
   for (size_t cls = 0; cls < kClasses; ++cls) {
     for (Header* h : lists[cls]) {
-      unpoison(h, cls);
+      unpoisonMemory(h, blockSize(cls));
       std::free(h);
     }
   }
@@ -148,7 +130,7 @@ nghttp2_mem* workerMem() {
 
 size_t workerMemFreeBlocks() {
   size_t n = 0;
-  for (const std::vector<Header*>& list : g_free) {
+  for (const std::vector<Header*>& list : g_free.lists) {
     n += list.size();
   }
   return n;

@@ -7,11 +7,8 @@
 #include <cstring>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#endif
-
 #include "shared/log/log.h"
+#include "worker/asan.h"
 #include "worker/http1/error_pages.h"
 #include "worker/http2/mem.h"
 #include "worker/proxy/client_conn.h"
@@ -428,44 +425,14 @@ void Session::doom(Stream* s) {
 
 namespace {
 
-// A spare stream is poisoned under AddressSanitizer: a use through a stale pointer is reported
-// as it would be after a delete.
-void poison(Stream* s) {
-#if defined(__SANITIZE_ADDRESS__)
-  ASAN_POISON_MEMORY_REGION(s, sizeof *s);
-#else
-  (void)s;
-#endif
-}
-
-void unpoison(Stream* s) {
-#if defined(__SANITIZE_ADDRESS__)
-  ASAN_UNPOISON_MEMORY_REGION(s, sizeof *s);
-#else
-  (void)s;
-#endif
-}
-
-// Spare streams per worker, and the largest buffer one keeps.
-constexpr size_t kSpareStreams = 1024;
-constexpr size_t kKeptBuffer = 4096;
-
-// `s` emptied, its memory kept only when small.
-std::string kept(std::string& s) {
-  std::string k;
-  if (s.capacity() <= kKeptBuffer) {
-    k.swap(s);
-    k.clear();
-  }
-  return k;
-}
+constexpr size_t kSpareStreams = 1024;  // per worker
 
 }  // namespace
 
 void Stream::recycle() {
-  std::string in_buf = kept(in);
-  std::string fields = kept(head.fields);
-  std::string path = kept(head.path);
+  head.clear();  // keeps its small buffers
+  RequestHead kept_head = std::move(head);
+  std::string in_buf = takeSmallBuffer(in);
   std::vector<uv_buf_t> bufs;
   if (out_bufs.capacity() <= 64) {
     bufs.swap(out_bufs);
@@ -474,15 +441,14 @@ void Stream::recycle() {
   // A fresh object, not an assignment: assigning an empty string keeps the old buffer.
   this->~Stream();
   new (this) Stream();
+  head = std::move(kept_head);
   in.swap(in_buf);
-  head.fields.swap(fields);
-  head.path.swap(path);
   out_bufs.swap(bufs);
 }
 
 void releaseSpareStreams(WorkerContext* ctx) {
   for (Stream* s : ctx->h2_spare_streams) {
-    unpoison(s);
+    unpoisonMemory(s, sizeof *s);
     delete s;
   }
   ctx->h2_spare_streams.clear();
@@ -495,7 +461,7 @@ Stream* Session::newStream() {
   }
   Stream* s = spare.back();
   spare.pop_back();
-  unpoison(s);
+  unpoisonMemory(s, sizeof *s);
   return s;
 }
 
@@ -506,7 +472,7 @@ void Session::freeStream(Stream* s) {
     return;
   }
   s->recycle();
-  poison(s);
+  poisonMemory(s, sizeof *s);  // a use through a stale pointer is reported as after a delete
   spare.push_back(s);
 }
 

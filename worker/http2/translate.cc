@@ -72,18 +72,18 @@ void refuse(RequestHead* h, int status, std::string reason) {
 
 }  // namespace
 
+std::string takeSmallBuffer(std::string& s) {
+  std::string kept;
+  if (s.capacity() <= 4096) {
+    kept.swap(s);
+    kept.clear();
+  }
+  return kept;
+}
+
 void RequestHead::clear() {
-  // The largest strings keep a small buffer for the stream's next request (Stream::recycle).
-  std::string keep_fields;
-  std::string keep_path;
-  if (fields.capacity() <= 4096) {
-    keep_fields.swap(fields);
-    keep_fields.clear();
-  }
-  if (path.capacity() <= 4096) {
-    keep_path.swap(path);
-    keep_path.clear();
-  }
+  std::string keep_fields = takeSmallBuffer(fields);
+  std::string keep_path = takeSmallBuffer(path);
   // A fresh object, not an assignment: assigning an empty string keeps the old buffer.
   this->~RequestHead();
   new (this) RequestHead();

@@ -40,8 +40,13 @@ struct RequestHead {
   int status = 0;      // the request is refused with this status (400, 431); 0 = fine so far
   std::string reason;  // why, for the log
 
+  // Back to empty; the largest strings keep a small buffer for the stream's next request.
   void clear();
 };
+
+// Empties `s` and hands over its buffer when it is small (at most 4 KiB), else frees it: what
+// a recycled stream keeps for its next request.
+std::string takeSmallBuffer(std::string& s);
 
 // Adds one request field (pseudo-headers included). Past `max_list_size` the head is refused with
 // 431; fields that cannot be forwarded as HTTP/1.1 refuse it with 400.

@@ -109,11 +109,11 @@ void ClientConn::tlsPump() {
   TlsSession& s = tls_->session;
   if (tls_->handshaking) {
     TlsSession::Step step = s.handshake();
+    const bool h2 = step == TlsSession::Step::Done && listener_->http2.enabled && s.alpn() == "h2";
     // A finished TLS 1.3 handshake leaves only session tickets to send: no client waits for
     // them, so they go out with the first response (or the close). An h2 connection writes
     // its SETTINGS at once anyway. TLS 1.2's last flight is the handshake itself: never held.
-    if (step == TlsSession::Step::Done && SSL_version(s.ssl()) == TLS1_3_VERSION &&
-        !(listener_->http2.enabled && s.alpn() == "h2")) {
+    if (step == TlsSession::Step::Done && !h2 && SSL_version(s.ssl()) == TLS1_3_VERSION) {
       tls_->hold_output = true;
     } else {
       tlsFlush(true);
@@ -136,7 +136,7 @@ void ClientConn::tlsPump() {
       ctx_->count(shm::Counter::TlsResumed);
     }
     sm_.transition(ConnState::ReadingRequest);
-    if (listener_->http2.enabled && s.alpn() == "h2" && !startH2()) {
+    if (h2 && !startH2()) {
       return;
     }
   }
