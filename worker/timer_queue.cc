@@ -5,34 +5,17 @@ namespace lb::worker {
 void TimerQueue::push(TimerNode* node, uint64_t now) {
   node->queue = this;
   node->deadline = now + duration_ms_;
-  node->next = nullptr;
-  node->prev = tail_;
-  if (tail_ != nullptr) {
-    tail_->next = node;
-  } else {
-    head_ = node;
-  }
-  tail_ = node;
+  list_.pushBack(node);
 }
 
 void TimerQueue::remove(TimerNode* node) {
-  if (node->prev != nullptr) {
-    node->prev->next = node->next;
-  } else {
-    head_ = node->next;
-  }
-  if (node->next != nullptr) {
-    node->next->prev = node->prev;
-  } else {
-    tail_ = node->prev;
-  }
-  node->prev = node->next = nullptr;
+  list_.remove(node);
   node->queue = nullptr;
 }
 
 void TimerQueue::expire(uint64_t now) {
-  while (head_ != nullptr && head_->deadline <= now) {
-    TimerNode* n = head_;
+  while (!list_.empty() && list_.front()->deadline <= now) {
+    TimerNode* n = list_.front();
     remove(n);
     n->on_timeout(n);
   }

@@ -11,6 +11,8 @@
 
 #include <uv.h>
 
+#include "worker/intrusive_list.h"
+
 namespace lb::worker {
 
 class TimerQueue;
@@ -35,12 +37,11 @@ class TimerQueue {
   void remove(TimerNode* node);
   // Fires every node whose deadline has passed. A callback may re-arm or free its node.
   void expire(uint64_t now);
-  bool empty() const { return head_ == nullptr; }
+  bool empty() const { return list_.empty(); }
 
  private:
   uint32_t duration_ms_;
-  TimerNode* head_ = nullptr;
-  TimerNode* tail_ = nullptr;
+  IntrusiveList<TimerNode> list_;
 };
 
 class Timers {

@@ -13,14 +13,7 @@ bool RequestQueue::push(QueueLink* link) {
     timer_.data = this;
     timer_ready_ = true;
   }
-  link->prev = tail_;
-  link->next = nullptr;
-  if (tail_ != nullptr) {
-    tail_->next = link;
-  } else {
-    head_ = link;
-  }
-  tail_ = link;
+  list_.pushBack(link);
   link->queued = true;
   ++size_;
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) {
@@ -33,23 +26,13 @@ void RequestQueue::remove(QueueLink* link) {
   if (!link->queued) {
     return;
   }
-  if (link->prev != nullptr) {
-    link->prev->next = link->next;
-  } else {
-    head_ = link->next;
-  }
-  if (link->next != nullptr) {
-    link->next->prev = link->prev;
-  } else {
-    tail_ = link->prev;
-  }
-  link->prev = link->next = nullptr;
+  list_.remove(link);
   link->queued = false;
   --size_;
 }
 
 void RequestQueue::wake() {
-  if (head_ != nullptr) {
+  if (!list_.empty()) {
     schedule(0);
   }
 }
@@ -71,14 +54,14 @@ void RequestQueue::schedule(uint64_t ms) {
 // one which leaves (served, answered or gone) lets the next one try in the same turn.
 void RequestQueue::onTimer(uv_timer_t* t) {
   auto* q = static_cast<RequestQueue*>(t->data);
-  while (q->head_ != nullptr) {
-    QueueLink* first = q->head_;
+  while (!q->list_.empty()) {
+    QueueLink* first = q->list_.front();
     first->owner->retryQueued();
-    if (q->head_ == first) {
+    if (q->list_.front() == first) {
       break;  // still no room
     }
   }
-  if (q->head_ != nullptr) {
+  if (!q->list_.empty()) {
     q->schedule(kQueuePollMs);
   }
 }

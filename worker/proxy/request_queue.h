@@ -14,6 +14,8 @@
 
 #include <uv.h>
 
+#include "worker/intrusive_list.h"
+
 namespace lb::worker {
 
 class ClientConn;
@@ -53,8 +55,7 @@ class RequestQueue {
   uv_loop_t* loop_;
   uint32_t capacity_;
   uint32_t size_ = 0;
-  QueueLink* head_ = nullptr;
-  QueueLink* tail_ = nullptr;
+  IntrusiveList<QueueLink> list_;
   uv_timer_t timer_{};
   bool timer_ready_ = false;
   bool timer_closed_ = false;
