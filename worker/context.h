@@ -16,6 +16,7 @@
 #include "worker/buffer_pool.h"
 #include "worker/proxy/request_queue.h"
 #include "worker/timer_queue.h"
+#include "worker/turn_queue.h"
 
 namespace lb::worker {
 
@@ -53,6 +54,7 @@ struct WorkerContext {
   BufferPool buffers{1024};                         // kBufferSize: client input, heads
   BufferPool large_buffers{256, kLargeBufferSize};  // response reads
   Timers timers;
+  TurnQueue turn;  // writes put off to the end of the loop turn
   std::vector<PoolRuntime> pools;
   AccessLog* access_log = nullptr;
   // The worker's handoff channel (worker/net/handoff.h); null when there is none (unit tests).
@@ -69,11 +71,7 @@ struct WorkerContext {
   uv_idle_t tls_idle{};
   bool tls_idle_ready = false;
   std::vector<char> tls_scratch;
-  // HTTP/2 sessions to flush after this loop turn's I/O (worker/http2/session.h).
-  std::vector<http2::Session*> h2_flush;
   std::vector<http2::Stream*> h2_spare_streams;  // freed streams for reuse (session.cc)
-  uv_check_t h2_check{};
-  bool h2_check_ready = false;
   void (*on_connection_closed)(WorkerContext*) = nullptr;
 
   void count(shm::Counter c) {

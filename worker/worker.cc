@@ -94,6 +94,7 @@ int Worker::run() {
     ctx_.access_log = access_log_.get();
   }
   ctx_.timers.start(&loop_, kTickMs);
+  ctx_.turn.init(&loop_);
   uv_timer_init(&loop_, &flush_timer_);
   flush_timer_.data = this;
   uv_timer_start(&flush_timer_, &Worker::onFlush, kLogFlushMs, kLogFlushMs);
@@ -127,6 +128,7 @@ int Worker::run() {
     access_log_->flush();
   }
   ctx_.timers.stop();
+  ctx_.turn.close();
   for (PoolRuntime& pr : ctx_.pools) {
     if (pr.queue) {
       pr.queue->close();
@@ -134,9 +136,6 @@ int Worker::run() {
   }
   if (ctx_.tls_idle_ready) {
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx_.tls_idle), nullptr);
-  }
-  if (ctx_.h2_check_ready) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx_.h2_check), nullptr);
   }
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);

@@ -38,26 +38,12 @@ nghttp2_nv field(const char* name, const char* value, size_t value_len) {
                     value_len, NGHTTP2_NV_FLAG_NONE};
 }
 
-void onCheck(uv_check_t* h) {
-  auto* ctx = static_cast<WorkerContext*>(h->data);
-  std::vector<Session*> due;
-  due.swap(ctx->h2_flush);
-  uv_check_stop(h);
-  for (Session* s : due) {
-    if (s != nullptr) {
-      s->scheduledFlush();
-    }
-  }
-  if (ctx->h2_flush.empty()) {
-    due.clear();
-    ctx->h2_flush.swap(due);  // keeps the capacity: no allocation per loop turn
-  }
-}
-
 }  // namespace
 
 Session::Session(WorkerContext* ctx, const config::Listener* listener, ClientConn* carrier)
     : ctx_(ctx), listener_(listener), carrier_(carrier) {
+  turn_.data = this;
+  turn_.run = [](TurnNode* node) { static_cast<Session*>(node->data)->flush(); };
   drain_timer_.data = this;
   drain_timer_.on_timeout = [](TimerNode* node) {
     auto* s = static_cast<Session*>(node->data);
@@ -124,10 +110,7 @@ Session* Session::create(WorkerContext* ctx, const config::Listener* listener,
 
 Session::~Session() {
   ctx_->timers.disarm(&drain_timer_);
-  if (scheduled_) {
-    std::replace(ctx_->h2_flush.begin(), ctx_->h2_flush.end(), this,
-                 static_cast<Session*>(nullptr));
-  }
+  ctx_->turn.cancel(&turn_);
   for (Stream* s : streams_) {
     freeStream(s);
   }
@@ -160,22 +143,9 @@ void Session::schedule() {
     again_ = true;
     return;
   }
-  if (scheduled_ || closed_) {
-    return;
+  if (!closed_) {
+    ctx_->turn.push(&turn_);
   }
-  scheduled_ = true;
-  ctx_->h2_flush.push_back(this);
-  if (!ctx_->h2_check_ready) {
-    uv_check_init(ctx_->loop, &ctx_->h2_check);
-    ctx_->h2_check.data = ctx_;
-    ctx_->h2_check_ready = true;
-  }
-  uv_check_start(&ctx_->h2_check, &onCheck);
-}
-
-void Session::scheduledFlush() {
-  scheduled_ = false;
-  flush();
 }
 
 void Session::flush() {

@@ -95,7 +95,6 @@ class Session {
   void flush();
   // A flush on this loop turn, after the I/O callbacks: frames of many streams share writes.
   void schedule();
-  void scheduledFlush();
   // The carrier's socket write finished (status < 0: failed).
   void onWritten(int status);
   // The carrier closes: every stream's exchange is aborted; nothing is sent any more.
@@ -174,7 +173,7 @@ class Session {
   bool busy_ = false;      // inside nghttp2
   bool flushing_ = false;  // inside flush()
   bool again_ = false;     // flush once more
-  bool scheduled_ = false;
+  TurnNode turn_;          // a flush at the end of the loop turn (schedule)
   bool want_close_ = false;
   bool draining_ = false;
   bool goaway_sent_ = false;

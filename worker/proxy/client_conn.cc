@@ -676,6 +676,9 @@ void ClientConn::closeNow() {
     return;
   }
   closing_ = true;
+  if (ex_ != nullptr) {
+    ctx_->turn.cancel(&ex_->cl_turn);
+  }
   if (!stream_) {
     tlsGoodbye();
   }

@@ -154,6 +154,7 @@ struct Exchange {
   uv_buf_t cl_iov[kMaxIov];
   int cl_iovcnt = 0;
   bool cl_write_pending = false;
+  TurnNode cl_turn;  // cl_iov waits for the end of the loop turn (worker/turn_queue.h)
   uv_write_t cl_wreq;
   char cl_chunk[kMaxIov / 3 + 1][20];
   int cl_nchunk = 0;
@@ -337,8 +338,13 @@ class ClientConn {
   static const llhttp_settings_t& responseSettings();
   void parseResponse();
   bool buildClientHead();
-  // Writes cl_iov; with try_now, true when the kernel took it all at once.
+  // Writes cl_iov; with try_now, true when the kernel took it all at once, else (false)
+  // clientWriteDone follows. On a worker's loop the write waits for the end of the loop turn
+  // (worker/turn_queue.h), so it always completes later.
   bool flushClient(bool try_now);
+  // The socket write of flushClient(): true when the kernel took it all at once.
+  bool sendClientIov(bool try_now);
+  static void onTurnWrite(TurnNode* node);
   static void onClientWritten(uv_write_t* req, int status);
   // The response bytes handed to flushClient() are out (status < 0: the write failed).
   void clientWriteDone(int status);

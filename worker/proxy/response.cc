@@ -386,11 +386,30 @@ bool ClientConn::flushClient(bool try_now) {
   if (stream_) {
     return h2Flush();
   }
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  int first = 0;
   if (ex->resp_bytes > bytes) {
     setNoDelay();  // a response in several writes (a stream): each must leave at once
   }
+  if (ctx_->turn.ready()) {
+    ex->cl_write_pending = true;
+    ex->cl_turn.data = this;
+    ex->cl_turn.run = &ClientConn::onTurnWrite;
+    ctx_->turn.push(&ex->cl_turn);
+    return false;
+  }
+  return sendClientIov(try_now);
+}
+
+void ClientConn::onTurnWrite(TurnNode* node) {
+  auto* c = static_cast<ClientConn*>(node->data);
+  if (c->sendClientIov(true)) {
+    c->clientWriteDone(0);
+  }
+}
+
+bool ClientConn::sendClientIov(bool try_now) {
+  Exchange* ex = ex_;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  int first = 0;
   if (tls_ != nullptr) {
     // The plaintext is copied into TLS records at once; the ciphertext write stands for it.
     if (!tlsWrite(ex->cl_iov, ex->cl_iovcnt)) {
@@ -411,6 +430,10 @@ bool ClientConn::flushClient(bool try_now) {
     return false;
   }
   if (try_now) {
+    size_t bytes = 0;
+    for (int i = 0; i < ex->cl_iovcnt; ++i) {
+      bytes += ex->cl_iov[i].len;
+    }
     // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
     int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
     if (n >= 0 && static_cast<size_t>(n) == bytes) {

@@ -16,6 +16,8 @@ UpstreamConn::UpstreamConn(WorkerContext* ctx, int pool, int backend)
     : ctx_(ctx), pool_(pool), backend_(backend) {
   tcp_.data = this;
   timer.data = this;
+  turn_.data = this;
+  turn_.run = &UpstreamConn::onTurnWrite;
 }
 
 UpstreamConn* UpstreamConn::connect(WorkerContext* ctx, int pool, int backend, ClientConn* owner,
@@ -120,6 +122,7 @@ void UpstreamConn::close() {
   }
   closing_ = true;
   owner_ = nullptr;
+  ctx_->turn.cancel(&turn_);
   unlinkIdle();
   ctx_->timers.disarm(&timer);
   if (tls_ != nullptr) {
@@ -178,6 +181,24 @@ int UpstreamConn::send(uv_buf_t* iov, int iovcnt) {
   if (tls_ != nullptr) {
     return sendTls(iov, iovcnt);
   }
+  if (ctx_->turn.ready()) {
+    turn_iov_ = iov;
+    turn_iovcnt_ = iovcnt;
+    ctx_->turn.push(&turn_);
+    return 0;
+  }
+  return sendNow(iov, iovcnt);
+}
+
+void UpstreamConn::onTurnWrite(TurnNode* node) {
+  auto* up = static_cast<UpstreamConn*>(node->data);
+  int rc = up->sendNow(up->turn_iov_, up->turn_iovcnt_);
+  if (rc != 0 && up->owner_ != nullptr) {
+    up->owner_->onUpstreamWritten(rc == 1 ? 0 : rc);
+  }
+}
+
+int UpstreamConn::sendNow(uv_buf_t* iov, int iovcnt) {
   size_t bytes = 0;
   for (int i = 0; i < iovcnt; ++i) {
     bytes += iov[i].len;

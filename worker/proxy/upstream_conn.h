@@ -75,6 +75,9 @@ class UpstreamConn {
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onClose(uv_handle_t* h);
   static void onWritten(uv_write_t* req, int status);
+  // send() without the wait for the end of the loop turn.
+  int sendNow(uv_buf_t* iov, int iovcnt);
+  static void onTurnWrite(TurnNode* node);
   static void onIdleTimeout(TimerNode* node);
   static void onOwnedTimeout(TimerNode* node);
   void unlinkIdle();
@@ -106,6 +109,9 @@ class UpstreamConn {
   uv_tcp_t tcp_;
   uv_connect_t connect_req_;
   uv_write_t write_req_;  // here, not in the exchange: a cancelled write outlives the exchange
+  TurnNode turn_;         // a send() waiting for the end of the loop turn
+  uv_buf_t* turn_iov_ = nullptr;
+  int turn_iovcnt_ = 0;
   WorkerContext* ctx_;
   ClientConn* owner_ = nullptr;
   UpstreamConn* idle_next_ = nullptr;

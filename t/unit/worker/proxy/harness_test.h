@@ -297,6 +297,7 @@ class Harness {
       ctx.pools[i].idle.resize(config_.pools[i].backends.size());
     }
     ctx.timers.start(&loop_, 100);
+    ctx.turn.init(&loop_);
   }
 
   ~Harness() {
@@ -313,6 +314,7 @@ class Harness {
     }
     UpstreamConn::closeAllIdle(&ctx);
     ctx.timers.stop();
+    ctx.turn.close();
     for (int i = 0; i < 1000 && uv_loop_close(&loop_) == UV_EBUSY; ++i) {
       uv_run(&loop_, UV_RUN_NOWAIT);
     }
