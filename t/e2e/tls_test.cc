@@ -331,6 +331,31 @@ TEST_CASE("tls: optional client certificates: forwarded only when verified", "[t
         "/CN=client one/O=lb tests");
 }
 
+TEST_CASE("tls: TLS 1.3 tickets held for the first response leave alone when it is slow", "[tls]") {
+  // The ticket waits to share the response's write, but not for as long as the backend takes:
+  // a client that opens more connections meanwhile could not resume them.
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("up", upstream::gated(gate, upstream::named()));
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  lb.start(tlsConfig(pki, up.address()));
+  std::string sess = lb.file("sess");
+  std::string out;
+  std::thread client([&] { out = sClient(lb.port(0), {"-tls1_3", "-sess_out", sess}, kGet); });
+  REQUIRE(up.waitForRequests(1));
+  // s_client writes -sess_out when a ticket arrives.
+  bool ticket = waitUntil(
+      [&] { return std::filesystem::exists(sess) && std::filesystem::file_size(sess) > 0; }, 3s);
+  bool still_held = !gate->isOpen();
+  gate->open();
+  client.join();
+  CHECK(ticket);
+  CHECK(still_held);
+  CHECK(out.find("HTTP/1.1 200 OK") != std::string::npos);
+  std::string again = sClient(lb.port(0), {"-tls1_3", "-sess_in", sess}, kGet);
+  CHECK(again.find("Reused, TLSv1.3") != std::string::npos);
+}
+
 TEST_CASE("tls: a response that ends the connection ends the TLS session with close_notify",
           "[tls]") {
   FakeUpstream up("up");

@@ -371,6 +371,8 @@ class ClientConn {
   // always completes later, through onTlsWritten (flushClient's contract).
   bool tlsFlush(bool try_now);
   static void onTlsWritten(uv_write_t* req, int status);
+  // The session tickets held after a TLS 1.3 handshake waited long enough: they go alone.
+  static void onTicketHold(TimerNode* node);
   // A few bytes outside a response (100 Continue), best effort, plain or TLS.
   void writeRaw(const char* data, size_t len);
   // Queues a close_notify; `flush` sends it now, else it goes with the next write.

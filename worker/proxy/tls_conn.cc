@@ -27,14 +27,18 @@ struct ClientTls {
   bool handshaking = true;
   bool write_pending = false;
   // TLS 1.3 session tickets wait for the first response, so that they cost the client no
-  // wake-up and lb no write of their own.
+  // wake-up and lb no write of their own; hold_timer sends them if that response is slow (a
+  // long poll), so that the client can resume its next connections.
   bool hold_output = false;
+  TimerNode hold_timer;
   bool kicked = false;  // on WorkerContext::tls_kicks
 };
 
 namespace {
 
 constexpr size_t kScratchSize = 64 * 1024;
+// How long session tickets wait for a response to travel with (the timer tick adds up to 0.1 s).
+constexpr uint32_t kTicketHoldMs = 100;
 constexpr size_t kMaxPendingOutput = 1024 * 1024;
 
 // Empties `s`; a large one gives its memory back, so that an idle connection holds none.
@@ -76,6 +80,7 @@ void ClientConn::freeTls() {
   if (tls_->kicked) {
     std::erase(ctx_->tls_kicks, this);
   }
+  ctx_->timers.disarm(&tls_->hold_timer);
   delete tls_;
   tls_ = nullptr;
 }
@@ -115,6 +120,9 @@ void ClientConn::tlsPump() {
     // its SETTINGS at once anyway. TLS 1.2's last flight is the handshake itself: never held.
     if (step == TlsSession::Step::Done && !h2 && SSL_version(s.ssl()) == TLS1_3_VERSION) {
       tls_->hold_output = true;
+      tls_->hold_timer.data = this;
+      tls_->hold_timer.on_timeout = &ClientConn::onTicketHold;
+      ctx_->timers.arm(&tls_->hold_timer, kTicketHoldMs);
     } else {
       tlsFlush(true);
     }
@@ -201,8 +209,18 @@ bool ClientConn::tlsWrite(const uv_buf_t* iov, int iovcnt) {
   return true;
 }
 
+void ClientConn::onTicketHold(TimerNode* node) {
+  auto* c = static_cast<ClientConn*>(node->data);
+  if (!c->closing_ && c->tls_ != nullptr && c->tls_->hold_output) {
+    c->tlsFlush(true);
+  }
+}
+
 bool ClientConn::tlsFlush(bool try_now) {
-  tls_->hold_output = false;
+  if (tls_->hold_output) {
+    tls_->hold_output = false;
+    ctx_->timers.disarm(&tls_->hold_timer);
+  }
   tls_->session.takeOutput(&tls_->out);
   if (tls_->out.size() + tls_->inflight.size() > kMaxPendingOutput) {
     // Responses have their own backpressure; this is TLS traffic the client provokes (key
@@ -262,7 +280,9 @@ void ClientConn::onTlsWritten(uv_write_t* req, int status) {
     c->h2s_->onWritten(0);
     return;
   }
-  if (c->ex_ != nullptr && c->ex_->cl_write_pending) {
+  // A response still waiting for the end of the loop turn is not part of this write (which
+  // carried tickets, a 100 Continue or a key update).
+  if (c->ex_ != nullptr && c->ex_->cl_write_pending && !c->ex_->cl_turn.queued) {
     c->clientWriteDone(0);
   }
 }
