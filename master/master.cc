@@ -352,6 +352,7 @@ void Master::releaseShmSlot(int slot) {
   }
   shm::WorkerSlot& w = segment_->get()->workers[slot];
   w.pid.store(0);
+  w.accepting.store(0);
   w.active_connections.store(0);
   w.generation.store(0);
   shm_slots_used_[slot] = false;

@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 6;
+inline constexpr uint32_t kLayoutVersion = 7;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -116,6 +116,9 @@ struct alignas(64) PoolSlot {
 // the processes of two generations never share one during a reload.
 struct alignas(64) WorkerSlot {
   std::atomic<int32_t> pid;
+  // 1 while the worker takes new connections; 0 while it leaves them to its siblings, is full or
+  // stops. A sibling never leaves a connection to a worker that is not taking any.
+  std::atomic<uint32_t> accepting;
   std::atomic<uint64_t> generation;
   std::atomic<uint64_t> accepted;
   std::atomic<int64_t> active_connections;

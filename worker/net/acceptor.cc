@@ -55,6 +55,7 @@ void Acceptor::pause() {
   if (polling_) {
     uv_poll_stop(&poll_);
     polling_ = false;
+    ctx_->slot->accepting.store(0, std::memory_order_relaxed);
   }
 }
 
@@ -62,6 +63,7 @@ void Acceptor::resume() {
   if (!polling_ && !stopped_) {
     uv_poll_start(&poll_, UV_READABLE, &Acceptor::onReadable);
     polling_ = true;
+    ctx_->slot->accepting.store(1, std::memory_order_relaxed);
   }
 }
 

@@ -20,7 +20,8 @@ bool siblingHasRoom(const WorkerContext& ctx) {
   for (uint32_t i = 0; i < high; ++i) {
     const shm::WorkerSlot& w = ctx.segment->workers[i];
     if (&w == ctx.slot || w.pid.load(std::memory_order_relaxed) == 0 ||
-        w.generation.load(std::memory_order_relaxed) != gen) {
+        w.generation.load(std::memory_order_relaxed) != gen ||
+        w.accepting.load(std::memory_order_relaxed) == 0) {
       continue;
     }
     int64_t other = w.active_connections.load(std::memory_order_relaxed);

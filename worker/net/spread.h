@@ -17,8 +17,10 @@ namespace lb::worker {
 // that nothing waits long even if every worker sat out at once.
 inline constexpr uint64_t kLeaveToSiblingMs = 5;
 
-// True when another live worker of this generation has clearly fewer client connections than
-// this one (more than 2 plus an eighth of its count fewer).
+// True when another live worker of this generation that takes connections now has clearly fewer
+// client connections than this one (more than 2 plus an eighth of its count fewer). Siblings
+// that sit out, are full or stop do not count: two workers sitting out at once would leave a
+// new connection waiting for the first of them to look again.
 bool siblingHasRoom(const WorkerContext& ctx);
 
 }  // namespace lb::worker
