@@ -676,8 +676,11 @@ void ClientConn::closeNow() {
     return;
   }
   closing_ = true;
-  if (ex_ != nullptr) {
+  if (ex_ != nullptr && ex_->cl_turn.queued) {
+    // Written at once, as before the writes waited for the end of the loop turn, the response
+    // would be in the kernel already: it leaves now, best effort, ahead of the close.
     ctx_->turn.cancel(&ex_->cl_turn);
+    sendBeforeClose();
   }
   if (!stream_) {
     tlsGoodbye();

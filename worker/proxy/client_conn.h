@@ -255,6 +255,8 @@ class ClientConn {
   void armClientTimer(uint32_t ms);
   void requestRefused(int status);
   void closeNow();
+  // closeNow(): the response bytes waiting for the end of the loop turn, without waiting.
+  void sendBeforeClose();
   // Half-closes, then reads and drops input until the client closes or `linger_ms` passes.
   void lingeringClose(uint32_t linger_ms);
   void resetForNextRequest();

@@ -91,6 +91,15 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     ctx_->timers.disarm(&up->timer);
     return;
   }
+  if (ex->resp_done) {
+    // The response is whole and on its way to the client (its write may wait for the end of the
+    // loop turn): a backend that closes or resets now ends only its connection. A request body
+    // still coming has nowhere to go; the client connection closes after the response.
+    up->close();
+    ex->up = nullptr;
+    ex->body_ok = false;
+    return;
+  }
   if (nread == UV_EOF && ex->resp_head_done && !ex->resp_done) {
     // A body delimited by the close of the connection ends here; any other is cut short.
     llhttp_errno_t err = llhttp_finish(&ex->resp);

@@ -304,6 +304,27 @@ void ClientConn::writeRaw(const char* data, size_t len) {
   uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
 }
 
+void ClientConn::sendBeforeClose() {
+  Exchange* ex = ex_;
+  if (stream_ || ex->cl_iovcnt == 0) {
+    return;
+  }
+  if (tls_ == nullptr) {
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), ex->cl_iov,
+                 static_cast<unsigned>(ex->cl_iovcnt));
+    return;
+  }
+  if (tls_->handshaking || tls_->write_pending) {
+    return;  // nothing may pass the write in flight
+  }
+  for (int i = 0; i < ex->cl_iovcnt; ++i) {
+    if (!tls_->session.write(ex->cl_iov[i].base, ex->cl_iov[i].len)) {
+      return;
+    }
+  }
+  // tlsGoodbye, next in closeNow, sends these records with the close_notify.
+}
+
 void ClientConn::tlsGoodbye() {
   if (tls_ == nullptr || tls_->handshaking || tls_->write_pending) {
     return;

@@ -1,6 +1,8 @@
 // ClientConn end to end on one loop: static responses, pipelining and proxying, with requests and
 // upstream responses written split at every byte offset.
 
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -262,6 +264,33 @@ TEST_CASE("proxy: an upstream connection that answered Connection: close is not 
     REQUIRE(h.pumpUntil([&] { return h.upstreams().back().eof; }));
     CHECK(h.upstreams().size() == i + 1);
   }
+}
+
+TEST_CASE("proxy: a backend that resets right after a whole response fails nothing", "[http1]") {
+  // The response's write waits for the end of the loop turn; the reset reaches lb in the same
+  // read. The client still gets the response and keeps its connection, and the backend is not
+  // counted as failed.
+  Harness h;
+  const std::string req = "GET /r HTTP/1.1\r\nHost: example.com\r\n\r\n";
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  Peer& c = h.connect("proxy");
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(h.feed(c, req));
+    Peer* u = nullptr;
+    Message m;
+    REQUIRE(h.upstreamRequest(&u, &m));
+    REQUIRE(::send(u->fd, resp.data(), resp.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(resp.size()));
+    linger reset{1, 0};
+    REQUIRE(::setsockopt(u->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) == 0);
+    u->close();
+    Message got;
+    REQUIRE(h.response(c, &got));
+    CHECK(got.head == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+    CHECK(got.body == "ok");
+    CHECK_FALSE(c.eof);
+  }
+  CHECK(h.ctx.backendSlot(0, 0).failures.load() == 0);
 }
 
 // --- Framing edge cases -----------------------------------------------------------------------
