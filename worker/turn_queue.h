@@ -33,8 +33,6 @@ class TurnQueue {
   // The owner goes away, or did the work itself.
   void cancel(TurnNode* node);
   bool empty() const { return list_.empty(); }
-  // False before init() (unit tests drive connections without a loop turn): work is done at once.
-  bool ready() const { return ready_; }
   // Runs everything queued, and what that queues in turn.
   void runAll();
 

@@ -16,6 +16,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -35,6 +36,14 @@ struct Stream;
 }  // namespace http2
 
 inline constexpr int kMaxIov = 48;
+
+inline size_t iovBytes(const uv_buf_t* iov, int iovcnt) {
+  size_t bytes = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    bytes += iov[i].len;
+  }
+  return bytes;
+}
 // Backends one request may try (retries is at most 7), breaker refusals included.
 inline constexpr int kMaxTried = 8;
 // After our last byte, unread client input is drained this long so that closing never turns it
@@ -340,12 +349,11 @@ class ClientConn {
   static const llhttp_settings_t& responseSettings();
   void parseResponse();
   bool buildClientHead();
-  // Writes cl_iov; with try_now, true when the kernel took it all at once, else (false)
-  // clientWriteDone follows. On a worker's loop the write waits for the end of the loop turn
-  // (worker/turn_queue.h), so it always completes later.
-  bool flushClient(bool try_now);
+  // Writes cl_iov at the end of the loop turn (worker/turn_queue.h): clientWriteDone follows.
+  // False, except for an HTTP/2 stream whose session took the bytes at once (h2Flush).
+  bool flushClient();
   // The socket write of flushClient(): true when the kernel took it all at once.
-  bool sendClientIov(bool try_now);
+  bool sendClientIov();
   static void onTurnWrite(TurnNode* node);
   static void onClientWritten(uv_write_t* req, int status);
   // The response bytes handed to flushClient() are out (status < 0: the write failed).
@@ -369,9 +377,8 @@ class ClientConn {
   void kickTls();
   // Encrypts response bytes; false (and closed) on an error.
   bool tlsWrite(const uv_buf_t* iov, int iovcnt);
-  // Sends the ciphertext waiting; true when all of it left now. With try_now false the write
-  // always completes later, through onTlsWritten (flushClient's contract).
-  bool tlsFlush(bool try_now);
+  // Sends the ciphertext waiting; true when all of it left now, else onTlsWritten follows.
+  bool tlsFlush();
   static void onTlsWritten(uv_write_t* req, int status);
   // The session tickets held after a TLS 1.3 handshake waited long enough: they go alone.
   static void onTicketHold(TimerNode* node);

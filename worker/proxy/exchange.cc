@@ -423,10 +423,7 @@ bool ClientConn::buildUpstreamHead() {
 
 bool ClientConn::flushUpstream() {
   Exchange* ex = ex_;
-  size_t bytes = 0;
-  for (int i = 0; i < ex->up_iovcnt; ++i) {
-    bytes += ex->up_iov[i].len;
-  }
+  size_t bytes = iovBytes(ex->up_iov, ex->up_iovcnt);
   ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   int rc = ex->up->send(ex->up_iov, ex->up_iovcnt);
   if (rc == 1) {

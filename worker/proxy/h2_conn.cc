@@ -83,7 +83,7 @@ int ClientConn::h2Write(std::string* data) {
       return -1;
     }
     data->clear();
-    if (tlsFlush(true)) {
+    if (tlsFlush()) {
       return 1;
     }
     return closing_ ? -1 : 0;  // onTlsWritten tells the session

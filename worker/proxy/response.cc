@@ -100,7 +100,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     ex->body_ok = false;
     return;
   }
-  if (nread == UV_EOF && ex->resp_head_done && !ex->resp_done) {
+  if (nread == UV_EOF && ex->resp_head_done) {
     // A body delimited by the close of the connection ends here; any other is cut short.
     llhttp_errno_t err = llhttp_finish(&ex->resp);
     if ((err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete) {
@@ -109,7 +109,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
       releaseBackend();
       ex->up->stopReading();
       if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
-        flushClient(false);
+        flushClient();
       } else if (!ex->cl_write_pending) {
         finishExchange();
       }
@@ -185,7 +185,7 @@ void ClientConn::parseResponse() {
       return;
     }
     if (ex->cl_iovcnt > 0 && !ex->cl_write_pending) {
-      if (flushClient(true)) {
+      if (flushClient()) {
         if (!ex->resp_done && (ex->rbuf_start < ex->rbuf_end || ex->resp_kick)) {
           continue;  // paused on a full iovec array: parse on
         }
@@ -381,12 +381,9 @@ bool ClientConn::buildClientHead() {
   return true;
 }
 
-bool ClientConn::flushClient(bool try_now) {
+bool ClientConn::flushClient() {
   Exchange* ex = ex_;
-  size_t bytes = 0;
-  for (int i = 0; i < ex->cl_iovcnt; ++i) {
-    bytes += ex->cl_iov[i].len;
-  }
+  size_t bytes = iovBytes(ex->cl_iov, ex->cl_iovcnt);
   ex->resp_bytes += bytes;
   ex->resp_started = true;
   if (sm_.state() == ConnState::ReadingResponse) {
@@ -398,24 +395,21 @@ bool ClientConn::flushClient(bool try_now) {
   if (ex->resp_bytes > bytes) {
     setNoDelay();  // a response in several writes (a stream): each must leave at once
   }
-  if (ctx_->turn.ready()) {
-    ex->cl_write_pending = true;
-    ex->cl_turn.data = this;
-    ex->cl_turn.run = &ClientConn::onTurnWrite;
-    ctx_->turn.push(&ex->cl_turn);
-    return false;
-  }
-  return sendClientIov(try_now);
+  ex->cl_write_pending = true;
+  ex->cl_turn.data = this;
+  ex->cl_turn.run = &ClientConn::onTurnWrite;
+  ctx_->turn.push(&ex->cl_turn);
+  return false;
 }
 
 void ClientConn::onTurnWrite(TurnNode* node) {
   auto* c = static_cast<ClientConn*>(node->data);
-  if (c->sendClientIov(true)) {
+  if (c->sendClientIov()) {
     c->clientWriteDone(0);
   }
 }
 
-bool ClientConn::sendClientIov(bool try_now) {
+bool ClientConn::sendClientIov() {
   Exchange* ex = ex_;
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   int first = 0;
@@ -429,7 +423,7 @@ bool ClientConn::sendClientIov(bool try_now) {
     if (ex->resp_done && ex->resp_close_after) {
       tlsCloseNotify(false);  // the last response: its close_notify leaves in the same write
     }
-    if (tlsFlush(try_now)) {
+    if (tlsFlush()) {
       return true;
     }
     if (!closing_) {
@@ -438,30 +432,25 @@ bool ClientConn::sendClientIov(bool try_now) {
     }
     return false;
   }
-  if (try_now) {
-    size_t bytes = 0;
-    for (int i = 0; i < ex->cl_iovcnt; ++i) {
-      bytes += ex->cl_iov[i].len;
-    }
-    // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
-    int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
-    if (n >= 0 && static_cast<size_t>(n) == bytes) {
-      ex->cl_iovcnt = 0;
-      ex->cl_nchunk = 0;
-      return true;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-      closeNow();
-      return false;
-    }
-    size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-    while (done > 0 && done >= ex->cl_iov[first].len) {
-      done -= ex->cl_iov[first].len;
-      ++first;
-    }
-    ex->cl_iov[first].base += done;
-    ex->cl_iov[first].len -= static_cast<unsigned>(done);
+  // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
+  size_t bytes = iovBytes(ex->cl_iov, ex->cl_iovcnt);
+  int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
+  if (n >= 0 && static_cast<size_t>(n) == bytes) {
+    ex->cl_iovcnt = 0;
+    ex->cl_nchunk = 0;
+    return true;
   }
+  if (n < 0 && n != UV_EAGAIN) {
+    closeNow();
+    return false;
+  }
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  while (done > 0 && done >= ex->cl_iov[first].len) {
+    done -= ex->cl_iov[first].len;
+    ++first;
+  }
+  ex->cl_iov[first].base += done;
+  ex->cl_iov[first].len -= static_cast<unsigned>(done);
   ex->cl_wreq.data = this;
   int rc = uv_write(&ex->cl_wreq, stream, ex->cl_iov + first,
                     static_cast<unsigned>(ex->cl_iovcnt - first), &ClientConn::onClientWritten);
@@ -522,7 +511,7 @@ void ClientConn::writeClient(const char* data, size_t len) {
   Exchange* ex = ex_;
   ex->cl_iovcnt = 0;
   ex->cl_iov[ex->cl_iovcnt++] = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
-  flushClient(false);
+  flushClient();
 }
 
 // An error lb answers itself once the request body has been read (so the connection can stay).
@@ -604,7 +593,7 @@ void ClientConn::sendStatic(const config::StaticResponse& r) {
     ex->cl_iov[ex->cl_iovcnt++] =
         uv_buf_init(const_cast<char*>(r.body.data()), static_cast<unsigned>(r.body.size()));
   }
-  flushClient(false);
+  flushClient();
 }
 
 // The response is out. Log it, give the upstream back, and go on with the next request, keep

@@ -124,7 +124,7 @@ void ClientConn::tlsPump() {
       tls_->hold_timer.on_timeout = &ClientConn::onTicketHold;
       ctx_->timers.arm(&tls_->hold_timer, kTicketHoldMs);
     } else {
-      tlsFlush(true);
+      tlsFlush();
     }
     if (closing_) {
       return;
@@ -156,7 +156,7 @@ void ClientConn::tlsPump() {
     }
     ssize_t n = s.read(space.base, space.len);
     if (s.hasOutput() && !tls_->hold_output) {
-      tlsFlush(true);  // alerts, key updates
+      tlsFlush();  // alerts, key updates
       if (closing_) {
         return;
       }
@@ -212,11 +212,11 @@ bool ClientConn::tlsWrite(const uv_buf_t* iov, int iovcnt) {
 void ClientConn::onTicketHold(TimerNode* node) {
   auto* c = static_cast<ClientConn*>(node->data);
   if (!c->closing_ && c->tls_ != nullptr && c->tls_->hold_output) {
-    c->tlsFlush(true);
+    c->tlsFlush();
   }
 }
 
-bool ClientConn::tlsFlush(bool try_now) {
+bool ClientConn::tlsFlush() {
   if (tls_->hold_output) {
     tls_->hold_output = false;
     ctx_->timers.disarm(&tls_->hold_timer);
@@ -232,24 +232,21 @@ bool ClientConn::tlsFlush(bool try_now) {
   if (tls_->write_pending) {
     return false;  // the rest follows when the write in flight completes (onTlsWritten)
   }
-  size_t done = 0;
-  if (try_now) {
-    if (tls_->out.empty()) {
-      return true;
-    }
-    uv_buf_t b = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
-    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
-    if (n >= 0 && static_cast<size_t>(n) == tls_->out.size()) {
-      releaseBuffer(&tls_->out);
-      return true;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-      closeNow();
-      return false;
-    }
-    done = n > 0 ? static_cast<size_t>(n) : 0;
+  if (tls_->out.empty()) {
+    return true;
   }
-  // What is left goes out with uv_write (even nothing, when the caller waits for a callback).
+  uv_buf_t out = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &out, 1);
+  if (n >= 0 && static_cast<size_t>(n) == tls_->out.size()) {
+    releaseBuffer(&tls_->out);
+    return true;
+  }
+  if (n < 0 && n != UV_EAGAIN) {
+    closeNow();
+    return false;
+  }
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  // What is left goes out with uv_write.
   tls_->inflight.assign(tls_->out, done, std::string::npos);
   tls_->out.clear();
   uv_buf_t b = uv_buf_init(tls_->inflight.data(), static_cast<unsigned>(tls_->inflight.size()));
@@ -273,7 +270,7 @@ void ClientConn::onTlsWritten(uv_write_t* req, int status) {
     c->closeNow();
     return;
   }
-  if (!c->tlsFlush(true)) {
+  if (!c->tlsFlush()) {
     return;  // more is on its way, or the connection closed
   }
   if (c->h2s_ != nullptr) {
@@ -297,7 +294,7 @@ void ClientConn::writeRaw(const char* data, size_t len) {
   uv_buf_t b = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
   if (tls_ != nullptr) {
     if (tlsWrite(&b, 1)) {
-      tlsFlush(true);
+      tlsFlush();
     }
     return;
   }
@@ -346,7 +343,7 @@ void ClientConn::tlsCloseNotify(bool flush) {
   if (tls_ != nullptr && !tls_->handshaking) {
     tls_->session.shutdown();
     if (flush) {
-      tlsFlush(true);
+      tlsFlush();
     }
   }
 }

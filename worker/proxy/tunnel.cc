@@ -42,7 +42,7 @@ void ClientConn::startTunnel() {
   } else {
     ex->tunnel_out_end = ex->rbuf_start;
   }
-  if (flushClient(true)) {
+  if (flushClient()) {
     ex->rbuf_start = ex->tunnel_out_end;
   }
   if (closing_) {
@@ -62,7 +62,7 @@ void ClientConn::tunnelToClient() {
     ex->cl_iov[ex->cl_iovcnt++] =
         uv_buf_init(ex->rbuf + ex->rbuf_start, ex->rbuf_end - ex->rbuf_start);
     ex->tunnel_out_end = ex->rbuf_end;
-    if (!flushClient(true)) {
+    if (!flushClient()) {
       return;  // tunnelWritten() goes on
     }
     ex->rbuf_start = ex->tunnel_out_end;

@@ -181,13 +181,10 @@ int UpstreamConn::send(uv_buf_t* iov, int iovcnt) {
   if (tls_ != nullptr) {
     return sendTls(iov, iovcnt);
   }
-  if (ctx_->turn.ready()) {
-    turn_iov_ = iov;
-    turn_iovcnt_ = iovcnt;
-    ctx_->turn.push(&turn_);
-    return 0;
-  }
-  return sendNow(iov, iovcnt);
+  turn_iov_ = iov;
+  turn_iovcnt_ = iovcnt;
+  ctx_->turn.push(&turn_);
+  return 0;
 }
 
 void UpstreamConn::onTurnWrite(TurnNode* node) {
@@ -199,10 +196,7 @@ void UpstreamConn::onTurnWrite(TurnNode* node) {
 }
 
 int UpstreamConn::sendNow(uv_buf_t* iov, int iovcnt) {
-  size_t bytes = 0;
-  for (int i = 0; i < iovcnt; ++i) {
-    bytes += iov[i].len;
-  }
+  size_t bytes = iovBytes(iov, iovcnt);
   // uv_write costs an epoll_ctl per call in libuv 1.44 (its drain re-arms the watcher); a write
   // the socket takes at once does not need it.
   int n = uv_try_write(stream(), iov, static_cast<unsigned>(iovcnt));

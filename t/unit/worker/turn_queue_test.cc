@@ -66,12 +66,6 @@ void fromTimer(uv_loop_t* loop, uv_timer_t* t, std::function<void()>* fn) {
       t, [](uv_timer_t* h) { (*static_cast<std::function<void()>*>(h->data))(); }, 0, 0);
 }
 
-TEST_CASE("TurnQueue does nothing before init", "[turn]") {
-  TurnQueue q;
-  CHECK_FALSE(q.ready());
-  CHECK(q.empty());
-}
-
 TEST_CASE("TurnQueue runs work once, in order, with what it queues, before the loop waits",
           "[turn]") {
   Loop l;
