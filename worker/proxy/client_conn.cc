@@ -25,7 +25,6 @@ ClientConn::ClientConn(WorkerContext* ctx, const config::Listener* listener)
     : ctx_(ctx), listener_(listener) {
   timer_.data = this;
   timer_.on_timeout = &ClientConn::onTimeout;
-  queue_link_.owner = this;
 }
 
 ClientConn* ClientConn::fromHandle(uv_handle_t* h) {
@@ -121,6 +120,7 @@ Exchange* ClientConn::exchange() {
   Exchange* ex = ex_;
   llhttp_init(&ex->req, HTTP_REQUEST, &requestSettings());
   ex->req.data = this;
+  ex->queue_link.owner = this;
   ex->in_buf = nullptr;
   ex->in_start = ex->in_end = 0;
   ex->in_before = ex->rbuf_before = '\n';
@@ -461,7 +461,7 @@ void ClientConn::parseRequest() {
   }
   if (!ex->req_done && !ex->in_head && ex->body_ok && !ex->up_write_pending) {
     armClientTimer(listener_->limits.body_timeout_ms);
-  } else if (!ex->in_head && !ex->cl_write_pending && !queue_link_.queued) {
+  } else if (!ex->in_head && !ex->cl_write_pending && !ex->queue_link.queued) {
     // Waiting on the backend (connect, a write it has not taken, its response): its own
     // timeouts apply, not the client's. A queued request's timer is the queue's timeout.
     ctx_->timers.disarm(&timer_);
@@ -627,7 +627,7 @@ void ClientConn::onTimeout(TimerNode* node) {
     c->closeNow();
     return;
   }
-  if (c->queue_link_.queued) {
+  if (ex != nullptr && ex->queue_link.queued) {
     c->leaveQueue();
     LB_WARN("no upstream in pool \"%s\" could take the request within the queue timeout",
             c->ctx_->pools[ex->pool].pool->name.c_str());

@@ -195,7 +195,7 @@ void ClientConn::selectBackend() {
   PoolRuntime& pr = ctx_->pools[ex->pool];
   // First in, first out: while requests of this worker wait for the pool, a new one waits
   // behind them rather than taking the connection the first of them is about to get.
-  if (ex->attempts == 0 && !queue_link_.queued && pr.queue && pr.queue->size() > 0) {
+  if (ex->attempts == 0 && !ex->queue_link.queued && pr.queue && pr.queue->size() > 0) {
     enqueue();
     return;
   }

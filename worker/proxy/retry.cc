@@ -166,7 +166,7 @@ bool ClientConn::waitForBackend() {
     leaveQueue();  // nothing to wait for (any more): every usable backend is out
     return false;
   }
-  if (!queue_link_.queued) {
+  if (!ex->queue_link.queued) {
     enqueue();
   }
   return true;
@@ -174,7 +174,7 @@ bool ClientConn::waitForBackend() {
 
 void ClientConn::enqueue() {
   PoolRuntime& pr = ctx_->pools[ex_->pool];
-  if (!pr.queue->push(&queue_link_)) {
+  if (!pr.queue->push(&ex_->queue_link)) {
     LB_WARN("the queue of pool \"%s\" is full (%u requests): answering 503", pr.pool->name.c_str(),
             pr.queue->size());
     localResponse(503);
@@ -184,15 +184,15 @@ void ClientConn::enqueue() {
 }
 
 void ClientConn::leaveQueue() {
-  if (!queue_link_.queued) {
+  if (ex_ == nullptr || !ex_->queue_link.queued) {
     return;
   }
-  ctx_->pools[ex_->pool].queue->remove(&queue_link_);
+  ctx_->pools[ex_->pool].queue->remove(&ex_->queue_link);
   ctx_->timers.disarm(&timer_);
 }
 
 void ClientConn::retryQueued() {
-  if (ex_ == nullptr || closing_ || !queue_link_.queued) {
+  if (ex_ == nullptr || closing_ || !ex_->queue_link.queued) {
     return;
   }
   selectBackend();
