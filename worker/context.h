@@ -43,6 +43,12 @@ struct PoolRuntime {
   std::unique_ptr<RequestQueue> queue;  // null when the pool has none (queue.size 0)
 };
 
+// Client connections closed since the last spread tick (worker/net/spread.h).
+struct CloseSample {
+  uint32_t churned = 0;  // served at most one request, within a second of being accepted
+  uint32_t kept = 0;
+};
+
 struct WorkerContext {
   uv_loop_t* loop = nullptr;
   const config::Config* config = nullptr;
@@ -62,7 +68,8 @@ struct WorkerContext {
   // Graceful stop or drain for a reload: idle connections leave (handed off, or closed safely),
   // busy ones after their response.
   bool draining = false;
-  uint32_t connections = 0;       // client connections open
+  uint32_t connections = 0;  // client connections open
+  CloseSample closes;
   ClientConn* clients = nullptr;  // all of them, for a graceful or fast stop
   std::vector<Exchange*> free_exchanges;
   // TLS: connections whose OpenSSL session holds input to pump on the next loop turn

@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 7;
+inline constexpr uint32_t kLayoutVersion = 8;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -124,6 +124,10 @@ struct alignas(64) WorkerSlot {
   std::atomic<int64_t> active_connections;
   std::atomic<uint64_t> requests;
   std::atomic<uint64_t> counters[static_cast<size_t>(Counter::kCount)];
+  // Published every spread tick (worker/net/spread.h): the share of one CPU the worker's loop
+  // used, in thousandths, and 1 when most connections it closed had served at most one request.
+  std::atomic<uint32_t> load_permille;
+  std::atomic<uint32_t> churning;
 };
 
 enum class ReloadResult : uint32_t { None = 0, Pending = 1, Succeeded = 2, Failed = 3 };

@@ -1,13 +1,17 @@
 // The worker processes: with 2 workers and 50 concurrent client connections both workers serve
-// (seen from which process holds each established connection), and a worker killed with SIGKILL
-// is replaced within 1 s, logged, while service goes on.
+// (seen from which process holds each established connection), connections that each serve one
+// request go to one worker while it has room, and a worker killed with SIGKILL is replaced
+// within 1 s, logged, while service goes on.
 
 #include "e2e/harness/e2e.h"
 
 #include <signal.h>
 
+#include <atomic>
 #include <map>
 #include <set>
+#include <sstream>
+#include <thread>
 
 namespace lb::e2e {
 namespace {
@@ -49,6 +53,67 @@ TEST_CASE("with 2 workers and 50 client connections both workers serve", "[proce
   CHECK(per_worker.count(0) == 0);
   CHECK(per_worker[workers[0]] >= 1);
   CHECK(per_worker[workers[1]] >= 1);
+}
+
+// Connections each worker accepted so far, from `lb status --json`.
+std::map<pid_t, uint64_t> acceptedByWorker(LbInstance& lb) {
+  auto status = lb.runLbCommand({"status", "--json", "-c", lb.configPath()});
+  std::map<pid_t, uint64_t> accepted;
+  std::istringstream in(status.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t pid = line.find("{\"pid\": ");
+    size_t acc = line.find("\"accepted\": ");
+    if (pid != std::string::npos && acc != std::string::npos) {
+      accepted[static_cast<pid_t>(std::stol(line.substr(pid + 8)))] =
+          std::stoull(line.substr(acc + 12));
+    }
+  }
+  return accepted;
+}
+
+TEST_CASE("with 2 workers, connections that each serve one request go to one worker",
+          "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto workers = lb.workerPids();
+  REQUIRE(workers.size() == 2);
+
+  // Batches of 100 requests, each on a new connection, from 4 threads at once. Counts would
+  // spread them; once a worker has seen them churn (its load is published every 0.1 s) a whole
+  // batch goes to one worker.
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 25;
+  bool packed = false;
+  std::string seen;
+  auto deadline = Clock::now() + 20s;
+  for (int batch = 0; batch < 40 && !packed && Clock::now() < deadline; ++batch) {
+    auto before = acceptedByWorker(lb);
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kPerThread; ++i) {
+          auto r = get(lb.port(0), "/");
+          ok += r && r->status == 200 ? 1 : 0;
+        }
+      });
+    }
+    for (auto& th : threads) {
+      th.join();
+    }
+    REQUIRE(ok.load() == kThreads * kPerThread);
+    auto after = acceptedByWorker(lb);
+    REQUIRE(after.size() == 2);
+    uint64_t first = after[workers[0]] - before[workers[0]];
+    uint64_t second = after[workers[1]] - before[workers[1]];
+    seen += std::to_string(first) + "/" + std::to_string(second) + " ";
+    packed = (first == 0 || second == 0) && first + second == kThreads * kPerThread;
+  }
+  INFO("accepted per batch by each worker: " << seen);
+  INFO(lb.diagnostics());
+  CHECK(packed);
 }
 
 TEST_CASE("a worker killed with SIGKILL is replaced within 1 s and service continues",

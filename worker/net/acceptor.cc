@@ -47,6 +47,9 @@ Result<void> Acceptor::start(WorkerContext* ctx, const std::vector<int>& fds) {
   }
   poll_.data = this;
   stopped_ = false;
+  if (ctx->config->worker_processes > 1 && ctx->segment != nullptr) {
+    meter_.start(ctx);
+  }
   resume();
   return {};
 }
@@ -73,6 +76,7 @@ void Acceptor::stop() {
   }
   pause();
   stopped_ = true;
+  meter_.stop();
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
   ::close(epfd_);
@@ -108,12 +112,14 @@ void Acceptor::acceptOn(int index) {
   // out a few milliseconds: long enough not to spin on a listener that stays readable until the
   // other worker gets to it, short enough that new connections never wait long even if every
   // worker decided to sit out at once.
-  if (siblingHasRoom(*ctx_)) {
+  Spread spread = spreadDecision(*ctx_);
+  if (spread == Spread::Leave) {
     pause();
     uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kLeaveToSiblingMs, 0);
     return;
   }
-  for (int i = 0; i < batch_; ++i) {
+  const int batch = spread == Spread::TakeAll ? kAcceptBatchAlone : batch_;
+  for (int i = 0; i < batch; ++i) {
     if (ctx_->connections >= ctx_->config->worker_connections) {
       LB_WARN("%u worker_connections are not enough", ctx_->config->worker_connections);
       pause();

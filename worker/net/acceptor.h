@@ -7,7 +7,8 @@
 // and the first to call accept() gets it; taking only a few connections per wake-up when there
 // are several workers is what spreads a burst of connections over all of them (taking all that
 // are queued would hand a burst to whichever worker woke first). A worker with clearly more
-// connections than another leaves a new one to it (worker/net/spread.h).
+// connections than another leaves a new one to it, except for connections that come and go,
+// which one worker takes while it has room (worker/net/spread.h).
 
 #include <sys/epoll.h>
 #include <uv.h>
@@ -17,6 +18,7 @@
 #include "shared/config/model.h"
 #include "shared/util/result.h"
 #include "worker/context.h"
+#include "worker/net/spread.h"
 
 namespace lb::worker {
 
@@ -38,6 +40,7 @@ class Acceptor {
   static void onResumeTimer(uv_timer_t* t);
   uv_timer_t resume_timer_{};
   int batch_ = 64;
+  LoadMeter meter_;  // with siblings to spread over
 
   WorkerContext* ctx_ = nullptr;
   std::vector<int> fds_;

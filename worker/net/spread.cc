@@ -1,5 +1,7 @@
 #include "worker/net/spread.h"
 
+#include <time.h>
+
 #include <algorithm>
 
 namespace lb::worker {
@@ -7,21 +9,32 @@ namespace {
 
 constexpr int64_t kMargin = 2;
 
+bool live(const shm::WorkerSlot& w, uint64_t gen) {
+  return w.pid.load(std::memory_order_relaxed) != 0 &&
+         w.generation.load(std::memory_order_relaxed) == gen;
+}
+
+uint32_t slotsHigh(const WorkerContext& ctx) {
+  return std::min<uint32_t>(ctx.segment->header.worker_slots_high.load(std::memory_order_relaxed),
+                            shm::kMaxWorkers);
+}
+
+bool shared(const WorkerContext& ctx) {
+  return ctx.config->worker_processes >= 2 && ctx.segment != nullptr && ctx.slot != nullptr;
+}
+
 }  // namespace
 
 bool siblingHasRoom(const WorkerContext& ctx) {
-  if (ctx.config->worker_processes < 2 || ctx.segment == nullptr || ctx.slot == nullptr) {
+  if (!shared(ctx)) {
     return false;
   }
   int64_t mine = ctx.slot->active_connections.load(std::memory_order_relaxed);
   uint64_t gen = ctx.slot->generation.load(std::memory_order_relaxed);
-  uint32_t high = std::min<uint32_t>(
-      ctx.segment->header.worker_slots_high.load(std::memory_order_relaxed), shm::kMaxWorkers);
+  uint32_t high = slotsHigh(ctx);
   for (uint32_t i = 0; i < high; ++i) {
     const shm::WorkerSlot& w = ctx.segment->workers[i];
-    if (&w == ctx.slot || w.pid.load(std::memory_order_relaxed) == 0 ||
-        w.generation.load(std::memory_order_relaxed) != gen ||
-        w.accepting.load(std::memory_order_relaxed) == 0) {
+    if (&w == ctx.slot || !live(w, gen) || w.accepting.load(std::memory_order_relaxed) == 0) {
       continue;
     }
     int64_t other = w.active_connections.load(std::memory_order_relaxed);
@@ -30,6 +43,74 @@ bool siblingHasRoom(const WorkerContext& ctx) {
     }
   }
   return false;
+}
+
+Spread spreadDecision(const WorkerContext& ctx) {
+  if (!shared(ctx)) {
+    return Spread::Take;
+  }
+  uint64_t gen = ctx.slot->generation.load(std::memory_order_relaxed);
+  uint32_t high = slotsHigh(ctx);
+  const shm::WorkerSlot* first = nullptr;  // the lowest accepting slot: the same in every worker
+  uint32_t load = 0;
+  for (uint32_t i = 0; i < high; ++i) {
+    const shm::WorkerSlot& w = ctx.segment->workers[i];
+    if (!live(w, gen)) {
+      continue;
+    }
+    load += w.load_permille.load(std::memory_order_relaxed);
+    if (first == nullptr && w.accepting.load(std::memory_order_relaxed) != 0) {
+      first = &w;
+    }
+  }
+  if (first != nullptr && first->churning.load(std::memory_order_relaxed) != 0 &&
+      load < kPackLoadPermille) {
+    return first == ctx.slot ? Spread::TakeAll : Spread::Leave;
+  }
+  return siblingHasRoom(ctx) ? Spread::Leave : Spread::Take;
+}
+
+void LoadMeter::start(WorkerContext* ctx) {
+  ctx_ = ctx;
+  uv_timer_init(ctx->loop, &timer_);
+  timer_.data = this;
+  last_wall_ns_ = uv_hrtime();
+  last_cpu_ns_ = threadCpuNs();
+  uv_timer_start(&timer_, &LoadMeter::onTick, kSpreadTickMs, kSpreadTickMs);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  running_ = true;
+}
+
+void LoadMeter::stop() {
+  if (!running_) {
+    return;
+  }
+  running_ = false;
+  ctx_->slot->load_permille.store(0, std::memory_order_relaxed);
+  ctx_->slot->churning.store(0, std::memory_order_relaxed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+}
+
+uint64_t LoadMeter::threadCpuNs() const {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void LoadMeter::onTick(uv_timer_t* t) {
+  auto* self = static_cast<LoadMeter*>(t->data);
+  WorkerContext* ctx = self->ctx_;
+  uint64_t wall = uv_hrtime();
+  uint64_t cpu = self->threadCpuNs();
+  uint64_t dwall = std::max<uint64_t>(wall - self->last_wall_ns_, 1);
+  uint64_t permille = std::min<uint64_t>((cpu - self->last_cpu_ns_) * 1000 / dwall, 1000);
+  self->last_wall_ns_ = wall;
+  self->last_cpu_ns_ = cpu;
+  CloseSample& s = ctx->closes;
+  bool churning = s.churned >= kChurnMin && s.churned >= 3 * s.kept;
+  s = CloseSample{};
+  ctx->slot->load_permille.store(static_cast<uint32_t>(permille), std::memory_order_relaxed);
+  ctx->slot->churning.store(churning ? 1 : 0, std::memory_order_relaxed);
 }
 
 }  // namespace lb::worker

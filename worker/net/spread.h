@@ -5,6 +5,15 @@
 // that already holds clearly more connections than a sibling sits out briefly instead, so a
 // burst cannot land on whichever worker happens to wake first. The counts are the workers'
 // shared-memory slots, so the rule is the same in every worker.
+//
+// Counts predict load only for connections that stay. Connections that serve one request and
+// close (connection-per-request clients) come and go faster than counts can say anything, and
+// spreading them costs: every worker then sleeps and wakes for each one. So while connections
+// churn and the generation's load fits one worker with room to spare, the first worker that
+// accepts takes them all and the others sit out (as the kernel, in effect, does for nginx's
+// exclusive wake-ups). Once the load grows past that, or connections stay, counts rule again.
+
+#include <uv.h>
 
 #include <cstdint>
 
@@ -17,10 +26,48 @@ namespace lb::worker {
 // that nothing waits long even if every worker sat out at once.
 inline constexpr uint64_t kLeaveToSiblingMs = 5;
 
+// How often a worker publishes its load and whether its connections churn.
+inline constexpr uint64_t kSpreadTickMs = 100;
+
+// One worker takes every churning connection while the workers of the generation together use
+// less than this share of one CPU (in thousandths): room for the load to grow for a tick or two.
+inline constexpr uint32_t kPackLoadPermille = 900;
+
+// A tick's closed connections churn when at least this many served at most one request and
+// they are at least three quarters of all closed.
+inline constexpr uint32_t kChurnMin = 8;
+
 // True when another live worker of this generation that takes connections now has clearly fewer
 // client connections than this one (more than 2 plus an eighth of its count fewer). Siblings
 // that sit out, are full or stop do not count: two workers sitting out at once would leave a
 // new connection waiting for the first of them to look again.
 bool siblingHasRoom(const WorkerContext& ctx);
+
+enum class Spread : uint8_t {
+  Take,     // accept a few, leaving the rest of a burst to the siblings
+  TakeAll,  // this worker takes every churning connection: accept all that are queued
+  Leave,    // sit out kLeaveToSiblingMs
+};
+
+// What the acceptor does with a listener that became readable.
+Spread spreadDecision(const WorkerContext& ctx);
+
+// Publishes this worker's load and churn flag (from WorkerContext::closes) to its slot every
+// kSpreadTickMs.
+class LoadMeter {
+ public:
+  void start(WorkerContext* ctx);
+  void stop();
+
+ private:
+  static void onTick(uv_timer_t* t);
+  uint64_t threadCpuNs() const;
+
+  WorkerContext* ctx_ = nullptr;
+  uv_timer_t timer_{};
+  bool running_ = false;
+  uint64_t last_wall_ns_ = 0;
+  uint64_t last_cpu_ns_ = 0;
+};
 
 }  // namespace lb::worker

@@ -76,5 +76,103 @@ TEST_CASE("siblingHasRoom: siblings that take no connections do not count", "[sp
   }
 }
 
+TEST_CASE("spreadDecision: churning connections all go to the first accepting worker", "[spread]") {
+  TwoWorkers t;
+  t.me->churning.store(1);
+  t.me->load_permille.store(400);
+  t.other->load_permille.store(100);
+  // Counts alone would have this worker leave the connection to its sibling.
+  t.me->active_connections.store(40);
+  t.other->active_connections.store(0);
+  CHECK(spreadDecision(t.ctx) == Spread::TakeAll);
+  SECTION("the sibling sits out, however few connections it holds") {
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);
+  }
+  SECTION("a first worker that takes no connections does not lead") {
+    t.me->accepting.store(0);
+    t.ctx.slot = t.other;
+    t.other->churning.store(1);
+    CHECK(spreadDecision(t.ctx) == Spread::TakeAll);
+  }
+  SECTION("a worker of another generation does not lead") {
+    t.me->generation.store(2);
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);  // the first of its generation, not churning
+  }
+}
+
+TEST_CASE("spreadDecision: counts rule when connections stay or the load needs two workers",
+          "[spread]") {
+  TwoWorkers t;
+  t.me->active_connections.store(40);
+  t.other->active_connections.store(0);
+  SECTION("connections stay") {
+    t.me->churning.store(0);
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);
+  }
+  SECTION("the load of all workers together reaches the limit") {
+    t.me->churning.store(1);
+    t.me->load_permille.store(kPackLoadPermille - 100);
+    t.other->load_permille.store(100);
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);
+    t.other->load_permille.store(99);
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);  // packing again, onto the first worker
+  }
+  SECTION("a lone worker takes a few at a time") {
+    t.config.worker_processes = 1;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);
+  }
+}
+
+// Runs `loop` until `done` or 50 ticks have passed.
+template <class Done>
+bool runUntil(uv_loop_t* loop, Done done) {
+  uint64_t start = uv_hrtime();
+  while (!done() && uv_hrtime() - start < 50 * kSpreadTickMs * 1000000) {
+    uv_run(loop, UV_RUN_ONCE);
+  }
+  return done();
+}
+
+TEST_CASE("LoadMeter publishes the churn flag and the loop's CPU share every tick", "[spread]") {
+  TwoWorkers t;
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  t.ctx.loop = &loop;
+  // A ref'd timer keeps the loop turning while the meter's own timer is unref'd.
+  uv_timer_t keep;
+  uv_timer_init(&loop, &keep);
+  uv_timer_start(
+      &keep, [](uv_timer_t*) {}, 1, 1);
+  LoadMeter meter;
+  meter.start(&t.ctx);
+
+  t.ctx.closes = CloseSample{kChurnMin, 2};
+  REQUIRE(runUntil(&loop, [&] { return t.me->churning.load() == 1; }));
+  CHECK(t.ctx.closes.churned == 0);  // the sample starts over each tick
+  // Fewer than three churned closes per kept one: connections stay.
+  t.ctx.closes = CloseSample{kChurnMin + 1, 4};
+  REQUIRE(runUntil(&loop, [&] { return t.me->churning.load() == 0; }));
+
+  CHECK(t.me->load_permille.load() < 500);  // waiting in the poll is not load
+  // A loop that keeps busy shows a CPU share (less than all of it on a shared CI machine).
+  uint64_t start = uv_hrtime();
+  while (t.me->load_permille.load() < 200 && uv_hrtime() - start < 20 * kSpreadTickMs * 1000000) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  CHECK(t.me->load_permille.load() >= 200);
+
+  meter.stop();
+  CHECK(t.me->load_permille.load() == 0);
+  uv_close(reinterpret_cast<uv_handle_t*>(&keep), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
 }  // namespace
 }  // namespace lb::worker
