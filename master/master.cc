@@ -355,6 +355,9 @@ void Master::releaseShmSlot(int slot) {
   w.accepting.store(0);
   w.active_connections.store(0);
   w.generation.store(0);
+  w.load_permille.store(0);
+  w.churning.store(0);
+  w.load_at_ms.store(0);
   shm_slots_used_[slot] = false;
 }
 

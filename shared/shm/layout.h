@@ -128,6 +128,9 @@ struct alignas(64) WorkerSlot {
   // used, in thousandths, and 1 when most connections it closed had served at most one request.
   std::atomic<uint32_t> load_permille;
   std::atomic<uint32_t> churning;
+  // CLOCK_MONOTONIC milliseconds of that publication: a worker whose loop stopped turning must
+  // not go on drawing every new connection to itself.
+  std::atomic<uint64_t> load_at_ms;
 };
 
 enum class ReloadResult : uint32_t { None = 0, Pending = 1, Succeeded = 2, Failed = 3 };

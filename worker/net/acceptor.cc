@@ -111,7 +111,8 @@ void Acceptor::acceptOn(int index) {
   // The other workers were woken for the same connection; one of them takes it. This one sits
   // out a few milliseconds: long enough not to spin on a listener that stays readable until the
   // other worker gets to it, short enough that new connections never wait long even if every
-  // worker decided to sit out at once.
+  // worker decided to sit out at once (a worker that takes every connection and stops
+  // publishing its load soon loses that role: spreadDecision()).
   Spread spread = spreadDecision(*ctx_);
   if (spread == Spread::Leave) {
     pause();

@@ -19,6 +19,13 @@ uint32_t slotsHigh(const WorkerContext& ctx) {
                             shm::kMaxWorkers);
 }
 
+// Whether `w` published its load lately (its loop turns).
+bool fresh(const shm::WorkerSlot& w) {
+  auto at = static_cast<int64_t>(w.load_at_ms.load(std::memory_order_relaxed));
+  auto now = static_cast<int64_t>(uv_hrtime() / 1000000);
+  return now - at <= static_cast<int64_t>(kLoadStaleMs);
+}
+
 bool shared(const WorkerContext& ctx) {
   return ctx.config->worker_processes >= 2 && ctx.segment != nullptr && ctx.slot != nullptr;
 }
@@ -64,7 +71,7 @@ Spread spreadDecision(const WorkerContext& ctx) {
     }
   }
   if (first != nullptr && first->churning.load(std::memory_order_relaxed) != 0 &&
-      load < kPackLoadPermille) {
+      load < kPackLoadPermille && fresh(*first)) {
     return first == ctx.slot ? Spread::TakeAll : Spread::Leave;
   }
   return siblingHasRoom(ctx) ? Spread::Leave : Spread::Take;
@@ -76,6 +83,10 @@ void LoadMeter::start(WorkerContext* ctx) {
   timer_.data = this;
   last_wall_ns_ = uv_hrtime();
   last_cpu_ns_ = threadCpuNs();
+  // A slot a dead worker left: nothing of it speaks for this one.
+  ctx->slot->load_permille.store(0, std::memory_order_relaxed);
+  ctx->slot->churning.store(0, std::memory_order_relaxed);
+  ctx->slot->load_at_ms.store(last_wall_ns_ / 1000000, std::memory_order_relaxed);
   uv_timer_start(&timer_, &LoadMeter::onTick, kSpreadTickMs, kSpreadTickMs);
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   running_ = true;
@@ -111,6 +122,7 @@ void LoadMeter::onTick(uv_timer_t* t) {
   s = CloseSample{};
   ctx->slot->load_permille.store(static_cast<uint32_t>(permille), std::memory_order_relaxed);
   ctx->slot->churning.store(churning ? 1 : 0, std::memory_order_relaxed);
+  ctx->slot->load_at_ms.store(wall / 1000000, std::memory_order_relaxed);
 }
 
 }  // namespace lb::worker

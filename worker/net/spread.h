@@ -33,9 +33,13 @@ inline constexpr uint64_t kSpreadTickMs = 100;
 // less than this share of one CPU (in thousandths): room for the load to grow for a tick or two.
 inline constexpr uint32_t kPackLoadPermille = 900;
 
-// A tick's closed connections churn when at least this many served at most one request and
-// they are at least three quarters of all closed.
+// A tick's closed connections churn when at least this many served one request and they are at
+// least three quarters of those that served any.
 inline constexpr uint32_t kChurnMin = 8;
+
+// A first worker whose load was published longer ago than this (its loop is stuck, stopped or
+// dead but not reaped yet) takes nothing by itself: counts rule.
+inline constexpr uint64_t kLoadStaleMs = 3 * kSpreadTickMs;
 
 // True when another live worker of this generation that takes connections now has clearly fewer
 // client connections than this one (more than 2 plus an eighth of its count fewer). Siblings

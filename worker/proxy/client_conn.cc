@@ -719,10 +719,12 @@ void ClientConn::onClose(uv_handle_t* h) {
     delete c;
     return;
   }
-  // A connection that served one request and left at once; a carrier of HTTP/2 or a tunnel stays.
-  if (c->requests_ <= 1 && c->h2s_ == nullptr && uv_now(ctx->loop) - c->idle_since_ < 1000) {
+  // A connection that served one request and left within a second of it churned; a carrier of
+  // HTTP/2 or a long tunnel stayed. One that served none (a probe, a failed handshake, a scan)
+  // says nothing about the traffic.
+  if (c->requests_ == 1 && c->h2s_ == nullptr && uv_now(ctx->loop) - c->idle_since_ < 1000) {
     ++ctx->closes.churned;
-  } else {
+  } else if (c->requests_ > 0 || c->h2s_ != nullptr) {
     ++ctx->closes.kept;
   }
   delete c->h2s_;

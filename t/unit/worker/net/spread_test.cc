@@ -33,6 +33,7 @@ struct TwoWorkers {
       w->pid.store(w == me ? 100 : 101);
       w->generation.store(1);
       w->accepting.store(1);
+      w->load_at_ms.store(uv_hrtime() / 1000000);
     }
     ctx.config = &config;
     ctx.segment = g;
@@ -95,6 +96,12 @@ TEST_CASE("spreadDecision: churning connections all go to the first accepting wo
     t.other->churning.store(1);
     CHECK(spreadDecision(t.ctx) == Spread::TakeAll);
   }
+  SECTION("a first worker whose loop stopped publishing does not lead") {
+    t.me->load_at_ms.store(uv_hrtime() / 1000000 - kLoadStaleMs - 50);
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);  // counts: 40 against 0
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);
+  }
   SECTION("a worker of another generation does not lead") {
     t.me->generation.store(2);
     t.ctx.slot = t.other;
@@ -152,8 +159,10 @@ TEST_CASE("LoadMeter publishes the churn flag and the loop's CPU share every tic
   LoadMeter meter;
   meter.start(&t.ctx);
 
+  t.me->load_at_ms.store(0);
   t.ctx.closes = CloseSample{kChurnMin, 2};
   REQUIRE(runUntil(&loop, [&] { return t.me->churning.load() == 1; }));
+  CHECK(uv_hrtime() / 1000000 - t.me->load_at_ms.load() <= kSpreadTickMs);
   CHECK(t.ctx.closes.churned == 0);  // the sample starts over each tick
   // Fewer than three churned closes per kept one: connections stay.
   t.ctx.closes = CloseSample{kChurnMin + 1, 4};
