@@ -496,6 +496,8 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   bool connecting = !ex->up_head_sent;
   bool reused = up != nullptr && up->reused() && !connecting;
   bool got_response = ex->resp_head_done || ex->up_bytes_in;
+  // TLS knows better than the error code what went wrong: its words make the one log line.
+  const std::string tls_failure = up != nullptr ? up->tlsFailure() : std::string();
   ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
   // A kept-alive connection the backend closed just as we reused it: the request never reached
   // it, so it is sent again on a fresh connection to the same backend (once), as nginx does. The
@@ -518,8 +520,13 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   const char* what = timeout ? (connecting ? "timed out connecting to" : "timed out reading from")
                              : (connecting ? "failed to connect to" : "lost connection to");
   const char* reason = timeout ? "timed out" : uv_strerror(err);
-  LB_ERROR("upstream %s %s in pool \"%s\": %s", what, backend.address_text.c_str(),
-           pool.name.c_str(), reason);
+  if (!tls_failure.empty() && !timeout) {
+    reason = "TLS failure";
+    LB_ERROR("upstream %s (pool \"%s\")", tls_failure.c_str(), pool.name.c_str());
+  } else {
+    LB_ERROR("upstream %s %s in pool \"%s\": %s", what, backend.address_text.c_str(),
+             pool.name.c_str(), reason);
+  }
   if (timeout && !connecting && pr.balancer->wantsResponseTimes()) {
     // A backend that times out must look slow to least_time and peak_ewma, not unknown.
     pr.balancer->recordResponse(ex->backend, uv_hrtime() / 1000 - ex->up_start_us,

@@ -46,6 +46,9 @@ class UpstreamConn {
   bool reused() const { return from_idle_; }
   uint32_t requests() const { return requests_; }
   void countRequest() { ++requests_; }
+  // What TLS said when it failed ("TLS handshake with ... failed: ..."), for the owner's one
+  // log line about the failure; empty when TLS did not fail.
+  std::string tlsFailure() const;
   bool connected() const { return connected_; }
 
   // Read side, driven by the owner: reads go to the owner's callbacks, into buffers the owner

@@ -35,6 +35,7 @@ struct UpstreamTls {
   bool write_pending = false;  // a uv_write of `inflight` is in flight
   bool owner_waits = false;    // send() returned 0: the owner waits for onUpstreamWritten
   bool kicked = false;
+  std::string failure;  // why TLS failed, for the owner's log line
 };
 
 namespace {
@@ -104,9 +105,9 @@ void UpstreamConn::onTlsRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   if (up->tls_->handshaking) {
     const std::string& address =
         up->ctx_->pools[up->pool_].pool->backends[up->backend_].address_text;
-    LB_ERROR("upstream TLS handshake with %s failed: %s", address.c_str(),
-             nread == UV_EOF ? "the backend closed the connection"
-                             : uv_strerror(static_cast<int>(nread)));
+    up->tls_->failure = "TLS handshake with " + address + " failed: " +
+                        (nread == UV_EOF ? "the backend closed the connection"
+                                         : uv_strerror(static_cast<int>(nread)));
     up->tls_->context->forgetSession(up->backend_);
     up->failTls(nread == UV_EOF ? UV_ECONNRESET : static_cast<int>(nread));
     return;
@@ -131,8 +132,8 @@ void UpstreamConn::pumpTls() {
     }
     const std::string& address = ctx_->pools[pool_].pool->backends[backend_].address_text;
     if (step == TlsSession::Step::Failed) {
-      LB_ERROR("upstream TLS handshake with %s failed: %s", address.c_str(),
-               tls::ClientContext::handshakeError(s.ssl(), s.error()).c_str());
+      tls_->failure = "TLS handshake with " + address +
+                      " failed: " + tls::ClientContext::handshakeError(s.ssl(), s.error());
       tls_->context->forgetSession(backend_);
       failTls(UV_EPROTO);
       return;
@@ -176,9 +177,8 @@ void UpstreamConn::pumpTls() {
     }
     if (n < 0) {
       if (n == -2) {
-        LB_ERROR("TLS error from upstream %s: %s",
-                 ctx_->pools[pool_].pool->backends[backend_].address_text.c_str(),
-                 s.error().c_str());
+        tls_->failure = "TLS error from " +
+                        ctx_->pools[pool_].pool->backends[backend_].address_text + ": " + s.error();
       }
       owner_->onUpstreamRead(this, n == -1 ? UV_EOF : UV_EPROTO);
       return;
@@ -269,8 +269,8 @@ int UpstreamConn::sendTls(const uv_buf_t* iov, int iovcnt) {
     }
   }
   if (!ok || !s.write(g_tls_gather, gathered)) {
-    LB_ERROR("TLS error writing to upstream %s: %s",
-             ctx_->pools[pool_].pool->backends[backend_].address_text.c_str(), s.error().c_str());
+    tls_->failure = "TLS error writing to " +
+                    ctx_->pools[pool_].pool->backends[backend_].address_text + ": " + s.error();
     return UV_EPROTO;
   }
   // The plaintext is OpenSSL's now, but the owner's backpressure is the socket's: it hears
@@ -290,8 +290,15 @@ void UpstreamConn::failTls(int err) {
   if (owner_ != nullptr) {
     owner_->onUpstreamError(this, err);
   } else {
+    if (!tls_->failure.empty()) {
+      LB_ERROR("upstream %s", tls_->failure.c_str());  // no request to tell it with
+    }
     close();
   }
+}
+
+std::string UpstreamConn::tlsFailure() const {
+  return tls_ != nullptr ? tls_->failure : std::string();
 }
 
 void UpstreamConn::tlsGoodbye() {
