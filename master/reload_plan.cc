@@ -35,6 +35,9 @@ class Changes {
     return a == config::Algorithm::LeastConn ? "least_conn" : "round_robin";
   }
   static std::string text(config::LogLevel l) { return log::levelName(l); }
+  static std::string text(config::AcceptSpread a) {
+    return a == config::AcceptSpread::Even ? "even" : "auto";
+  }
   template <typename T>
   static std::string text(const T& v) {
     return std::to_string(v);
@@ -196,6 +199,7 @@ void planSettings(const Config& from, const Config& to, ReloadPlan& plan) {
   c.field("reload_timeout_ms", from.reload_timeout_ms, to.reload_timeout_ms);
   c.field("max_draining_generations", from.max_draining_generations, to.max_draining_generations);
   c.field("drain_window_ms", from.drain_window_ms, to.drain_window_ms);
+  c.field("accept_spread", from.accept_spread, to.accept_spread);
   c.field("error_log.path", from.error_log.path, to.error_log.path);
   c.field("error_log.level", from.error_log.level, to.error_log.level);
   c.field("access_log.path", from.access_log.path, to.access_log.path);

@@ -385,6 +385,7 @@ std::string dumpConfig(const Config& config) {
   w.set(0, "reload_timeout_ms", integer(config.reload_timeout_ms));
   w.set(0, "max_draining_generations", integer(config.max_draining_generations));
   w.set(0, "drain_window_ms", integer(config.drain_window_ms));
+  w.set(0, "accept_spread", config.accept_spread == AcceptSpread::Even ? "\"even\"" : "\"auto\"");
   w.blank();
   w.open(0, "error_log", '{');
   w.set(1, "path", literal(config.error_log.path));

@@ -57,6 +57,17 @@ Config Loader::load(const Setting& root) {
       r_.getInt(s, 1, 64, &c_.max_draining_generations);
     } else if (key == "drain_window_ms") {
       r_.getInt(s, 0, kMaxMs, &c_.drain_window_ms);
+    } else if (key == "accept_spread") {
+      std::string how;
+      if (r_.getString(s, &how)) {
+        if (how == "auto") {
+          c_.accept_spread = AcceptSpread::Auto;
+        } else if (how == "even") {
+          c_.accept_spread = AcceptSpread::Even;
+        } else {
+          r_.error(s, "unknown accept_spread " + quoted(how) + "; expected \"auto\" or \"even\"");
+        }
+      }
     } else if (key == "error_log") {
       readErrorLog(s);
     } else if (key == "access_log") {

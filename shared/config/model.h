@@ -23,6 +23,11 @@ class ClientContext;
 namespace lb::config {
 
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };
+// How new connections are spread over the workers (worker/net/spread.h).
+enum class AcceptSpread : uint8_t {
+  Auto,  // by counts; connections that come and go to one worker while it has room
+  Even,  // by counts only
+};
 enum class Algorithm : uint8_t {
   RoundRobin,  // smooth weighted round robin
   LeastConn,   // weighted least connections
@@ -72,10 +77,11 @@ struct ClientLimits {
   uint32_t body_timeout_ms = 60000;       // client_body_timeout_ms: between two body reads
   uint32_t keepalive_timeout_ms = 75000;  // keepalive_timeout_ms: idle between requests; 0 = off
   uint32_t send_timeout_ms = 60000;       // send_timeout_ms: client not reading our response
-  uint32_t tunnel_timeout_ms = 3600000;   // tunnel_timeout_ms: an upgraded (WebSocket) connection idle
-  uint32_t max_header_size = 16384;       // client_max_header_size: request line + headers
-  uint64_t max_body_size = 1048576;       // client_max_body_size; 0 = unlimited
-  uint32_t keepalive_requests = 10000;    // keepalive_requests per connection; 0 = unlimited
+  uint32_t tunnel_timeout_ms =
+      3600000;                       // tunnel_timeout_ms: an upgraded (WebSocket) connection idle
+  uint32_t max_header_size = 16384;  // client_max_header_size: request line + headers
+  uint64_t max_body_size = 1048576;  // client_max_body_size; 0 = unlimited
+  uint32_t keepalive_requests = 10000;  // keepalive_requests per connection; 0 = unlimited
 };
 
 // One certificate of a TLS listener: a PEM certificate chain and its private key. The names
@@ -299,6 +305,7 @@ struct Config {
   uint32_t reload_timeout_ms = 10000;           // a new generation must be ready within this
   uint32_t max_draining_generations = 4;        // older draining generations are stopped
   uint32_t drain_window_ms = 2000;              // a drain's connection closes are spread over this
+  AcceptSpread accept_spread = AcceptSpread::Auto;
   ErrorLog error_log;
   AccessLog access_log;
   ClientLimits http;  // defaults for every listener

@@ -33,7 +33,8 @@ TEST_CASE("hash on a header: one key, one backend, from both workers and across 
   LbInstance lb;
   const std::string config =
       singlePoolConfig({a.address(), b.address(), c.address(), d.address()},
-                       "algorithm = \"hash\"; hash_key = \"header:X-User\";");
+                       "algorithm = \"hash\"; hash_key = \"header:X-User\";", "",
+                       "accept_spread = \"even\";");  // both workers take part
   lb.start(config);
   const int users = 40;
   const std::vector<std::string> first = byUser(lb.port(0), users);

@@ -14,6 +14,10 @@ Handler switchable(std::shared_ptr<std::atomic<int>> status) {
   return [status](Exchange& ex) { ex.respond(status->load(), {}, ex.upstreamName()); };
 }
 
+// Connections that each serve one request would go to one worker under the default
+// accept_spread; the tests that need both workers to take part spread them by counts.
+const std::string kEvenSpread = "accept_spread = \"even\";";
+
 // `n` GETs on new connections from `threads` threads at once (so that both workers serve);
 // how many were answered 200, and the first other answer.
 struct Burst {
@@ -65,7 +69,8 @@ TEST_CASE("circuit breaker: opens as one in both workers, half-opens, closes", "
                             "retries = 1; retry_on = [ 500 ]; "
                             "retry_budget = { percent = 100; min_retries = 1000; }; "
                             "circuit_breaker = { failures = 3; open_ms = 3000; "
-                            "half_open_probes = 1; half_open_successes = 2; };"));
+                            "half_open_probes = 1; half_open_successes = 2; };",
+                            "", kEvenSpread));
   const std::string opened = "circuit breaker of backend " + a.address() +
                              " in pool p is OPEN for 3000 ms: 3 consecutive failures (last: "
                              "status 500)";

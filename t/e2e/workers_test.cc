@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -72,17 +73,12 @@ std::map<pid_t, uint64_t> acceptedByWorker(LbInstance& lb) {
   return accepted;
 }
 
-TEST_CASE("with 2 workers, connections that each serve one request go to one worker",
-          "[process][workers]") {
-  FakeUpstream up("A");
-  LbInstance lb;
-  lb.start(singlePoolConfig({up.address()}));
-  auto workers = lb.workerPids();
-  REQUIRE(workers.size() == 2);
-
-  // Two clients make requests on new connections without a pause for the whole test. Counts
-  // would spread them; once the workers have seen them churn (loads are published every 0.1 s),
-  // one worker accepts every connection between two looks at `lb status`.
+// Two clients make requests on new connections without a pause while `window` is asked, between
+// two looks at `lb status`, about the connections each worker accepted, until it says yes or
+// `timeout` passes. What the windows were, in `seen`.
+bool churnUntil(LbInstance& lb, const std::vector<pid_t>& workers,
+                const std::function<bool(uint64_t, uint64_t)>& window, milliseconds timeout,
+                std::string* seen) {
   std::atomic<bool> stop{false};
   std::atomic<int> failed{0};
   std::vector<std::thread> clients;
@@ -94,28 +90,71 @@ TEST_CASE("with 2 workers, connections that each serve one request go to one wor
       }
     });
   }
-  std::string seen;
   auto before = acceptedByWorker(lb);
-  bool packed = waitUntil(
+  bool done = waitUntil(
       [&] {
         auto after = acceptedByWorker(lb);
         uint64_t first = after[workers[0]] - before[workers[0]];
         uint64_t second = after[workers[1]] - before[workers[1]];
         before = after;
-        if (seen.size() < 400) {
-          seen += std::to_string(first) + "/" + std::to_string(second) + " ";
+        if (seen->size() < 400) {
+          *seen += std::to_string(first) + "/" + std::to_string(second) + " ";
         }
-        return (first == 0 || second == 0) && first + second >= 20;
+        return window(first, second);
       },
-      20s, 50ms);
+      timeout, 50ms);
   stop = true;
   for (auto& th : clients) {
     th.join();
   }
+  CHECK(failed.load() == 0);
+  return done;
+}
+
+TEST_CASE("with 2 workers, connections that each serve one request go to one worker",
+          "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto workers = lb.workerPids();
+  REQUIRE(workers.size() == 2);
+  // Counts would spread them; once the workers have seen them churn (loads are published every
+  // 0.1 s), one worker accepts every connection of a window.
+  std::string seen;
+  bool packed = churnUntil(
+      lb, workers,
+      [](uint64_t first, uint64_t second) {
+        return (first == 0 || second == 0) && first + second >= 20;
+      },
+      20s, &seen);
   INFO("accepted by each worker between two looks: " << seen);
   INFO(lb.diagnostics());
-  CHECK(failed.load() == 0);
   CHECK(packed);
+}
+
+TEST_CASE("accept_spread = \"even\" spreads connections that each serve one request",
+          "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "", "", "accept_spread = \"even\";"));
+  auto workers = lb.workerPids();
+  REQUIRE(workers.size() == 2);
+  // Ten windows of 20 connections or more in a row, each served by both workers (the rule of
+  // "auto" would give each to one worker within a few).
+  std::string seen;
+  int spread = 0;
+  bool ten = churnUntil(
+      lb, workers,
+      [&](uint64_t first, uint64_t second) {
+        if (first + second >= 20) {
+          spread = first > 0 && second > 0 ? spread + 1 : 0;
+        }
+        return spread >= 10;
+      },
+      20s, &seen);
+  INFO("accepted by each worker between two looks: " << seen);
+  INFO(lb.diagnostics());
+  CHECK(ten);
 }
 
 TEST_CASE("a worker killed with SIGKILL is replaced within 1 s and service continues",

@@ -70,8 +70,9 @@ Spread spreadDecision(const WorkerContext& ctx) {
       first = &w;
     }
   }
-  if (first != nullptr && first->churning.load(std::memory_order_relaxed) != 0 &&
-      load < kPackLoadPermille && fresh(*first)) {
+  if (ctx.config->accept_spread == config::AcceptSpread::Auto && first != nullptr &&
+      first->churning.load(std::memory_order_relaxed) != 0 && load < kPackLoadPermille &&
+      fresh(*first)) {
     return first == ctx.slot ? Spread::TakeAll : Spread::Leave;
   }
   return siblingHasRoom(ctx) ? Spread::Leave : Spread::Take;

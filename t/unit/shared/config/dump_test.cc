@@ -90,6 +90,7 @@ void checkEqual(const Config& a, const Config& b) {
   CHECK(a.reload_timeout_ms == b.reload_timeout_ms);
   CHECK(a.max_draining_generations == b.max_draining_generations);
   CHECK(a.drain_window_ms == b.drain_window_ms);
+  CHECK(a.accept_spread == b.accept_spread);
   CHECK(a.error_log.path == b.error_log.path);
   CHECK(a.error_log.level == b.error_log.level);
   CHECK(a.access_log.path == b.access_log.path);

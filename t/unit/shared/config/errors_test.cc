@@ -227,6 +227,8 @@ TEST_CASE("enumerations and paths name their accepted values", "[config]") {
       {"error_log = { level = \"loud\"; };\n" + kListener + kPool, 1,
        "unknown error_log level \"loud\"; expected debug, info, notice, warn, error, crit, alert "
        "or emerg"},
+      {"accept_spread = \"fair\";\n" + kListener + kPool, 1,
+       "unknown accept_spread \"fair\"; expected \"auto\" or \"even\""},
       {"listeners = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"app\";\n"
        "  protocol = \"h2\"; } );\n" +
            kPool,

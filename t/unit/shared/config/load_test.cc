@@ -105,6 +105,7 @@ TEST_CASE("every directive of full.conf is read", "[config]") {
   CHECK(c.reload_timeout_ms == 7000);
   CHECK(c.max_draining_generations == 2);
   CHECK(c.drain_window_ms == 500);
+  CHECK(c.accept_spread == AcceptSpread::Even);
   CHECK(c.error_log.path == "/tmp/lb-test-error.log");
   CHECK(c.error_log.level == LogLevel::Debug);
   CHECK(c.access_log.path == "/tmp/lb-test-access.log");
@@ -175,6 +176,7 @@ TEST_CASE("settings left out get the documented defaults", "[config]") {
   CHECK(c.reload_timeout_ms == 10000);
   CHECK(c.max_draining_generations == 4);
   CHECK(c.drain_window_ms == 2000);
+  CHECK(c.accept_spread == AcceptSpread::Auto);
   CHECK(c.error_log.path == "/var/log/lb/error.log");
   CHECK(c.error_log.level == LogLevel::Notice);
   CHECK(c.access_log.path.empty());

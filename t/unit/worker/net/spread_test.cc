@@ -130,6 +130,13 @@ TEST_CASE("spreadDecision: counts rule when connections stay or the load needs t
     t.other->load_permille.store(99);
     CHECK(spreadDecision(t.ctx) == Spread::Leave);  // packing again, onto the first worker
   }
+  SECTION("accept_spread = \"even\": churn does not count") {
+    t.config.accept_spread = config::AcceptSpread::Even;
+    t.me->churning.store(1);
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);
+  }
   SECTION("a lone worker takes a few at a time") {
     t.config.worker_processes = 1;
     CHECK(spreadDecision(t.ctx) == Spread::Take);
