@@ -45,7 +45,7 @@ struct PoolRuntime {
 
 // Client connections closed since the last spread tick (worker/net/spread.h).
 struct CloseSample {
-  uint32_t churned = 0;  // served one request and closed within a second of it
+  uint32_t churned = 0;  // see countClosed() in worker/net/spread.h
   uint32_t kept = 0;
 };
 

@@ -77,11 +77,10 @@ struct ClientLimits {
   uint32_t body_timeout_ms = 60000;       // client_body_timeout_ms: between two body reads
   uint32_t keepalive_timeout_ms = 75000;  // keepalive_timeout_ms: idle between requests; 0 = off
   uint32_t send_timeout_ms = 60000;       // send_timeout_ms: client not reading our response
-  uint32_t tunnel_timeout_ms =
-      3600000;                       // tunnel_timeout_ms: an upgraded (WebSocket) connection idle
-  uint32_t max_header_size = 16384;  // client_max_header_size: request line + headers
-  uint64_t max_body_size = 1048576;  // client_max_body_size; 0 = unlimited
-  uint32_t keepalive_requests = 10000;  // keepalive_requests per connection; 0 = unlimited
+  uint32_t tunnel_timeout_ms = 3600000;   // tunnel_timeout_ms: a WebSocket tunnel idle
+  uint32_t max_header_size = 16384;       // client_max_header_size: request line + headers
+  uint64_t max_body_size = 1048576;       // client_max_body_size; 0 = unlimited
+  uint32_t keepalive_requests = 10000;    // keepalive_requests per connection; 0 = unlimited
 };
 
 // One certificate of a TLS listener: a PEM certificate chain and its private key. The names

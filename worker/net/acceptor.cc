@@ -47,8 +47,9 @@ Result<void> Acceptor::start(WorkerContext* ctx, const std::vector<int>& fds) {
   }
   poll_.data = this;
   stopped_ = false;
-  if (ctx->config->worker_processes > 1 && ctx->segment != nullptr) {
-    meter_.start(ctx);
+  if (ctx->config->worker_processes > 1 && ctx->segment != nullptr &&
+      ctx->config->accept_spread == config::AcceptSpread::Auto) {
+    meter_.start(ctx);  // what spreadDecision() reads of the siblings
   }
   resume();
   return {};

@@ -56,6 +56,9 @@ Spread spreadDecision(const WorkerContext& ctx) {
   if (!shared(ctx)) {
     return Spread::Take;
   }
+  if (ctx.config->accept_spread == config::AcceptSpread::Even) {
+    return siblingHasRoom(ctx) ? Spread::Leave : Spread::Take;
+  }
   uint64_t gen = ctx.slot->generation.load(std::memory_order_relaxed);
   uint32_t high = slotsHigh(ctx);
   const shm::WorkerSlot* first = nullptr;  // the lowest accepting slot: the same in every worker
@@ -70,12 +73,19 @@ Spread spreadDecision(const WorkerContext& ctx) {
       first = &w;
     }
   }
-  if (ctx.config->accept_spread == config::AcceptSpread::Auto && first != nullptr &&
-      first->churning.load(std::memory_order_relaxed) != 0 && load < kPackLoadPermille &&
-      fresh(*first)) {
+  if (first != nullptr && first->churning.load(std::memory_order_relaxed) != 0 &&
+      load < kPackLoadPermille && fresh(*first)) {
     return first == ctx.slot ? Spread::TakeAll : Spread::Leave;
   }
   return siblingHasRoom(ctx) ? Spread::Leave : Spread::Take;
+}
+
+void countClosed(WorkerContext* ctx, uint32_t requests, bool http2, uint64_t ms_since_request) {
+  if (requests == 1 && !http2 && ms_since_request < kChurnWithinMs) {
+    ++ctx->closes.churned;
+  } else if (requests > 0 || http2) {
+    ++ctx->closes.kept;
+  }
 }
 
 void LoadMeter::start(WorkerContext* ctx) {

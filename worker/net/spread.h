@@ -37,6 +37,9 @@ inline constexpr uint32_t kPackLoadPermille = 900;
 // least three quarters of those that served any.
 inline constexpr uint32_t kChurnMin = 8;
 
+// A connection churned when it served one request and closed within this long of it.
+inline constexpr uint64_t kChurnWithinMs = 1000;
+
 // A first worker whose load was published longer ago than this (its loop is stuck, stopped or
 // dead but not reaped yet) takes nothing by itself: counts rule.
 inline constexpr uint64_t kLoadStaleMs = 3 * kSpreadTickMs;
@@ -46,6 +49,12 @@ inline constexpr uint64_t kLoadStaleMs = 3 * kSpreadTickMs;
 // that sit out, are full or stop do not count: two workers sitting out at once would leave a
 // new connection waiting for the first of them to look again.
 bool siblingHasRoom(const WorkerContext& ctx);
+
+// Counts a closed client connection in ctx->closes: churned when it served one request and
+// closed within kChurnWithinMs of it, kept when it served more or carried HTTP/2 (or a long
+// tunnel); one that served none (a probe, a failed handshake, a scan) says nothing about the
+// traffic.
+void countClosed(WorkerContext* ctx, uint32_t requests, bool http2, uint64_t ms_since_request);
 
 enum class Spread : uint8_t {
   Take,     // accept a few, leaving the rest of a burst to the siblings

@@ -10,6 +10,7 @@
 #include "shared/log/log.h"
 #include "worker/http1/error_pages.h"
 #include "worker/http2/session.h"
+#include "worker/net/spread.h"
 #include "worker/proxy/upstream_conn.h"
 
 namespace lb::worker {
@@ -719,14 +720,7 @@ void ClientConn::onClose(uv_handle_t* h) {
     delete c;
     return;
   }
-  // A connection that served one request and left within a second of it churned; a carrier of
-  // HTTP/2 or a long tunnel stayed. One that served none (a probe, a failed handshake, a scan)
-  // says nothing about the traffic.
-  if (c->requests_ == 1 && c->h2s_ == nullptr && uv_now(ctx->loop) - c->idle_since_ < 1000) {
-    ++ctx->closes.churned;
-  } else if (c->requests_ > 0 || c->h2s_ != nullptr) {
-    ++ctx->closes.kept;
-  }
+  countClosed(ctx, c->requests_, c->h2s_ != nullptr, uv_now(ctx->loop) - c->idle_since_);
   delete c->h2s_;
   c->h2s_ = nullptr;
   c->freeTls();

@@ -16,7 +16,6 @@
 #include <llhttp.h>
 #include <uv.h>
 
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +23,7 @@
 #include "worker/context.h"
 #include "worker/http1/headers.h"
 #include "worker/net/conn_state.h"
+#include "worker/proxy/iov.h"
 #include "worker/timer_queue.h"
 
 namespace lb::worker {
@@ -36,14 +36,6 @@ struct Stream;
 }  // namespace http2
 
 inline constexpr int kMaxIov = 48;
-
-inline size_t iovBytes(const uv_buf_t* iov, int iovcnt) {
-  size_t bytes = 0;
-  for (int i = 0; i < iovcnt; ++i) {
-    bytes += iov[i].len;
-  }
-  return bytes;
-}
 // Backends one request may try (retries is at most 7), breaker refusals included.
 inline constexpr int kMaxTried = 8;
 // After our last byte, unread client input is drained this long so that closing never turns it

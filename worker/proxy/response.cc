@@ -412,7 +412,6 @@ void ClientConn::onTurnWrite(TurnNode* node) {
 bool ClientConn::sendClientIov() {
   Exchange* ex = ex_;
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  int first = 0;
   if (tls_ != nullptr) {
     // The plaintext is copied into TLS records at once; the ciphertext write stands for it.
     if (!tlsWrite(ex->cl_iov, ex->cl_iovcnt)) {
@@ -432,29 +431,14 @@ bool ClientConn::sendClientIov() {
     }
     return false;
   }
-  // As in flushUpstream: a write the socket takes at once skips uv_write's epoll_ctl.
-  size_t bytes = iovBytes(ex->cl_iov, ex->cl_iovcnt);
-  int n = uv_try_write(stream, ex->cl_iov, static_cast<unsigned>(ex->cl_iovcnt));
-  if (n >= 0 && static_cast<size_t>(n) == bytes) {
+  ex->cl_wreq.data = this;
+  int rc = writeIov(stream, &ex->cl_wreq, ex->cl_iov, ex->cl_iovcnt, &ClientConn::onClientWritten);
+  if (rc == 1) {
     ex->cl_iovcnt = 0;
     ex->cl_nchunk = 0;
     return true;
   }
-  if (n < 0 && n != UV_EAGAIN) {
-    closeNow();
-    return false;
-  }
-  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-  while (done > 0 && done >= ex->cl_iov[first].len) {
-    done -= ex->cl_iov[first].len;
-    ++first;
-  }
-  ex->cl_iov[first].base += done;
-  ex->cl_iov[first].len -= static_cast<unsigned>(done);
-  ex->cl_wreq.data = this;
-  int rc = uv_write(&ex->cl_wreq, stream, ex->cl_iov + first,
-                    static_cast<unsigned>(ex->cl_iovcnt - first), &ClientConn::onClientWritten);
-  if (rc != 0) {
+  if (rc < 0) {
     closeNow();
     return false;
   }

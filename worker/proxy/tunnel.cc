@@ -42,9 +42,7 @@ void ClientConn::startTunnel() {
   } else {
     ex->tunnel_out_end = ex->rbuf_start;
   }
-  if (flushClient()) {
-    ex->rbuf_start = ex->tunnel_out_end;
-  }
+  flushClient();  // tunnelWritten() follows
   if (closing_) {
     return;
   }
@@ -57,15 +55,13 @@ void ClientConn::startTunnel() {
 
 void ClientConn::tunnelToClient() {
   Exchange* ex = ex_;
-  while (!closing_ && !ex->cl_write_pending && ex->rbuf_start < ex->rbuf_end) {
+  if (!closing_ && !ex->cl_write_pending && ex->rbuf_start < ex->rbuf_end) {
     ex->cl_iovcnt = 0;
     ex->cl_iov[ex->cl_iovcnt++] =
         uv_buf_init(ex->rbuf + ex->rbuf_start, ex->rbuf_end - ex->rbuf_start);
     ex->tunnel_out_end = ex->rbuf_end;
-    if (!flushClient()) {
-      return;  // tunnelWritten() goes on
-    }
-    ex->rbuf_start = ex->tunnel_out_end;
+    // A tunnel is never an HTTP/2 stream: the write completes later, in tunnelWritten().
+    flushClient();
   }
   if (!closing_ && ex->tunnel_eof && !ex->cl_write_pending && !ex->up_write_pending) {
     closeNow();

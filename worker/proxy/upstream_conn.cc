@@ -196,28 +196,8 @@ void UpstreamConn::onTurnWrite(TurnNode* node) {
 }
 
 int UpstreamConn::sendNow(uv_buf_t* iov, int iovcnt) {
-  size_t bytes = iovBytes(iov, iovcnt);
-  // uv_write costs an epoll_ctl per call in libuv 1.44 (its drain re-arms the watcher); a write
-  // the socket takes at once does not need it.
-  int n = uv_try_write(stream(), iov, static_cast<unsigned>(iovcnt));
-  if (n >= 0 && static_cast<size_t>(n) == bytes) {
-    return 1;
-  }
-  if (n < 0 && n != UV_EAGAIN) {
-    return n;
-  }
-  int first = 0;
-  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-  while (done > 0 && done >= iov[first].len) {
-    done -= iov[first].len;
-    ++first;
-  }
-  iov[first].base += done;
-  iov[first].len -= static_cast<unsigned>(done);
   write_req_.data = this;
-  int rc = uv_write(&write_req_, stream(), iov + first, static_cast<unsigned>(iovcnt - first),
-                    &UpstreamConn::onWritten);
-  return rc != 0 ? rc : 0;
+  return writeIov(stream(), &write_req_, iov, iovcnt, &UpstreamConn::onWritten);
 }
 
 void UpstreamConn::onWritten(uv_write_t* req, int status) {

@@ -143,6 +143,19 @@ TEST_CASE("spreadDecision: counts rule when connections stay or the load needs t
   }
 }
 
+TEST_CASE("countClosed: one request and gone churns; more, or HTTP/2, stays; none is not counted",
+          "[spread]") {
+  WorkerContext ctx;
+  countClosed(&ctx, 1, false, 20);
+  CHECK((ctx.closes.churned == 1 && ctx.closes.kept == 0));
+  countClosed(&ctx, 1, false, kChurnWithinMs);  // idle a while after its request: it stayed
+  countClosed(&ctx, 5, false, 0);
+  countClosed(&ctx, 1, true, 0);  // an HTTP/2 carrier
+  CHECK((ctx.closes.churned == 1 && ctx.closes.kept == 3));
+  countClosed(&ctx, 0, false, 0);  // a probe or a failed handshake
+  CHECK((ctx.closes.churned == 1 && ctx.closes.kept == 3));
+}
+
 // Runs `loop` until `done` or 50 ticks have passed.
 template <class Done>
 bool runUntil(uv_loop_t* loop, Done done) {
