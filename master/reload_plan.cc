@@ -1,9 +1,11 @@
 #include "master/reload_plan.h"
 
+#include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <string_view>
 
-#include "shared/log/log.h"
+#include "shared/config/load.h"
 
 namespace lb::master {
 namespace {
@@ -16,50 +18,152 @@ class Changes {
   template <typename T>
   void field(std::string_view name, const T& from, const T& to) {
     if (!(from == to)) {
-      add(name, text(from), text(to));
+      add(name, std::to_string(from), std::to_string(to));
     }
   }
-  void add(std::string_view name, const std::string& from, const std::string& to) {
+  void add(std::string_view name, std::string_view from, std::string_view to) {
+    note(std::string(name) + " " + std::string(from) + " -> " + std::string(to));
+  }
+  void note(const std::string& text) {
     if (!out_.empty()) {
       out_ += ", ";
     }
-    out_ += std::string(name) + " " + from + " -> " + to;
+    out_ += text;
   }
   bool empty() const { return out_.empty(); }
   const std::string& str() const { return out_; }
 
  private:
-  static std::string text(const std::string& v) { return "\"" + v + "\""; }
-  static std::string text(bool v) { return v ? "true" : "false"; }
-  static std::string text(config::Algorithm a) {
-    return a == config::Algorithm::LeastConn ? "least_conn" : "round_robin";
-  }
-  static std::string text(config::LogLevel l) { return log::levelName(l); }
-  static std::string text(config::AcceptSpread a) {
-    return a == config::AcceptSpread::Even ? "even" : "auto";
-  }
-  template <typename T>
-  static std::string text(const T& v) {
-    return std::to_string(v);
-  }
   std::string out_;
 };
 
-void limitChanges(Changes& c, const config::ClientLimits& a, const config::ClientLimits& b) {
-  c.field("client_header_timeout_ms", a.header_timeout_ms, b.header_timeout_ms);
-  c.field("client_body_timeout_ms", a.body_timeout_ms, b.body_timeout_ms);
-  c.field("keepalive_timeout_ms", a.keepalive_timeout_ms, b.keepalive_timeout_ms);
-  c.field("send_timeout_ms", a.send_timeout_ms, b.send_timeout_ms);
-  c.field("client_max_header_size", a.max_header_size, b.max_header_size);
-  c.field("client_max_body_size", a.max_body_size, b.max_body_size);
-  c.field("keepalive_requests", a.keepalive_requests, b.keepalive_requests);
+// One setting of a dumped block: "health_check.fall" = "3", or an item of a list written on one
+// line, "tls.certificates[0]" = "{ cert = ...; key = ...; }".
+struct Setting {
+  std::string path;
+  std::string value;
+};
+
+std::string_view trimLine(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == ',' || s.back() == ';')) {
+    s.remove_suffix(1);
+  }
+  return s;
 }
 
-std::string actionText(const config::Action& a) {
-  if (a.kind == config::Action::Kind::Pool) {
-    return "pool " + a.pool;
+// The settings of a block written by dumpConfig, dumpListener or dumpPool, in order. It reads
+// only that layout (per line one setting, or one bracket that opens or closes a group), which is
+// why the plan compares dumps: whatever `lb -T` prints, the plan compares, with no list of fields
+// here to keep in step.
+std::vector<Setting> flatten(const std::string& dump) {
+  struct Group {
+    std::string path;
+    int items = -1;  // a list: its items so far; a group: -1
+  };
+  std::vector<Setting> out;
+  std::vector<Group> open;
+  auto child = [&](const std::string& key) {
+    std::string at = open.empty() ? std::string() : open.back().path;
+    return at.empty() || key.front() == '[' ? at + key : at + "." + key;
+  };
+  auto nextItem = [&]() {
+    int i = open.empty() ? 0 : open.back().items++;
+    return "[" + std::to_string(i) + "]";
+  };
+  size_t pos = 0;
+  while (pos < dump.size()) {
+    size_t end = std::min(dump.find('\n', pos), dump.size());
+    std::string_view line = trimLine(std::string_view(dump).substr(pos, end - pos));
+    pos = end + 1;
+    if (line.empty() || line.front() == '#') {
+      continue;
+    }
+    if (line == "}" || line == ")") {
+      if (!open.empty()) {
+        open.pop_back();
+      }
+      continue;
+    }
+    if (line == "{") {  // an item of a list, or the dumped block itself
+      open.push_back({open.empty() ? std::string() : child(nextItem()), -1});
+      continue;
+    }
+    size_t eq = line.find(" = ");
+    if (eq == std::string_view::npos) {  // an item of a list on one line
+      out.push_back({child(nextItem()), std::string(line)});
+      continue;
+    }
+    std::string key(line.substr(0, eq));
+    std::string_view value = line.substr(eq + 3);
+    if (value == "{" || value == "(") {
+      open.push_back({child(key), value == "(" ? 0 : -1});
+      continue;
+    }
+    out.push_back({child(key), std::string(value)});
   }
-  return "return " + std::to_string(a.response.status);
+  return out;
+}
+
+// The group a setting belongs to at the top of its block: "tls" for "tls.certificates[0]".
+std::string_view topGroup(std::string_view path) {
+  return path.substr(0, std::min(path.find('.'), path.find('[')));
+}
+
+// "name old -> new" for every setting that differs between two dumps. A group there on one side
+// only is one entry ("health_check added"); a setting there on one side only is "(unset)" on the
+// other. The groups in `skip` are compared elsewhere.
+void diffDumps(const std::string& from, const std::string& to,
+               std::initializer_list<std::string_view> skip, Changes& c) {
+  const std::vector<Setting> a = flatten(from);
+  const std::vector<Setting> b = flatten(to);
+  auto skipped = [&](const Setting& s) {
+    return std::find(skip.begin(), skip.end(), topGroup(s.path)) != skip.end();
+  };
+  std::map<std::string_view, const Setting*> old_left;
+  std::map<std::string_view, bool> old_groups;
+  std::map<std::string_view, bool> new_groups;
+  for (const Setting& s : a) {
+    old_left.emplace(s.path, &s);
+    old_groups.emplace(topGroup(s.path), true);
+  }
+  for (const Setting& s : b) {
+    new_groups.emplace(topGroup(s.path), true);
+  }
+  std::map<std::string_view, bool> noted;
+  auto wholeGroup = [&](std::string_view group, const char* what) {
+    if (noted.emplace(group, true).second) {
+      c.note(std::string(group) + what);
+    }
+  };
+  for (const Setting& s : b) {
+    if (skipped(s)) {
+      continue;
+    }
+    auto it = old_left.find(s.path);
+    if (it != old_left.end()) {
+      if (it->second->value != s.value) {
+        c.add(s.path, it->second->value, s.value);
+      }
+      old_left.erase(it);
+    } else if (old_groups.count(topGroup(s.path)) == 0) {
+      wholeGroup(topGroup(s.path), " added");
+    } else {
+      c.add(s.path, "(unset)", s.value);
+    }
+  }
+  for (const Setting& s : a) {
+    if (skipped(s) || old_left.count(s.path) == 0) {
+      continue;
+    }
+    if (new_groups.count(topGroup(s.path)) == 0) {
+      wholeGroup(topGroup(s.path), " removed");
+    } else {
+      c.add(s.path, s.value, "(unset)");
+    }
+  }
 }
 
 bool sameAction(const config::Action& a, const config::Action& b) {
@@ -108,14 +212,8 @@ void planListeners(const Config& from, const Config& to, ReloadPlan& plan) {
     }
     plan.listeners_kept.push_back(listenerName(l));
     Changes c;
-    c.field("name", old->name, l.name);
-    c.field("backlog", old->backlog, l.backlog);
-    c.field("routes", old->routes, l.routes);
-    if (old->has_action != l.has_action || (l.has_action && !sameAction(old->action, l.action))) {
-      c.add("action", old->has_action ? actionText(old->action) : "none",
-            l.has_action ? actionText(l.action) : "none");
-    }
-    limitChanges(c, old->limits, l.limits);
+    // The address matched; "listen" may still spell it differently ("[::1]:80", "::1:80").
+    diffDumps(config::dumpListener(*old), config::dumpListener(l), {"listen"}, c);
     if (!c.empty()) {
       plan.listeners_changed.push_back(listenerName(l) + ": " + c.str());
     }
@@ -129,15 +227,7 @@ void planListeners(const Config& from, const Config& to, ReloadPlan& plan) {
 
 void planPool(const config::Pool& a, const config::Pool& b, ReloadPlan& plan) {
   Changes c;
-  c.field("algorithm", a.algorithm, b.algorithm);
-  c.field("keepalive", a.keepalive, b.keepalive);
-  c.field("keepalive_timeout_ms", a.keepalive_timeout_ms, b.keepalive_timeout_ms);
-  c.field("keepalive_requests", a.keepalive_requests, b.keepalive_requests);
-  c.field("connect_timeout_ms", a.connect_timeout_ms, b.connect_timeout_ms);
-  c.field("read_timeout_ms", a.read_timeout_ms, b.read_timeout_ms);
-  c.field("send_timeout_ms", a.send_timeout_ms, b.send_timeout_ms);
-  c.field("retries", a.retries, b.retries);
-  c.field("forwarded_headers", a.forwarded_headers, b.forwarded_headers);
+  diffDumps(config::dumpPool(a), config::dumpPool(b), {"backends"}, c);
   if (!c.empty()) {
     plan.pools_changed.push_back(b.name + ": " + c.str());
   }
@@ -192,18 +282,7 @@ void planPools(const Config& from, const Config& to, ReloadPlan& plan) {
 
 void planSettings(const Config& from, const Config& to, ReloadPlan& plan) {
   Changes c;
-  c.field("worker_processes", from.worker_processes, to.worker_processes);
-  c.field("worker_connections", from.worker_connections, to.worker_connections);
-  c.field("worker_shutdown_timeout_ms", from.worker_shutdown_timeout_ms,
-          to.worker_shutdown_timeout_ms);
-  c.field("reload_timeout_ms", from.reload_timeout_ms, to.reload_timeout_ms);
-  c.field("max_draining_generations", from.max_draining_generations, to.max_draining_generations);
-  c.field("drain_window_ms", from.drain_window_ms, to.drain_window_ms);
-  c.field("accept_spread", from.accept_spread, to.accept_spread);
-  c.field("error_log.path", from.error_log.path, to.error_log.path);
-  c.field("error_log.level", from.error_log.level, to.error_log.level);
-  c.field("access_log.path", from.access_log.path, to.access_log.path);
-  limitChanges(c, from.http, to.http);
+  diffDumps(config::dumpConfig(from), config::dumpConfig(to), {"listeners", "routes", "pools"}, c);
   if (!c.empty()) {
     plan.settings_changed.push_back(c.str());
   }

@@ -199,30 +199,34 @@ void writeTls(Writer& w, int depth, const ListenerTls& t) {
   w.close(depth, '}');
 }
 
+// One item of `listeners`, "{" to "}" (a comma after it unless it is the last).
+void writeListener(Writer& w, int depth, const Listener& l, bool last) {
+  w.line(depth, "{");
+  w.set(depth + 1, "name", literal(l.name));
+  w.set(depth + 1, "listen", literal(l.listen));
+  w.set(depth + 1, "protocol", literal("http"));
+  w.set(depth + 1, "backlog", integer(l.backlog));
+  if (l.has_action) {
+    writeAction(w, depth + 1, l.action);
+  } else {
+    w.set(depth + 1, "routes", literal(l.routes));
+  }
+  writeLimits(w, depth + 1, l.limits);
+  writeTls(w, depth + 1, l.tls);
+  w.open(depth + 1, "http2", '{');
+  w.set(depth + 2, "enabled", l.http2.enabled ? "true" : "false");
+  w.set(depth + 2, "max_concurrent_streams", integer(l.http2.max_concurrent_streams));
+  w.set(depth + 2, "initial_window_size", integer(l.http2.initial_window_size));
+  w.set(depth + 2, "max_resets_burst", integer(l.http2.max_resets_burst));
+  w.set(depth + 2, "max_resets_per_s", integer(l.http2.max_resets_per_s));
+  w.close(depth + 1, '}');
+  closeItem(w, depth, last);
+}
+
 void writeListeners(Writer& w, const Config& c) {
   w.open(0, "listeners", '(');
   for (size_t i = 0; i < c.listeners.size(); ++i) {
-    const Listener& l = c.listeners[i];
-    w.line(1, "{");
-    w.set(2, "name", literal(l.name));
-    w.set(2, "listen", literal(l.listen));
-    w.set(2, "protocol", literal("http"));
-    w.set(2, "backlog", integer(l.backlog));
-    if (l.has_action) {
-      writeAction(w, 2, l.action);
-    } else {
-      w.set(2, "routes", literal(l.routes));
-    }
-    writeLimits(w, 2, l.limits);
-    writeTls(w, 2, l.tls);
-    w.open(2, "http2", '{');
-    w.set(3, "enabled", l.http2.enabled ? "true" : "false");
-    w.set(3, "max_concurrent_streams", integer(l.http2.max_concurrent_streams));
-    w.set(3, "initial_window_size", integer(l.http2.initial_window_size));
-    w.set(3, "max_resets_burst", integer(l.http2.max_resets_burst));
-    w.set(3, "max_resets_per_s", integer(l.http2.max_resets_per_s));
-    w.close(2, '}');
-    closeItem(w, 1, i + 1 == c.listeners.size());
+    writeListener(w, 1, c.listeners[i], i + 1 == c.listeners.size());
   }
   w.close(0, ')');
 }
@@ -333,39 +337,43 @@ void writePoolTls(Writer& w, int depth, const PoolTls& t) {
   w.close(depth, '}');
 }
 
+// One item of `pools`, "{" to "}" (a comma after it unless it is the last).
+void writePool(Writer& w, int depth, const Pool& p, bool last) {
+  w.line(depth, "{");
+  w.set(depth + 1, "name", literal(p.name));
+  w.set(depth + 1, "algorithm", literal(schema::algorithmName(p.algorithm)));
+  if (p.algorithm == Algorithm::Hash) {
+    w.set(depth + 1, "hash_key", literal(schema::hashKeyText(p.hash_key)));
+  }
+  if (p.sticky.enabled) {
+    w.line(depth + 1, "sticky = { cookie = " + literal(p.sticky.cookie) +
+                          "; max_age_s = " + integer(p.sticky.max_age_s) + "; };");
+  }
+  writeHealthCheck(w, depth + 1, p.health_check);
+  w.open(depth + 1, "backends", '(');
+  for (size_t j = 0; j < p.backends.size(); ++j) {
+    const Backend& b = p.backends[j];
+    w.line(depth + 2, "{ address = " + literal(b.address_text) + "; weight = " + integer(b.weight) +
+                          "; max_connections = " + integer(b.max_connections) +
+                          (j + 1 == p.backends.size() ? "; }" : "; },"));
+  }
+  w.close(depth + 1, ')');
+  w.set(depth + 1, "keepalive", integer(p.keepalive));
+  w.set(depth + 1, "keepalive_timeout_ms", integer(p.keepalive_timeout_ms));
+  w.set(depth + 1, "keepalive_requests", integer(p.keepalive_requests));
+  w.set(depth + 1, "connect_timeout_ms", integer(p.connect_timeout_ms));
+  w.set(depth + 1, "read_timeout_ms", integer(p.read_timeout_ms));
+  w.set(depth + 1, "send_timeout_ms", integer(p.send_timeout_ms));
+  writeResilience(w, depth + 1, p);
+  w.set(depth + 1, "forwarded_headers", p.forwarded_headers ? "true" : "false");
+  writePoolTls(w, depth + 1, p.tls);
+  closeItem(w, depth, last);
+}
+
 void writePools(Writer& w, const Config& c) {
   w.open(0, "pools", '(');
   for (size_t i = 0; i < c.pools.size(); ++i) {
-    const Pool& p = c.pools[i];
-    w.line(1, "{");
-    w.set(2, "name", literal(p.name));
-    w.set(2, "algorithm", literal(schema::algorithmName(p.algorithm)));
-    if (p.algorithm == Algorithm::Hash) {
-      w.set(2, "hash_key", literal(schema::hashKeyText(p.hash_key)));
-    }
-    if (p.sticky.enabled) {
-      w.line(2, "sticky = { cookie = " + literal(p.sticky.cookie) +
-                    "; max_age_s = " + integer(p.sticky.max_age_s) + "; };");
-    }
-    writeHealthCheck(w, 2, p.health_check);
-    w.open(2, "backends", '(');
-    for (size_t j = 0; j < p.backends.size(); ++j) {
-      const Backend& b = p.backends[j];
-      w.line(3, "{ address = " + literal(b.address_text) + "; weight = " + integer(b.weight) +
-                    "; max_connections = " + integer(b.max_connections) +
-                    (j + 1 == p.backends.size() ? "; }" : "; },"));
-    }
-    w.close(2, ')');
-    w.set(2, "keepalive", integer(p.keepalive));
-    w.set(2, "keepalive_timeout_ms", integer(p.keepalive_timeout_ms));
-    w.set(2, "keepalive_requests", integer(p.keepalive_requests));
-    w.set(2, "connect_timeout_ms", integer(p.connect_timeout_ms));
-    w.set(2, "read_timeout_ms", integer(p.read_timeout_ms));
-    w.set(2, "send_timeout_ms", integer(p.send_timeout_ms));
-    writeResilience(w, 2, p);
-    w.set(2, "forwarded_headers", p.forwarded_headers ? "true" : "false");
-    writePoolTls(w, 2, p.tls);
-    closeItem(w, 1, i + 1 == c.pools.size());
+    writePool(w, 1, c.pools[i], i + 1 == c.pools.size());
   }
   w.close(0, ')');
 }
@@ -404,6 +412,18 @@ std::string dumpConfig(const Config& config) {
   writeRoutes(w, config);
   w.blank();
   writePools(w, config);
+  return w.take();
+}
+
+std::string dumpListener(const Listener& listener) {
+  Writer w;
+  writeListener(w, 0, listener, true);
+  return w.take();
+}
+
+std::string dumpPool(const Pool& pool) {
+  Writer w;
+  writePool(w, 0, pool, true);
   return w.take();
 }
 

@@ -117,7 +117,7 @@ TEST_CASE("lb -t --plan shows what a reload would change without applying it",
   lb.writeConfig(R"(
     listeners = ( { name = "web"; listen = "127.0.0.1:@PORT_0@"; pool = "app"; },
                   { name = "extra"; listen = "127.0.0.1:@PORT_1@"; return = { status = 204; }; } );
-    pools = ( { name = "app"; algorithm = "least_conn";
+    pools = ( { name = "app"; algorithm = "least_conn"; health_check = { };
                 backends = ( { address = ")" +
                  a.address() + R"("; weight = 5; }, { address = ")" + c.address() +
                  R"("; } ); } );
@@ -128,7 +128,9 @@ TEST_CASE("lb -t --plan shows what a reload would change without applying it",
   CHECK(contains(res.out, "plan: listeners +1 -0 =1 ~0; pools +0 -0 ~1; backends +1 -1 ~1"));
   CHECK(contains(res.out, "listener added:   extra 127.0.0.1:" + std::to_string(lb.port(1))));
   CHECK(contains(res.out, "listener kept:    web 127.0.0.1:" + std::to_string(lb.port(0))));
-  CHECK(contains(res.out, "pool changed:     app: algorithm round_robin -> least_conn"));
+  CHECK(contains(res.out,
+                 "pool changed:     app: algorithm \"round_robin\" -> \"least_conn\", "
+                 "health_check added"));
   CHECK(contains(res.out, "backend added:    app/" + c.address()));
   CHECK(contains(res.out, "backend removed:  app/" + b.address()));
   CHECK(contains(res.out, "backend changed:  app/" + a.address() + ": weight 1 -> 5"));
