@@ -22,7 +22,7 @@ class Changes {
     }
   }
   void add(std::string_view name, std::string_view from, std::string_view to) {
-    note(std::string(name) + " " + std::string(from) + " -> " + std::string(to));
+    note(std::string(name) + " " + shorten(from) + " -> " + shorten(to));
   }
   void note(const std::string& text) {
     if (!out_.empty()) {
@@ -34,6 +34,11 @@ class Changes {
   const std::string& str() const { return out_; }
 
  private:
+  // A static response's body can be kilobytes; the plan is a log line.
+  static std::string shorten(std::string_view v) {
+    constexpr size_t kMax = 80;
+    return v.size() <= kMax ? std::string(v) : std::string(v.substr(0, kMax)) + "...";
+  }
   std::string out_;
 };
 
@@ -92,7 +97,9 @@ std::vector<Setting> flatten(const std::string& dump) {
       continue;
     }
     size_t eq = line.find(" = ");
-    if (eq == std::string_view::npos) {  // an item of a list on one line
+    bool in_list = !open.empty() && open.back().items >= 0;
+    if (eq == std::string_view::npos || (in_list && line.front() == '{')) {
+      // an item of a list on one line: "\"a\"", or "{ cert = \"a.pem\"; key = \"a.key\"; }"
       out.push_back({child(nextItem()), std::string(line)});
       continue;
     }
@@ -114,7 +121,7 @@ std::string_view topGroup(std::string_view path) {
 
 // "name old -> new" for every setting that differs between two dumps. A group there on one side
 // only is one entry ("health_check added"); a setting there on one side only is "(unset)" on the
-// other. The groups in `skip` are compared elsewhere.
+// other ("hash_key (unset) -> \"ip\""). The groups in `skip` are compared elsewhere.
 void diffDumps(const std::string& from, const std::string& to,
                std::initializer_list<std::string_view> skip, Changes& c) {
   const std::vector<Setting> a = flatten(from);
@@ -148,7 +155,7 @@ void diffDumps(const std::string& from, const std::string& to,
         c.add(s.path, it->second->value, s.value);
       }
       old_left.erase(it);
-    } else if (old_groups.count(topGroup(s.path)) == 0) {
+    } else if (topGroup(s.path) != s.path && old_groups.count(topGroup(s.path)) == 0) {
       wholeGroup(topGroup(s.path), " added");
     } else {
       c.add(s.path, "(unset)", s.value);
@@ -158,7 +165,7 @@ void diffDumps(const std::string& from, const std::string& to,
     if (skipped(s) || old_left.count(s.path) == 0) {
       continue;
     }
-    if (new_groups.count(topGroup(s.path)) == 0) {
+    if (topGroup(s.path) != s.path && new_groups.count(topGroup(s.path)) == 0) {
       wholeGroup(topGroup(s.path), " removed");
     } else {
       c.add(s.path, s.value, "(unset)");

@@ -56,11 +56,10 @@ TEST_CASE("reload plan: a pool's settings, each one the dump knows", "[master][r
               "app: algorithm \"round_robin\" -> \"least_conn\", connect_timeout_ms 5000 -> 900"});
     CHECK_FALSE(p.unchanged());
   }
-  SECTION("the hash algorithm is named as such") {
-    ReloadPlan p = plan(conf(), conf("algorithm = \"hash\";"));
-    REQUIRE(p.pools_changed.size() == 1);
-    CHECK(p.pools_changed[0].rfind("app: algorithm \"round_robin\" -> \"hash\", hash_key ", 0) ==
-          0);
+  SECTION("the hash algorithm is named as such, with its key") {
+    ReloadPlan p = plan(conf(), conf("algorithm = \"hash\"; hash_key = \"header:X-User\";"));
+    CHECK(p.pools_changed == Strings{"app: algorithm \"round_robin\" -> \"hash\", hash_key (unset) "
+                                     "-> \"header:X-User\""});
   }
   SECTION("a group turned on or off is one entry") {
     ReloadPlan p = plan(conf(), conf("health_check = { }; tls = { };"));
@@ -129,7 +128,29 @@ TEST_CASE("reload plan: listeners are matched by address", "[master][reload]") {
                         "  return = { status = 503; body = \"down\"; }; } );\n"
                         "pools = ( { name = \"app\"; backends = ( { address = "
                         "\"10.0.0.1:80\"; }, { address = \"10.0.0.2:80\"; } ); } );\n");
-    CHECK(p.listeners_changed == Strings{"web 127.0.0.1:8080: return added, pool removed"});
+    CHECK(p.listeners_changed ==
+          Strings{"web 127.0.0.1:8080: return added, pool \"app\" -> (unset)"});
+  }
+  SECTION("a route table replaced by a pool") {
+    std::string from =
+        "listeners = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; routes = \"r\"; } );\n"
+        "routes = ( { name = \"r\"; rules = ( { pool = \"app\"; } ); } );\n"
+        "pools = ( { name = \"app\"; backends = ( { address = \"10.0.0.1:80\"; },\n"
+        "  { address = \"10.0.0.2:80\"; } ); } );\n";
+    ReloadPlan p = plan(from, conf());
+    CHECK(p.listeners_changed ==
+          Strings{"web 127.0.0.1:8080: pool (unset) -> \"app\", routes \"r\" -> (unset)"});
+  }
+  SECTION("a long static body is cut short in the plan") {
+    std::string body(200, 'x');
+    auto withBody = [&](const std::string& b) {
+      return "listeners = ( { name = \"web\"; listen = \"127.0.0.1:8080\";\n"
+             "  return = { status = 200; body = \"" +
+             b + "\"; }; } );\n";
+    };
+    ReloadPlan p = plan(withBody(body), withBody(body + "y"));
+    std::string cut = "\"" + std::string(79, 'x') + "...";
+    CHECK(p.listeners_changed == Strings{"web 127.0.0.1:8080: return.body " + cut + " -> " + cut});
   }
   SECTION("a new address is a new listener") {
     std::string to = conf();
@@ -164,6 +185,54 @@ TEST_CASE("reload plan: top-level settings, http limits and routes", "[master][r
   routes_b.replace(routes_b.find("/a"), 2, "/b");
   p = plan(routes_a, routes_b);
   CHECK(p.settings_changed == Strings{"routes \"r\" changed"});
+}
+
+TEST_CASE("reload plan: a listener's TLS certificates, item by item", "[master][reload]") {
+  auto tls = [](const std::string& certs) {
+    return conf("", "tls = { certificates = ( " + certs + " ); };");
+  };
+  const std::string a = "{ cert = \"/a.pem\"; key = \"/a.key\"; }";
+  const std::string b = "{ cert = \"/b.pem\"; key = \"/b.key\"; }";
+  CHECK(plan(tls(a + ", " + b), tls(a + ", " + b)).unchanged());
+  ReloadPlan p = plan(tls(a + ", " + b), tls(a));
+  CHECK(p.listeners_changed == Strings{"web 127.0.0.1:8080: tls.certificates[1] { cert = "
+                                       "\"/b.pem\"; key = \"/b.key\"; } -> (unset)"});
+  p = plan(tls(a), tls(b));
+  CHECK(p.listeners_changed ==
+        Strings{"web 127.0.0.1:8080: tls.certificates[0] { cert = \"/a.pem\"; key = \"/a.key\"; } "
+                "-> { cert = \"/b.pem\"; key = \"/b.key\"; }"});
+  p = plan(conf(), tls(a));
+  CHECK(p.listeners_changed == Strings{"web 127.0.0.1:8080: tls added"});
+}
+
+TEST_CASE("reload plan: a config using every kind of group compares equal to itself",
+          "[master][reload]") {
+  const std::string full =
+      "http = { tunnel_timeout_ms = 9000; };\n"
+      "listeners = (\n"
+      "  { name = \"tls\"; listen = \"127.0.0.1:8443\"; routes = \"r\";\n"
+      "    tls = { certificates = ( { cert = \"/a.pem\"; key = \"/a.key\"; },\n"
+      "                             { cert = \"/b.pem\"; key = \"/b.key\"; } );\n"
+      "            alpn = [ \"h2\", \"http/1.1\" ]; }; },\n"
+      "  { name = \"static\"; listen = \"127.0.0.1:8081\";\n"
+      "    return = { status = 200; headers = { X-A = [ \"1\", \"2\" ]; X-B = \"{\"; };\n"
+      "               body = \"{ = }\\n\"; }; }\n"
+      ");\n"
+      "routes = ( { name = \"r\"; rules = ( { path_prefix = \"/a\"; pool = \"h\"; },\n"
+      "                                     { pool = \"s\"; } ); } );\n"
+      "pools = (\n"
+      "  { name = \"h\"; algorithm = \"hash\"; hash_key = \"header:X-User\";\n"
+      "    backends = ( { address = \"10.0.0.1:80\"; max_connections = 5; } );\n"
+      "    queue = { size = 3; }; circuit_breaker = { failures = 2; };\n"
+      "    passive = { failures = 3; }; retry_on = [ 502, 503 ];\n"
+      "    health_check = { type = \"http\"; expect = [ 200 ]; }; tls = { verify = false; }; },\n"
+      "  { name = \"s\"; sticky = { cookie = \"lb\"; };\n"
+      "    backends = ( { address = \"10.0.0.2:80\"; }, { address = \"10.0.0.3:80\"; } ); }\n"
+      ");\n";
+  ReloadPlan p = plan(full, full);
+  INFO(formatPlan(p));
+  CHECK(p.unchanged());
+  CHECK(p.listeners_kept.size() == 2);
 }
 
 }  // namespace lb::master
