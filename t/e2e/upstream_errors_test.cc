@@ -164,4 +164,30 @@ TEST_CASE("504 when the backend stalls in the middle of the body is not a hang",
 }
 
 }  // namespace
+TEST_CASE("a backend that resets an open tunnel: the client's connection closes, and it is logged",
+          "[errors][tunnel]") {
+  // The reset waits until the client has the 101: a reset that overtakes unread bytes reads as
+  // an ordinary end of stream.
+  auto gate = std::make_shared<Gate>();
+  FakeUpstream up("tunnel", [gate](Exchange& ex) {
+    ex.send("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n");
+    ex.waitFor([&] { return gate->isOpen(); }, 10s);
+    ex.resetNow();
+  });
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+
+  HttpClient c(lb.port(0));
+  REQUIRE(c.connected());
+  auto r = c.roundTrip(buildRequest("GET", "/t", {{"Connection", "Upgrade"}, {"Upgrade", "test"}}));
+  INFO(c.error());
+  REQUIRE(r);
+  CHECK(r->status == 101);
+  gate->open();
+  CHECK(c.waitClosed(5s));
+  expectLogged(lb,
+               "upstream " + up.address() +
+                   " in pool \"p\" broke off after the tunnel opened: connection reset by peer");
+}
+
 }  // namespace lb::e2e

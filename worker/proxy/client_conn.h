@@ -293,6 +293,7 @@ class ClientConn {
   bool flushUpstream();
   void afterUpstreamWrite();
   void upstreamFailed(int err, bool timeout);
+  void logUpstreamLoss(int err, const char* during);
   void sendStatic(const config::StaticResponse& r);
   void localResponse(int status);
   void respondLocal();

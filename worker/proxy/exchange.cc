@@ -482,10 +482,29 @@ void ClientConn::onUpstreamWritten(int status) {
   }
 }
 
+// The backend's connection broke with no request left to fail over it (a tunnel, or after a
+// complete response). A reset is the backend's own affair and logs at info; a TLS failure
+// (OpenSSL's words) is an error, as it is when it fails a request.
+void ClientConn::logUpstreamLoss(int err, const char* during) {
+  Exchange* ex = ex_;
+  const config::Pool& pool = *ctx_->pools[ex->pool].pool;
+  const std::string tls_failure = ex->up != nullptr ? ex->up->tlsFailure() : std::string();
+  if (!tls_failure.empty()) {
+    LB_ERROR("upstream %s, after %s (pool \"%s\")", tls_failure.c_str(), during, pool.name.c_str());
+  } else {
+    LB_INFO("upstream %s in pool \"%s\" broke off after %s: %s",
+            pool.backends[ex->backend].address_text.c_str(), pool.name.c_str(), during,
+            uv_strerror(err));
+  }
+}
+
 // The backend failed: connect error, reset, timeout or EOF before a complete response.
 void ClientConn::upstreamFailed(int err, bool timeout) {
   Exchange* ex = ex_;
   if (ex->tunnel) {
+    if (!timeout && err != UV_EOF) {
+      logUpstreamLoss(err, "the tunnel opened");
+    }
     closeNow();
     return;
   }

@@ -95,6 +95,9 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     // The response is whole and on its way to the client (its write may wait for the end of the
     // loop turn): a backend that closes or resets now ends only its connection. A request body
     // still coming has nowhere to go; the client connection closes after the response.
+    if (nread != UV_EOF) {
+      logUpstreamLoss(static_cast<int>(nread), "a complete response");
+    }
     up->close();
     ex->up = nullptr;
     ex->body_ok = false;

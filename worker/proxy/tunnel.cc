@@ -122,6 +122,9 @@ void ClientConn::tunnelUpstreamRead(ssize_t nread) {
     ex->up->stopReading();  // the client has not taken the last bytes yet
     return;
   }
+  if (nread != UV_EOF) {
+    logUpstreamLoss(static_cast<int>(nread), "the tunnel opened");
+  }
   ex->up->stopReading();
   ex->tunnel_eof = true;
   tunnelToClient();
