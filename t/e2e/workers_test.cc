@@ -56,21 +56,26 @@ TEST_CASE("with 2 workers and 50 client connections both workers serve", "[proce
   CHECK(per_worker[workers[1]] >= 1);
 }
 
-// Connections each worker accepted so far, from `lb status --json`.
-std::map<pid_t, uint64_t> acceptedByWorker(LbInstance& lb) {
+// A counter of each worker ("accepted", "connections") from `lb status --json`.
+std::map<pid_t, uint64_t> byWorker(LbInstance& lb, const std::string& field) {
   auto status = lb.runLbCommand({"status", "--json", "-c", lb.configPath()});
-  std::map<pid_t, uint64_t> accepted;
+  std::map<pid_t, uint64_t> values;
   std::istringstream in(status.out);
   std::string line;
+  const std::string key = "\"" + field + "\": ";
   while (std::getline(in, line)) {
     size_t pid = line.find("{\"pid\": ");
-    size_t acc = line.find("\"accepted\": ");
-    if (pid != std::string::npos && acc != std::string::npos) {
-      accepted[static_cast<pid_t>(std::stol(line.substr(pid + 8)))] =
-          std::stoull(line.substr(acc + 12));
+    size_t at = line.find(key);
+    if (pid != std::string::npos && at != std::string::npos) {
+      values[static_cast<pid_t>(std::stol(line.substr(pid + 8)))] =
+          std::stoull(line.substr(at + key.size()));
     }
   }
-  return accepted;
+  return values;
+}
+
+std::map<pid_t, uint64_t> acceptedByWorker(LbInstance& lb) {
+  return byWorker(lb, "accepted");
 }
 
 // Two clients make requests on new connections without a pause while `window` is asked, between
@@ -130,6 +135,46 @@ TEST_CASE("with 2 workers, connections that each serve one request go to one wor
   INFO("accepted by each worker between two looks: " << seen);
   INFO(lb.diagnostics());
   CHECK(packed);
+}
+
+TEST_CASE("while connections churn onto one worker, long-lived ones reach the other past a lead",
+          "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "", "", "worker_connections = 2000;"));
+  auto workers = lb.workerPids();
+  REQUIRE(workers.size() == 2);
+  // Once one worker takes every churning connection, 400 clients connect and stay: the first
+  // worker may run at most 256 connections ahead of the other, so the other gets the rest.
+  constexpr int kHeld = 400;
+  std::vector<std::unique_ptr<HttpClient>> held;
+  std::string seen;
+  std::map<pid_t, uint64_t> conns;
+  bool spread = churnUntil(
+      lb, workers,
+      [&](uint64_t first, uint64_t second) {
+        if (held.empty()) {
+          if (!((first == 0 || second == 0) && first + second >= 20)) {
+            return false;  // not packed yet
+          }
+          for (int i = 0; i < kHeld; ++i) {
+            auto c = std::make_unique<HttpClient>(lb.port(0));
+            auto r = c->roundTrip(buildRequest("GET", "/held"));
+            if (!r || r->status != 200) {
+              FAIL("held connection " << i << ": " << describe(r, c->error()));
+            }
+            held.push_back(std::move(c));
+          }
+        }
+        conns = byWorker(lb, "connections");
+        return std::min(conns[workers[0]], conns[workers[1]]) >= 40;
+      },
+      30s, &seen);
+  INFO("accepted by each worker between two looks: " << seen);
+  INFO("connections held: " << conns[workers[0]] << " and " << conns[workers[1]]);
+  INFO(lb.diagnostics());
+  CHECK(held.size() == kHeld);
+  CHECK(spread);
 }
 
 TEST_CASE("accept_spread = \"even\" spreads connections that each serve one request",

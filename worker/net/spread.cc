@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace lb::worker {
 namespace {
@@ -63,18 +64,26 @@ Spread spreadDecision(const WorkerContext& ctx) {
   uint32_t high = slotsHigh(ctx);
   const shm::WorkerSlot* first = nullptr;  // the lowest accepting slot: the same in every worker
   uint32_t load = 0;
+  int64_t fewest = INT64_MAX;  // connections of the accepting sibling of `first` with the fewest
   for (uint32_t i = 0; i < high; ++i) {
     const shm::WorkerSlot& w = ctx.segment->workers[i];
     if (!live(w, gen)) {
       continue;
     }
     load += w.load_permille.load(std::memory_order_relaxed);
-    if (first == nullptr && w.accepting.load(std::memory_order_relaxed) != 0) {
+    if (w.accepting.load(std::memory_order_relaxed) == 0) {
+      continue;
+    }
+    if (first == nullptr) {
       first = &w;
+    } else {
+      fewest = std::min<int64_t>(fewest, w.active_connections.load(std::memory_order_relaxed));
     }
   }
   if (first != nullptr && first->churning.load(std::memory_order_relaxed) != 0 &&
-      load < kPackLoadPermille && fresh(*first)) {
+      load < kPackLoadPermille && fresh(*first) &&
+      (fewest == INT64_MAX ||
+       first->active_connections.load(std::memory_order_relaxed) <= fewest + kPackMaxLead)) {
     return first == ctx.slot ? Spread::TakeAll : Spread::Leave;
   }
   return siblingHasRoom(ctx) ? Spread::Leave : Spread::Take;

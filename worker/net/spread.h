@@ -33,6 +33,11 @@ inline constexpr uint64_t kSpreadTickMs = 100;
 // less than this share of one CPU (in thousandths): room for the load to grow for a tick or two.
 inline constexpr uint32_t kPackLoadPermille = 900;
 
+// The first worker takes every churning connection only while it holds at most this many client
+// connections more than the accepting sibling with the fewest. Long-lived connections that arrive
+// among the churning ones stay where they landed; this bounds how many pile up on one worker.
+inline constexpr int64_t kPackMaxLead = 256;
+
 // A tick's closed connections churn when at least this many served one request and they are at
 // least three quarters of those that served any.
 inline constexpr uint32_t kChurnMin = 8;

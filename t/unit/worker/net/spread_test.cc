@@ -102,6 +102,21 @@ TEST_CASE("spreadDecision: churning connections all go to the first accepting wo
     t.ctx.slot = t.other;
     CHECK(spreadDecision(t.ctx) == Spread::Take);
   }
+  SECTION("a first worker that ran too far ahead of its siblings does not lead") {
+    t.me->active_connections.store(kPackMaxLead);
+    t.other->active_connections.store(0);
+    CHECK(spreadDecision(t.ctx) == Spread::TakeAll);
+    t.me->active_connections.store(kPackMaxLead + 1);
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);  // counts: the sibling has room
+    t.ctx.slot = t.other;
+    CHECK(spreadDecision(t.ctx) == Spread::Take);
+    t.other->active_connections.store(1);  // within the lead again: packing resumes
+    CHECK(spreadDecision(t.ctx) == Spread::Leave);
+    t.other->accepting.store(0);  // a sibling that takes nothing is no measure
+    t.ctx.slot = t.me;
+    t.me->active_connections.store(10 * kPackMaxLead);
+    CHECK(spreadDecision(t.ctx) == Spread::TakeAll);
+  }
   SECTION("a worker of another generation does not lead") {
     t.me->generation.store(2);
     t.ctx.slot = t.other;
