@@ -164,6 +164,18 @@ TEST_CASE("past max_draining_generations the oldest draining generation is stopp
     auto res = lb.runLbCommand({"-s", "reload", "-c", lb.configPath()});
     INFO(res.describe() << lb.diagnostics());
     REQUIRE(res.exit_code == 0);
+    // The reload succeeds once the new generation is ready; the old one learns it drains just
+    // after, and until then may still take a new connection (the next client's) and serve it.
+    auto drained = [&] {
+      const std::string log = lb.errorLog();
+      const std::string line = "draining: idle connections go to the next generation";
+      int n = 0;
+      for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) {
+        ++n;
+      }
+      return n >= gen;
+    };
+    REQUIRE(waitUntil(drained, 10s));
   }
   // Generations 1..4 drained in turn; with at most 2 draining, 1 and 2 were stopped.
   INFO(lb.diagnostics());
