@@ -1,5 +1,7 @@
-// Request smuggling and ambiguous framing: every such request is answered 400, the connection
-// closed, and nothing reaches the upstream. Each case is its own test so a failure names it.
+// Request smuggling and ambiguous framing: every such request is answered 400 (501 for a
+// transfer coding lb does not decode), the connection closed, and nothing reaches the upstream;
+// the well-formed neighbours of those cases go through. Each case is its own test so a failure
+// names it.
 
 #include "e2e/harness/e2e.h"
 
@@ -132,6 +134,111 @@ TEST_CASE("a smuggled second request after an ambiguous one never reaches the up
   expectRejected(
       "POST / HTTP/1.1\r\nHost: lb.test\r\nContent-Length: 35\r\nTransfer-Encoding: chunked\r\n"
       "\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nX: y\r\n\r\n");
+}
+
+TEST_CASE("chunk data not followed by CRLF is rejected", "[framing][smuggling]") {
+  // A parser that skips any two bytes after chunk data reads "\n5" as the line end and "0" as
+  // the last chunk; one that takes a bare LF reads a 0x50-byte chunk that hides the GET.
+  expectRejected(
+      "POST / HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nab\n50\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+  expectRejected(
+      "POST / HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhelloXX0\r\n\r\n");
+}
+
+TEST_CASE("a header name with a space is rejected", "[framing][smuggling]") {
+  // A backend that trims the name would read a body lb did not.
+  expectRejected(
+      "POST / HTTP/1.1\r\nHost: lb.test\r\nContent Length: 5\r\n\r\nhello"
+      "GET /smuggled HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+}
+
+TEST_CASE("Transfer-Encoding in an HTTP/1.0 request is rejected", "[framing][smuggling]") {
+  expectRejected(
+      "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\nGET /second HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+}
+
+TEST_CASE("a transfer coding besides chunked is 501, never forwarded as chunked alone",
+          "[framing][smuggling]") {
+  expectRejected(
+      "POST / HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n",
+      {501});
+  expectRejected(
+      "POST / HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding: identity\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+      {501});
+}
+
+TEST_CASE("an invalid Host is rejected", "[framing][smuggling]") {
+  for (const char* host : {"a b", "user@lb.test", "lb.test/x", "lb.test:80x", "lb.test:123456",
+                           "[::1", "[zz]:80", ":80"}) {
+    expectRejected("GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n");
+  }
+  // The authority of an absolute-form target stands for Host, and is held to the same form.
+  expectRejected("GET http://user@lb.test/ HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+}
+
+TEST_CASE("valid Host forms are forwarded as sent", "[framing]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  for (const char* host : {"lb.test", "lb.test:8080", "127.0.0.1:80", "[::1]:8080",
+                           "xn--bcher-kva.example", "a_b.example", "lb.test:"}) {
+    auto r = fetch(lb.port(0), buildRequest("GET", "/", {}, "", host));
+    INFO(host << ": " << describe(r));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    auto seen = up.received();
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen.back().headers.value("Host") == host);
+  }
+}
+
+TEST_CASE("Connection: host does not take Host away from the backend", "[framing]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto r = fetch(lb.port(0), buildRequest("GET", "/", {{"Connection", "host"}}));
+  INFO(describe(r));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  auto seen = up.received();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].headers.value("Host") == "lb.test");
+}
+
+TEST_CASE("a request pipelined after an upgrade lb did not make is answered", "[framing]") {
+  // lb speaks h2c itself and never forwards it: the first request goes out without Upgrade and
+  // the connection stays HTTP/1.1 (RFC 9110 7.8), so the second request is the next one.
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  HttpClient c(lb.port(0));
+  REQUIRE(c.connected());
+  REQUIRE(
+      c.send("GET /first HTTP/1.1\r\nHost: lb.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+             "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n"
+             "GET /second HTTP/1.1\r\nHost: lb.test\r\n\r\n"));
+  for (const char* target : {"/first", "/second"}) {
+    auto r = c.read({.timeout = 5s});
+    INFO(target << ": " << describe(r, c.error()));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  auto seen = up.received();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].target == "/first");
+  CHECK_FALSE(seen[0].headers.has("Upgrade"));
+  CHECK(seen[1].target == "/second");
+}
+
+TEST_CASE("an HTTP version other than 1.0 and 1.1 is 505, a malformed one 400", "[framing]") {
+  expectRejected("GET / HTTP/1.2\r\nHost: lb.test\r\n\r\n", {505});
+  expectRejected("GET / HTTP/3.0\r\nHost: lb.test\r\n\r\n", {505});
+  expectRejected("GET / HTTP/1.x\r\nHost: lb.test\r\n\r\n", {400});
 }
 
 }  // namespace

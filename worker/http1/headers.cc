@@ -124,10 +124,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Whether `match` holds for a token of the comma-separated values of the `field` fields.
 template <typename F>
-bool anyConnectionToken(const HeadArena& head, F&& match) {
+bool anyListToken(const HeadArena& head, std::string_view field, F&& match) {
   for (int i = 0; i < head.count(); ++i) {
-    if (!equalsIgnoreCase(head.name(i), "connection")) {
+    if (!equalsIgnoreCase(head.name(i), field)) {
       continue;
     }
     std::string_view v = head.value(i);
@@ -148,12 +149,84 @@ bool anyConnectionToken(const HeadArena& head, F&& match) {
 
 }  // namespace
 
+namespace {
+
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// unreserved / pct-encoded / sub-delims: the characters of a reg-name or IPv4address.
+bool isRegNameChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c)) {
+    return true;
+  }
+  return std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+bool isHexDigit(char c) {
+  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+}  // namespace
+
+bool validHost(std::string_view host) {
+  std::string_view name = host;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {  // IP-literal: an IPv6 address
+    size_t close = host.find(']');
+    if (close == std::string_view::npos || close == 1) {
+      return false;
+    }
+    for (char c : host.substr(1, close - 1)) {
+      if (!isHexDigit(c) && c != ':' && c != '.') {
+        return false;
+      }
+    }
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') {
+      return false;
+    }
+    port = rest.empty() ? rest : rest.substr(1);
+    name = {};
+  } else {
+    size_t colon = name.rfind(':');
+    if (colon != std::string_view::npos) {
+      port = name.substr(colon + 1);
+      name = name.substr(0, colon);
+    }
+    if (name.empty()) {
+      return false;
+    }
+  }
+  for (char c : name) {
+    if (!isRegNameChar(c)) {
+      return false;
+    }
+  }
+  // port = *DIGIT: "example.com:" is allowed; more than five digits is no port.
+  if (port.size() > 5) {
+    return false;
+  }
+  for (char c : port) {
+    if (!isDigit(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool onlyChunkedCoding(const HeadArena& head) {
+  return !anyListToken(head, "transfer-encoding",
+                       [](std::string_view t) { return !equalsIgnoreCase(t, "chunked"); });
+}
+
 bool isConnectionToken(const HeadArena& head, std::string_view name) {
-  return anyConnectionToken(head, [&](std::string_view t) { return equalsIgnoreCase(t, name); });
+  return anyListToken(head, "connection",
+                      [&](std::string_view t) { return equalsIgnoreCase(t, name); });
 }
 
 bool connectionNamesFields(const HeadArena& head) {
-  return anyConnectionToken(head, [](std::string_view t) { return !isHopByHop(t); });
+  return anyListToken(head, "connection", [](std::string_view t) { return !isHopByHop(t); });
 }
 
 namespace {

@@ -100,6 +100,16 @@ bool isConnectionToken(const HeadArena& head, std::string_view name);
 // no field needs isConnectionToken().
 bool connectionNamesFields(const HeadArena& head);
 
+// RFC 9112 3.2 with RFC 3986 3.2.2: uri-host [":" port], the form of a Host field value and of
+// an absolute-form target's authority. A request with any other gets 400: a Host with a space,
+// "@" or "/" in it is read differently by every server that meets it.
+bool validHost(std::string_view host);
+
+// True if every coding the Transfer-Encoding fields of `head` name is "chunked". lb decodes no
+// other, and a body forwarded as "chunked" alone would lose what the others meant (RFC 9112 6.1:
+// 501 for a coding not understood).
+bool onlyChunkedCoding(const HeadArena& head);
+
 // llhttp accepts an obs-fold (a header value continued on a line starting with SP or HTAB) and
 // hands the continuation over as more value bytes. RFC 9112 5.2 lets a recipient reject it, and
 // passing it on is a smuggling vector, so lb refuses it. True if the value piece at `at` follows

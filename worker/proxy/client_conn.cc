@@ -417,13 +417,21 @@ void ClientConn::parseRequest() {
         continue;
       }
       if (err == HPE_PAUSED_UPGRADE) {
-        // Upgrade is not proxied yet: the request went out without it; treat as complete.
+        // The previous request asked for an upgrade that lb did not make (h2c, a body, HTTP/1.0:
+        // it went out without Upgrade, and RFC 9110 7.8 lets a server ignore one); the
+        // connection goes on in HTTP/1.1 and what follows is the next request. An upgrade that
+        // was forwarded ends the connection instead (onReqMessageComplete).
         ex->in_start += static_cast<uint32_t>(llhttp_get_error_pos(&ex->req) - p);
         llhttp_resume_after_upgrade(&ex->req);
-        ex->req_done = true;
-        break;
+        continue;
       }
       int status = ex->error_status != 0 ? ex->error_status : 400;
+      // A well-formed version llhttp does not speak ("HTTP/1.2", "HTTP/3.0") is no bad request:
+      // 505, as lb answers HTTP/2.0 on this parser; a malformed one stays 400.
+      if (err == HPE_INVALID_VERSION &&
+          std::string_view(llhttp_get_error_reason(&ex->req)) == "Invalid HTTP version") {
+        status = 505;
+      }
       LB_INFO("client sent an invalid request: %s (%s)", llhttp_errno_name(err),
               llhttp_get_error_reason(&ex->req));
       ex->in_parse = false;

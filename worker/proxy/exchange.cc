@@ -30,8 +30,8 @@ std::string_view hostWithoutPort(std::string_view host) {
 }
 
 // The authority of an absolute-form request target ("http://a.example:8080/x" ->
-// "a.example:8080", userinfo dropped); empty for the other forms.
-std::string_view authorityOf(std::string_view url) {
+// "a.example:8080", userinfo dropped, and said in `*userinfo`); empty for the other forms.
+std::string_view authorityOf(std::string_view url, bool* userinfo = nullptr) {
   if (url.empty() || url.front() == '/' || url.front() == '*') {
     return {};
   }
@@ -42,6 +42,9 @@ std::string_view authorityOf(std::string_view url) {
   std::string_view rest = url.substr(scheme + 3);
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   size_t at = authority.rfind('@');
+  if (userinfo != nullptr) {
+    *userinfo = at != std::string_view::npos;
+  }
   return at == std::string_view::npos ? authority : authority.substr(at + 1);
 }
 
@@ -85,19 +88,33 @@ void ClientConn::headComplete() {
     requestRefused(505);
     return;
   }
-  // RFC 9112 6.1: a request Transfer-Encoding whose final coding is not chunked cannot be framed.
-  if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
-    requestRefused(400);
-    return;
+  if (p->flags & F_TRANSFER_ENCODING) {
+    // RFC 9112 6.1: a Transfer-Encoding whose final coding is not chunked cannot be framed, and
+    // HTTP/1.0 has no transfer codings: both are faulty framing (nginx answers 400 to both).
+    if (!(p->flags & F_CHUNKED) || p->http_minor == 0) {
+      requestRefused(400);
+      return;
+    }
+    if (!http1::onlyChunkedCoding(ex->req_head)) {
+      requestRefused(501);
+      return;
+    }
   }
   int hosts = 0;
+  std::string_view host;
   for (int i = 0; i < ex->req_head.count(); ++i) {
     if (equalsIgnoreCase(ex->req_head.name(i), "host")) {
       ++hosts;
+      host = ex->req_head.value(i);
     }
   }
-  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-  if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0, and a valid one. An
+  // absolute-form target's authority stands in for it and must be valid too, without userinfo
+  // (RFC 9110 4.2.4: an error in an http URI).
+  bool userinfo = false;
+  std::string_view authority = authorityOf(ex->req_head.url(), &userinfo);
+  if (hosts > 1 || (hosts == 0 && p->http_minor >= 1) || (hosts == 1 && !http1::validHost(host)) ||
+      userinfo || (!authority.empty() && !http1::validHost(authority))) {
     requestRefused(400);
     return;
   }
@@ -351,7 +368,9 @@ bool ClientConn::buildUpstreamHead() {
   const std::string& subject_header = listener_->tls.client_subject_header;
   for (int i = 0; i < h.count(); ++i) {
     std::string_view n = h.name(i);
-    if (http1::isHopByHop(n) || (has_connection && http1::isConnectionToken(h, n))) {
+    // Host is the request's, not the hop's: "Connection: host" does not remove it.
+    if (http1::isHopByHop(n) || (has_connection && http1::isConnectionToken(h, n) &&
+                                 !(n.size() == 4 && equalsIgnoreCase(n, "host")))) {
       continue;
     }
     if (n.size() >= 15 && (n[0] == 'x' || n[0] == 'X')) {

@@ -209,5 +209,35 @@ TEST_CASE("lastChunk without room for the trailers is bare", "[http1]") {
   CHECK(lastChunk(f.arena, 0) == "0\r\n\r\n");
 }
 
+TEST_CASE("validHost takes uri-host [\":\" port] and nothing else", "[http1]") {
+  for (const char* ok : {"example.com", "example.com:8080", "example.com:", "127.0.0.1",
+                         "127.0.0.1:80", "[::1]", "[::1]:443", "[2001:db8::7]", "a_b-c~d.example",
+                         "xn--bcher-kva.example", "%41.example", "a,b"}) {
+    INFO(ok);
+    CHECK(validHost(ok));
+  }
+  for (const char* bad : {"", "a b", "a\tb", "user@example.com", "example.com/path",
+                          "example.com:80x", "example.com:123456", ":80", "[::1", "[]", "[::1]x",
+                          "[zz::1]", "exa\"mple", "example.com\\x", "a?b", "a#b"}) {
+    INFO(bad);
+    CHECK_FALSE(validHost(bad));
+  }
+}
+
+TEST_CASE("onlyChunkedCoding: every Transfer-Encoding coding must be chunked", "[http1]") {
+  ArenaFixture f(1024);
+  REQUIRE(f.field("Host", "example.com"));
+  CHECK(onlyChunkedCoding(f.arena));  // none at all
+  REQUIRE(f.field("Transfer-Encoding", "Chunked"));
+  CHECK(onlyChunkedCoding(f.arena));
+  ArenaFixture g(1024);
+  REQUIRE(g.field("Transfer-Encoding", "gzip, chunked"));
+  CHECK_FALSE(onlyChunkedCoding(g.arena));
+  ArenaFixture h(1024);
+  REQUIRE(h.field("Transfer-Encoding", "identity"));
+  REQUIRE(h.field("transfer-encoding", "chunked"));
+  CHECK_FALSE(onlyChunkedCoding(h.arena));
+}
+
 }  // namespace
 }  // namespace lb::worker::http1
