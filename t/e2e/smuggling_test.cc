@@ -197,6 +197,24 @@ TEST_CASE("valid Host forms are forwarded as sent", "[framing]") {
   }
 }
 
+TEST_CASE("empty header values and a Host with trailing whitespace go through", "[framing]") {
+  FakeUpstream up("A", upstream::raw("HTTP/1.1 200 OK\r\nX-Empty:\r\nContent-Length: 2\r\n\r\nok"));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  HttpClient c(lb.port(0));
+  REQUIRE(c.connected());
+  auto r = c.roundTrip("GET / HTTP/1.1\r\nHost: lb.test \t\r\nX-Empty:\r\nX-Blank: \r\n\r\n");
+  INFO(describe(r, c.error()));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->headers.has("X-Empty"));
+  auto seen = up.received();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].headers.has("X-Empty"));
+  CHECK(seen[0].headers.has("X-Blank"));
+  CHECK(seen[0].headers.value("X-Forwarded-Host") == "lb.test");
+}
+
 TEST_CASE("Connection: host does not take Host away from the backend", "[framing]") {
   FakeUpstream up("A");
   LbInstance lb;

@@ -91,8 +91,13 @@ bool isHopByHop(std::string_view n) {
   }
 }
 
-bool followsObsFold(const char* buf_begin, const char* at, char before) {
+bool followsObsFold(const char* buf_begin, const char* at, size_t n, char before) {
   if (buf_begin == nullptr) {
+    return false;
+  }
+  // An empty value ("X-Empty:" then CRLF) comes as a zero-length piece right after the line's
+  // CRLF: no fold. A fold's piece starts after the whitespace that opens its line.
+  if (n == 0 && (at == buf_begin || at[-1] == '\n')) {
     return false;
   }
   const char* q = at;
@@ -112,9 +117,7 @@ char lastNonBlank(const char* begin, const char* end, char fallback) {
   return fallback;
 }
 
-namespace {
-
-std::string_view trim(std::string_view s) {
+std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
   }
@@ -123,6 +126,8 @@ std::string_view trim(std::string_view s) {
   }
   return s;
 }
+
+namespace {
 
 // Whether `match` holds for a token of the comma-separated values of the `field` fields.
 template <typename F>
@@ -134,7 +139,7 @@ bool anyListToken(const HeadArena& head, std::string_view field, F&& match) {
     std::string_view v = head.value(i);
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string_view tok = trim(v.substr(0, comma));
+      std::string_view tok = trimOws(v.substr(0, comma));
       if (!tok.empty() && match(tok)) {
         return true;
       }

@@ -112,10 +112,14 @@ bool onlyChunkedCoding(const HeadArena& head);
 
 // llhttp accepts an obs-fold (a header value continued on a line starting with SP or HTAB) and
 // hands the continuation over as more value bytes. RFC 9112 5.2 lets a recipient reject it, and
-// passing it on is a smuggling vector, so lb refuses it. True if the value piece at `at` follows
-// a line break (only whitespace between), looking back no further than `buf_begin`; when the look
-// back reaches it, `before` is the last non-blank byte of the input that came before the buffer.
-bool followsObsFold(const char* buf_begin, const char* at, char before);
+// passing it on is a smuggling vector, so lb refuses it. True if the value piece [at, at + n)
+// follows a line break (only whitespace between), looking back no further than `buf_begin`; when
+// the look back reaches it, `before` is the last non-blank byte of the input that came before the
+// buffer.
+bool followsObsFold(const char* buf_begin, const char* at, size_t n, char before);
+
+// `s` without the spaces and tabs at either end (OWS, RFC 9110 5.6.3).
+std::string_view trimOws(std::string_view s);
 
 // The last byte of [begin, end) that is not SP or HTAB, or `fallback` if there is none. Kept when a
 // parse buffer is recycled, for followsObsFold.

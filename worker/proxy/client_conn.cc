@@ -532,7 +532,7 @@ int ClientConn::onReqHeaderFieldComplete(llhttp_t* p) {
 
 int ClientConn::onReqHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
-  if (http1::followsObsFold(ex->in_buf, at, ex->in_before)) {
+  if (http1::followsObsFold(ex->in_buf, at, n, ex->in_before)) {
     ex->error_status = 400;
     return -1;
   }

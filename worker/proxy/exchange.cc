@@ -66,7 +66,7 @@ std::string_view pathOf(std::string_view url) {
 // 3.2.2: it overrides Host), else the Host header.
 std::string_view requestHost(const http1::HeadArena& head) {
   std::string_view authority = authorityOf(head.url());
-  return authority.empty() ? head.find("host") : authority;
+  return authority.empty() ? http1::trimOws(head.find("host")) : authority;
 }
 
 }  // namespace
@@ -105,7 +105,7 @@ void ClientConn::headComplete() {
   for (int i = 0; i < ex->req_head.count(); ++i) {
     if (equalsIgnoreCase(ex->req_head.name(i), "host")) {
       ++hosts;
-      host = ex->req_head.value(i);
+      host = http1::trimOws(ex->req_head.value(i));  // llhttp keeps trailing OWS
     }
   }
   // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0, and a valid one. An

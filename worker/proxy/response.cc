@@ -227,7 +227,7 @@ int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
 
 int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
-  if (http1::followsObsFold(ex->rbuf, at, ex->rbuf_before)) {
+  if (http1::followsObsFold(ex->rbuf, at, n, ex->rbuf_before)) {
     return -1;  // the response is refused (502), RFC 9112 5.2
   }
   if (ex->resp_head_done) {

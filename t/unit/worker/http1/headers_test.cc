@@ -239,5 +239,25 @@ TEST_CASE("onlyChunkedCoding: every Transfer-Encoding coding must be chunked", "
   CHECK_FALSE(onlyChunkedCoding(h.arena));
 }
 
+TEST_CASE("followsObsFold: a continuation line is a fold, an empty value is not", "[http1]") {
+  const std::string fold = "X: a\r\n b\r\n";
+  const char* b = fold.data();
+  CHECK_FALSE(followsObsFold(b, b + 3, 1, 'x'));  // "a"
+  CHECK(followsObsFold(b, b + 7, 1, 'x'));        // " b" on the next line
+  const std::string blank = "X: a\r\n \r\n";
+  CHECK(followsObsFold(blank.data(), blank.data() + 7, 0, 'x'));  // a fold of whitespace alone
+  // "X-Empty:" then CRLF: llhttp hands over a zero-length value just after the line's CRLF.
+  const std::string empty = "X-Empty:\r\nY: 1\r\n";
+  CHECK_FALSE(followsObsFold(empty.data(), empty.data() + 10, 0, 'x'));
+  CHECK_FALSE(followsObsFold(empty.data(), empty.data(), 0, '\n'));  // at a read's start
+  CHECK(followsObsFold(empty.data(), empty.data(), 1, '\n'));
+}
+
+TEST_CASE("trimOws drops spaces and tabs at both ends only", "[http1]") {
+  CHECK(trimOws(" \ta b\t ") == "a b");
+  CHECK(trimOws("").empty());
+  CHECK(trimOws(" \t ").empty());
+}
+
 }  // namespace
 }  // namespace lb::worker::http1
