@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "shared/config/load.h"
@@ -130,18 +131,18 @@ void diffDumps(const std::string& from, const std::string& to,
     return std::find(skip.begin(), skip.end(), topGroup(s.path)) != skip.end();
   };
   std::map<std::string_view, const Setting*> old_left;
-  std::map<std::string_view, bool> old_groups;
-  std::map<std::string_view, bool> new_groups;
+  std::set<std::string_view> old_groups;
+  std::set<std::string_view> new_groups;
   for (const Setting& s : a) {
     old_left.emplace(s.path, &s);
-    old_groups.emplace(topGroup(s.path), true);
+    old_groups.insert(topGroup(s.path));
   }
   for (const Setting& s : b) {
-    new_groups.emplace(topGroup(s.path), true);
+    new_groups.insert(topGroup(s.path));
   }
-  std::map<std::string_view, bool> noted;
+  std::set<std::string_view> noted;
   auto wholeGroup = [&](std::string_view group, const char* what) {
-    if (noted.emplace(group, true).second) {
+    if (noted.insert(group).second) {
       c.note(std::string(group) + what);
     }
   };
@@ -171,31 +172,6 @@ void diffDumps(const std::string& from, const std::string& to,
       c.add(s.path, s.value, "(unset)");
     }
   }
-}
-
-bool sameAction(const config::Action& a, const config::Action& b) {
-  if (a.kind != b.kind) {
-    return false;
-  }
-  if (a.kind == config::Action::Kind::Pool) {
-    return a.pool == b.pool;
-  }
-  return a.response.status == b.response.status && a.response.headers == b.response.headers &&
-         a.response.body == b.response.body;
-}
-
-bool sameRules(const config::RouteTable& a, const config::RouteTable& b) {
-  if (a.rules.size() != b.rules.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.rules.size(); ++i) {
-    const auto& x = a.rules[i];
-    const auto& y = b.rules[i];
-    if (x.host != y.host || x.path_prefix != y.path_prefix || !sameAction(x.action, y.action)) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string listenerName(const config::Listener& l) {
@@ -302,7 +278,7 @@ void planSettings(const Config& from, const Config& to, ReloadPlan& plan) {
     if (it == old_routes.end()) {
       plan.settings_changed.push_back("routes \"" + r.name + "\" added");
     } else {
-      if (!sameRules(*it->second, r)) {
+      if (config::dumpRouteTable(*it->second) != config::dumpRouteTable(r)) {
         plan.settings_changed.push_back("routes \"" + r.name + "\" changed");
       }
       old_routes.erase(it);

@@ -231,23 +231,27 @@ void writeListeners(Writer& w, const Config& c) {
   w.close(0, ')');
 }
 
+// One item of `routes`, "{" to "}" (a comma after it unless it is the last).
+void writeRouteTable(Writer& w, int depth, const RouteTable& t, bool last) {
+  w.line(depth, "{");
+  w.set(depth + 1, "name", literal(t.name));
+  w.open(depth + 1, "rules", '(');
+  for (size_t j = 0; j < t.rules.size(); ++j) {
+    const RouteRule& rule = t.rules[j];
+    w.line(depth + 2, "{");
+    w.set(depth + 3, "host", literal(rule.host));
+    w.set(depth + 3, "path_prefix", literal(rule.path_prefix));
+    writeAction(w, depth + 3, rule.action);
+    closeItem(w, depth + 2, j + 1 == t.rules.size());
+  }
+  w.close(depth + 1, ')');
+  closeItem(w, depth, last);
+}
+
 void writeRoutes(Writer& w, const Config& c) {
   w.open(0, "routes", '(');
   for (size_t i = 0; i < c.routes.size(); ++i) {
-    const RouteTable& t = c.routes[i];
-    w.line(1, "{");
-    w.set(2, "name", literal(t.name));
-    w.open(2, "rules", '(');
-    for (size_t j = 0; j < t.rules.size(); ++j) {
-      const RouteRule& rule = t.rules[j];
-      w.line(3, "{");
-      w.set(4, "host", literal(rule.host));
-      w.set(4, "path_prefix", literal(rule.path_prefix));
-      writeAction(w, 4, rule.action);
-      closeItem(w, 3, j + 1 == t.rules.size());
-    }
-    w.close(2, ')');
-    closeItem(w, 1, i + 1 == c.routes.size());
+    writeRouteTable(w, 1, c.routes[i], i + 1 == c.routes.size());
   }
   w.close(0, ')');
 }
@@ -418,6 +422,12 @@ std::string dumpConfig(const Config& config) {
 std::string dumpListener(const Listener& listener) {
   Writer w;
   writeListener(w, 0, listener, true);
+  return w.take();
+}
+
+std::string dumpRouteTable(const RouteTable& table) {
+  Writer w;
+  writeRouteTable(w, 0, table, true);
   return w.take();
 }
 

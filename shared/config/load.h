@@ -29,9 +29,10 @@ Result<Config, ConfigErrors> loadConfigFromString(const std::string& text, const
 
 // The effective config with every default filled in, in the file's own syntax (`lb -T`).
 std::string dumpConfig(const Config& config);
-// One listener or pool as it appears in dumpConfig's list, "{" to "}": what a reload plan
-// compares, so that every directive the dump knows is compared.
+// One listener, route table or pool as it appears in dumpConfig's list, "{" to "}": what a
+// reload plan compares, so that every directive the dump knows is compared.
 std::string dumpListener(const Listener& listener);
+std::string dumpRouteTable(const RouteTable& table);
 std::string dumpPool(const Pool& pool);
 
 }  // namespace lb::config

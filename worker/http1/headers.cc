@@ -152,10 +152,6 @@ bool anyListToken(const HeadArena& head, std::string_view field, F&& match) {
   return false;
 }
 
-}  // namespace
-
-namespace {
-
 bool isDigit(char c) {
   return c >= '0' && c <= '9';
 }
