@@ -1,5 +1,9 @@
 #include "worker/http1/headers.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -156,60 +160,104 @@ bool isDigit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// unreserved / pct-encoded / sub-delims: the characters of a reg-name or IPv4address.
-bool isRegNameChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c)) {
-    return true;
-  }
-  return std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
-}
-
 bool isHexDigit(char c) {
   return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool isUnreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+bool isSubDelim(char c) {
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// *( unreserved / pct-encoded / sub-delims / extra ), with every "%" followed by two hex digits.
+bool allUriChars(std::string_view s, std::string_view extra) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size() || !isHexDigit(s[i + 1]) || !isHexDigit(s[i + 2])) {
+        return false;
+      }
+      i += 2;
+    } else if (!isUnreserved(c) && !isSubDelim(c) && extra.find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The inside of an IP-literal's brackets: IPv6address, IPv6address "%25" ZoneID (RFC 6874),
+// or IPvFuture.
+bool validIpLiteral(std::string_view in) {
+  if (!in.empty() && (in.front() == 'v' || in.front() == 'V')) {
+    size_t dot = in.find('.');
+    if (dot == std::string_view::npos || dot == 1 || dot + 1 == in.size()) {
+      return false;
+    }
+    for (char c : in.substr(1, dot - 1)) {
+      if (!isHexDigit(c)) {
+        return false;
+      }
+    }
+    std::string_view rest = in.substr(dot + 1);
+    return rest.find('%') == std::string_view::npos && allUriChars(rest, ":");
+  }
+  std::string_view addr = in;
+  size_t zone = in.find("%25");
+  if (zone != std::string_view::npos) {
+    std::string_view id = in.substr(zone + 3);
+    if (id.empty() || !allUriChars(id, "") ||
+        id.find_first_of("!$&'()*+,;=") != std::string_view::npos) {
+      return false;
+    }
+    addr = in.substr(0, zone);
+  }
+  char text[INET6_ADDRSTRLEN];
+  if (addr.empty() || addr.size() >= sizeof(text)) {
+    return false;
+  }
+  std::memcpy(text, addr.data(), addr.size());
+  text[addr.size()] = '\0';
+  in6_addr out;
+  return inet_pton(AF_INET6, text, &out) == 1;
 }
 
 }  // namespace
 
 bool validHost(std::string_view host) {
-  std::string_view name = host;
   std::string_view port;
-  if (!host.empty() && host.front() == '[') {  // IP-literal: an IPv6 address
+  if (!host.empty() && host.front() == '[') {
     size_t close = host.find(']');
-    if (close == std::string_view::npos || close == 1) {
+    if (close == std::string_view::npos || !validIpLiteral(host.substr(1, close - 1))) {
       return false;
-    }
-    for (char c : host.substr(1, close - 1)) {
-      if (!isHexDigit(c) && c != ':' && c != '.') {
-        return false;
-      }
     }
     std::string_view rest = host.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') {
       return false;
     }
     port = rest.empty() ? rest : rest.substr(1);
-    name = {};
   } else {
-    size_t colon = name.rfind(':');
+    // reg-name or IPv4address; an "http" URI's host is never empty (RFC 9110 4.2.1).
+    size_t colon = host.find(':');
+    std::string_view name = host.substr(0, colon);
     if (colon != std::string_view::npos) {
-      port = name.substr(colon + 1);
-      name = name.substr(0, colon);
+      port = host.substr(colon + 1);
     }
-    if (name.empty()) {
+    if (name.empty() || !allUriChars(name, "")) {
       return false;
     }
   }
-  for (char c : name) {
-    if (!isRegNameChar(c)) {
-      return false;
-    }
-  }
-  // port = *DIGIT: "example.com:" is allowed; more than five digits is no port.
-  if (port.size() > 5) {
-    return false;
-  }
+  // port = *DIGIT, so "example.com:" is allowed; a number past 65535 names no port.
+  uint32_t value = 0;
   for (char c : port) {
     if (!isDigit(c)) {
+      return false;
+    }
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+    if (value > 65535) {
       return false;
     }
   }

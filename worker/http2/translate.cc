@@ -7,6 +7,8 @@
 #include <new>
 #include <span>
 
+#include "worker/http1/headers.h"
+
 namespace lb::worker::http2 {
 namespace {
 
@@ -46,20 +48,6 @@ bool validPath(std::string_view p, std::string_view method) {
   return std::all_of(p.begin(), p.end(), [](char ch) {
     auto c = static_cast<unsigned char>(ch);
     return c > 0x20 && c < 0x7f && c != '#';
-  });
-}
-
-// RFC 3986 host [":" port], no userinfo (RFC 9113 8.3.1).
-bool validAuthority(std::string_view a) {
-  if (a.empty()) {
-    return false;
-  }
-  return std::all_of(a.begin(), a.end(), [](char ch) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-      return true;
-    }
-    return std::strchr("-._~%!$&'()*+,;=:[]", c) != nullptr && c != 0;
   });
 }
 
@@ -192,7 +180,8 @@ bool buildRequestHead(RequestHead* h, bool body_follows, std::string* out, bool*
     refuse(h, 400, "host differs from :authority");
     return false;
   }
-  if (!validAuthority(authority)) {
+  // The same uri-host [":" port] an HTTP/1.1 Host must be, without userinfo (RFC 9113 8.3.1).
+  if (!http1::validHost(authority)) {
     refuse(h, 400, "invalid :authority");
     return false;
   }

@@ -212,13 +212,40 @@ TEST_CASE("lastChunk without room for the trailers is bare", "[http1]") {
 TEST_CASE("validHost takes uri-host [\":\" port] and nothing else", "[http1]") {
   for (const char* ok : {"example.com", "example.com:8080", "example.com:", "127.0.0.1",
                          "127.0.0.1:80", "[::1]", "[::1]:443", "[2001:db8::7]", "a_b-c~d.example",
-                         "xn--bcher-kva.example", "%41.example", "a,b"}) {
+                         "xn--bcher-kva.example", "%41.example", "a,b", "example.com:65535",
+                         "[fe80::1%25eth0]:80", "[v1.fe80::a+en1]", "[::ffff:127.0.0.1]"}) {
     INFO(ok);
     CHECK(validHost(ok));
   }
-  for (const char* bad : {"", "a b", "a\tb", "user@example.com", "example.com/path",
-                          "example.com:80x", "example.com:123456", ":80", "[::1", "[]", "[::1]x",
-                          "[zz::1]", "exa\"mple", "example.com\\x", "a?b", "a#b"}) {
+  for (const char* bad : {"",
+                          "a b",
+                          "a\tb",
+                          "user@example.com",
+                          "example.com/path",
+                          "example.com:80x",
+                          "example.com:123456",
+                          ":80",
+                          "[::1",
+                          "[]",
+                          "[::1]x",
+                          "[zz::1]",
+                          "exa\"mple",
+                          "example.com\\x",
+                          "a?b",
+                          "a#b",
+                          "a%zz",
+                          "a%4",
+                          "example.com:65536",
+                          "example.com:99999",
+                          "[1]",
+                          "[::1::2]",
+                          "[fe80::1%eth0]",
+                          "[fe80::1%25]",
+                          "[v1.]",
+                          "[vz.a]",
+                          "a:b:80",
+                          "[::1]:80:80",
+                          "\xc3\xa9.example"}) {
     INFO(bad);
     CHECK_FALSE(validHost(bad));
   }
