@@ -78,6 +78,19 @@ TEST_CASE("502 for malformed response framing from the backend", "[errors][502]"
   expectStatus(lb.port(0), 502);
 }
 
+TEST_CASE("502 for Transfer-Encoding in an HTTP/1.0 response", "[errors][502]") {
+  // RFC 9112 6.1: faulty framing. Read as chunked it says "abc"; read to the close it says
+  // the chunk lines too: a cache behind lb and one in front of it would disagree.
+  FakeUpstream up("te10", upstream::raw("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        "3\r\nabc\r\n0\r\n\r\n",
+                                        true));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+
+  expectStatus(lb.port(0), 502);
+  expectLogged(lb, "Transfer-Encoding in an HTTP/1.0 response");
+}
+
 TEST_CASE("a refused connection is retried on another backend", "[errors][retry]") {
   FakeUpstream up("alive");
   LbInstance lb;

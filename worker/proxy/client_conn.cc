@@ -161,6 +161,7 @@ void ClientConn::resetForNextRequest() {
   ex->resp_pause = Pause::None;
   ex->status = ex->upstream_status = ex->fail_status = 0;
   ex->stale_retry_done = ex->skip_interim = ex->up_bytes_in = false;
+  ex->resp_refusal = nullptr;
   ex->upgrade = ex->tunnel = ex->tunnel_eof = false;
   ex->tunnel_in_end = ex->tunnel_out_end = 0;
   ex->req_fields = ex->resp_fields = 0;

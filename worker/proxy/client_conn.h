@@ -92,8 +92,10 @@ struct Exchange {
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
-  bool up_bytes_in = false;        // the current attempt's backend sent something
-  bool skip_interim = false;       // a 1xx response is being skipped
+  bool up_bytes_in = false;   // the current attempt's backend sent something
+  bool skip_interim = false;  // a 1xx response is being skipped
+  // Why a response callback refused the response: llhttp reports only "User callback error".
+  const char* resp_refusal = nullptr;
   int req_fields = 0;              // fields of the request head; those after them are its trailers
   int resp_fields = 0;             // the same for the response
   bool req_trailers_lost = false;  // trailers past the arena are dropped, not an error

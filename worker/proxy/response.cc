@@ -168,7 +168,8 @@ void ClientConn::parseResponse() {
       }
       LB_ERROR("upstream %s sent an invalid response: %s (%s)",
                ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str(),
-               llhttp_errno_name(err), llhttp_get_error_reason(&ex->resp));
+               llhttp_errno_name(err),
+               ex->resp_refusal != nullptr ? ex->resp_refusal : llhttp_get_error_reason(&ex->resp));
       if (ex->resp_head_done) {
         ex->resp_close_after = true;
         if (ex->cl_iovcnt > 0) {
@@ -228,6 +229,7 @@ int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
 int ClientConn::onRespHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Exchange* ex = self(p)->ex_;
   if (http1::followsObsFold(ex->rbuf, at, n, ex->rbuf_before)) {
+    ex->resp_refusal = "obs-fold in a header";
     return -1;  // the response is refused (502), RFC 9112 5.2
   }
   if (ex->resp_head_done) {
@@ -241,7 +243,14 @@ int ClientConn::onRespHeadersComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   int code = p->status_code;
   if (code == 101 && !ex->upgrade) {
-    return -1;  // a switch nobody asked for: the response is refused (502)
+    ex->resp_refusal = "101 Switching Protocols to a request that asked for none";
+    return -1;  // the response is refused (502)
+  }
+  if ((p->flags & F_TRANSFER_ENCODING) && p->http_major == 1 && p->http_minor == 0) {
+    // RFC 9112 6.1: such framing is faulty. Reading it as chunked, as a 1.1 response, is one
+    // guess among several; the response is refused (502) and the connection closed.
+    ex->resp_refusal = "Transfer-Encoding in an HTTP/1.0 response";
+    return -1;
   }
   if (code < 200 && code != 101) {
     // Interim responses (100, 103) are not forwarded: lb answered Expect itself.

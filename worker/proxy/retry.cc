@@ -118,6 +118,7 @@ void ClientConn::resetAttempt() {
   ex->resp_pause = Pause::None;
   ex->resp_kick = false;
   ex->skip_interim = false;
+  ex->resp_refusal = nullptr;
   ex->up_bytes_in = false;
   ex->resp_head_done = false;
   ex->status = ex->upstream_status = 0;
