@@ -259,5 +259,16 @@ TEST_CASE("an HTTP version other than 1.0 and 1.1 is 505, a malformed one 400", 
   expectRejected("GET / HTTP/1.x\r\nHost: lb.test\r\n\r\n", {400});
 }
 
+TEST_CASE("a method lb cannot parse is 501 when it is a token, 400 when it is not", "[framing]") {
+  // Methods are case-sensitive tokens (RFC 9110 9.1): "get" is not GET.
+  expectRejected("FOOBAR / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
+  expectRejected("get / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
+  expectRejected("GETS / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
+  expectRejected("GE / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
+  expectRejected("G(T / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
+  expectRejected(" GET / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
+  expectRejected("GET\t/ HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
+}
+
 }  // namespace
 }  // namespace lb::e2e

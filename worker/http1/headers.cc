@@ -264,6 +264,22 @@ bool validHost(std::string_view host) {
   return true;
 }
 
+bool inTokenMethod(std::string_view piece, size_t at) {
+  auto tchar = [](char c) {
+    return isUnreserved(c) || std::string_view("!#$%&'*+^`|").find(c) != std::string_view::npos;
+  };
+  size_t sp = piece.find(' ', at);
+  if (sp == std::string_view::npos || (sp == at && (at == 0 || !tchar(piece[at - 1])))) {
+    return false;
+  }
+  for (char c : piece.substr(at, sp - at)) {
+    if (!tchar(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool onlyChunkedCoding(const HeadArena& head) {
   return !anyListToken(head, "transfer-encoding",
                        [](std::string_view t) { return !equalsIgnoreCase(t, "chunked"); });

@@ -105,6 +105,11 @@ bool connectionNamesFields(const HeadArena& head);
 // "@" or "/" in it is read differently by every server that meets it.
 bool validHost(std::string_view host);
 
+// True if llhttp, stopped at `at` in `piece` on a method it does not know, stopped inside a
+// token that SP ends: a well-formed method lb cannot forward (llhttp parses only the methods it
+// lists) gets 501 (RFC 9110 9.1), not 400. False when the SP is not in `piece` yet.
+bool inTokenMethod(std::string_view piece, size_t at);
+
 // True if every coding the Transfer-Encoding fields of `head` name is "chunked". lb decodes no
 // other, and a body forwarded as "chunked" alone would lose what the others meant (RFC 9112 6.1:
 // 501 for a coding not understood).

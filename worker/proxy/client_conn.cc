@@ -432,6 +432,11 @@ void ClientConn::parseRequest() {
       if (err == HPE_INVALID_VERSION &&
           std::string_view(llhttp_get_error_reason(&ex->req)) == "Invalid HTTP version") {
         status = 505;
+      } else if (err == HPE_INVALID_METHOD) {
+        const char* at = llhttp_get_error_pos(&ex->req);
+        if (at >= p && at < p + n && http1::inTokenMethod({p, n}, at - p)) {
+          status = 501;
+        }
       }
       LB_INFO("client sent an invalid request: %s (%s)", llhttp_errno_name(err),
               llhttp_get_error_reason(&ex->req));

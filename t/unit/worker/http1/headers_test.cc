@@ -251,6 +251,20 @@ TEST_CASE("validHost takes uri-host [\":\" port] and nothing else", "[http1]") {
   }
 }
 
+TEST_CASE("inTokenMethod: llhttp stopped inside a token method that SP ends", "[http1]") {
+  CHECK(inTokenMethod("FOOBAR / HTTP/1.1\r\n", 0));
+  CHECK(inTokenMethod("GETX / HTTP/1.1\r\n", 3));  // llhttp took "GET" and stopped at X
+  CHECK(inTokenMethod("GE / HTTP/1.1\r\n", 2));    // ... or at the SP after a prefix
+  CHECK(inTokenMethod("get /", 0));
+  CHECK(inTokenMethod("A!#$%&'*+-.^_`|~9 /", 0));
+  CHECK_FALSE(inTokenMethod(" GET / HTTP/1.1", 0));  // no method at all
+  CHECK_FALSE(inTokenMethod("\r\n / HTTP/1.1", 2));  // the SP follows no token
+  CHECK_FALSE(inTokenMethod("G(T / HTTP/1.1", 1));
+  CHECK_FALSE(inTokenMethod("GET\t/ HTTP/1.1", 3));
+  CHECK_FALSE(inTokenMethod("FOO", 0));  // the SP has not arrived
+  CHECK_FALSE(inTokenMethod("FOO/BAR / HTTP/1.1", 0));
+}
+
 TEST_CASE("onlyChunkedCoding: every Transfer-Encoding coding must be chunked", "[http1]") {
   ArenaFixture f(1024);
   REQUIRE(f.field("Host", "example.com"));
