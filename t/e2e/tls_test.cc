@@ -217,17 +217,25 @@ TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
   LbInstance lb;
   TestPki pki(lb.dir());
   lb.start(tlsConfig(pki, up.address()), {.workers = 1});
-  // Plain HTTP and garbage to the TLS port, while a TLS client is served.
+  // Plain HTTP and garbage to the TLS port, while a TLS client is served. Plain HTTP gets a
+  // plaintext 400 that says why, as from nginx; garbage gets the connection closed.
   HttpClient plain(lb.port(0));
   REQUIRE(plain.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = plain.read({.timeout = 5s});
+  INFO(describe(r, plain.error()));
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(r->body.data.find("plain HTTP request was sent to an HTTPS port") != std::string::npos);
   CHECK(plain.waitClosed(5s));
+  HttpClient garbage(lb.port(0));
+  REQUIRE(garbage.send(std::string("\x01\x02\x03\x04garbage\r\n\r\n")));
+  CHECK(garbage.waitClosed(5s));
   std::string ok = sClient(lb.port(0), {"-quiet", "-servername", "a.test"}, kGet);
   CHECK(ok.find("HTTP/1.1 200 OK") != std::string::npos);
   INFO(lb.diagnostics());
   CHECK(waitUntil(
       [&] {
-        return lb.errorLog().find("[info]") != std::string::npos &&
-               lb.errorLog().find("TLS handshake with") != std::string::npos;
+        return lb.errorLog().find("the client sent plain HTTP; answered 400") != std::string::npos;
       },
       5s));
   // Counted: lb status shows the worker's handshakes and the failed one.

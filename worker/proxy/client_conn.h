@@ -369,6 +369,9 @@ class ClientConn {
   char* tlsScratch(size_t* size);
   // Ciphertext (or EOF / an error) read from the socket.
   void tlsRead(ssize_t nread);
+  // A client that spoke plain HTTP to a TLS listener: a plaintext 400 says so, as nginx does,
+  // instead of a TLS alert the client cannot read.
+  void plainHttpOnTls();
   // Handshake, then plaintext into the request buffer while there is room and reading is on.
   void tlsPump();
   // Pumps on the next loop turn if OpenSSL holds input a socket event would not announce.

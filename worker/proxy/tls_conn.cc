@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <string>
+#include <string_view>
 
 #include "shared/log/log.h"
 #include "shared/tls/server_context.h"
@@ -32,6 +34,7 @@ struct ClientTls {
   bool hold_output = false;
   TimerNode hold_timer;
   bool kicked = false;  // on WorkerContext::tls_kicks
+  bool fed = false;     // the client has sent a byte
 };
 
 namespace {
@@ -95,6 +98,14 @@ char* ClientConn::tlsScratch(size_t* size) {
 
 void ClientConn::tlsRead(ssize_t nread) {
   if (nread > 0) {
+    // A TLS client starts with a handshake record (0x16); an HTTP client with a method, in
+    // capitals. Anything else is left to OpenSSL to refuse.
+    char first = ctx_->tls_scratch[0];
+    if (!tls_->fed && tls_->handshaking && first >= 'A' && first <= 'Z') {
+      plainHttpOnTls();
+      return;
+    }
+    tls_->fed = true;
     tls_->session.feed(ctx_->tls_scratch.data(), static_cast<size_t>(nread));
     tlsPump();
     return;
@@ -108,6 +119,24 @@ void ClientConn::tlsRead(ssize_t nread) {
     return;
   }
   onInput(nread);
+}
+
+void ClientConn::plainHttpOnTls() {
+  static constexpr std::string_view kBody = "The plain HTTP request was sent to an HTTPS port.\n";
+  static const std::string kResponse =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
+  ctx_->count(shm::Counter::TlsHandshakeFailed);
+  LB_INFO("TLS handshake with %s failed: the client sent plain HTTP; answered 400",
+          peerText().c_str());
+  freeTls();
+  sm_.transition(ConnState::Error);
+  uv_buf_t b =
+      uv_buf_init(const_cast<char*>(kResponse.data()), static_cast<unsigned>(kResponse.size()));
+  uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+  // The request the client sent is read and dropped: closing on it would reset the connection
+  // and could destroy the 400 before the client reads it.
+  lingeringClose(kLingerMs);
 }
 
 void ClientConn::tlsPump() {
