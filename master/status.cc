@@ -43,10 +43,14 @@ std::vector<WorkerRow> workerRows(const shm::Segment& segment) {
 }
 
 const char* counterName(shm::Counter c) {
-  static const char* const kNames[] = {"1xx",         "2xx",       "3xx", "4xx", "5xx",
-                                       "400",         "404",       "408", "413", "414",
-                                       "431",         "502",       "503", "504", "tls_handshakes",
-                                       "tls_resumed", "tls_failed"};
+  static const char* const kNames[] = {"1xx",         "2xx",        "3xx",
+                                       "4xx",         "5xx",        "400",
+                                       "404",         "408",        "413",
+                                       "414",         "431",        "502",
+                                       "503",         "504",        "tls_handshakes",
+                                       "tls_resumed", "tls_failed", "405",
+                                       "501",         "505",        "h2_connections",
+                                       "h2_streams",  "h2_resets"};
   static_assert(std::size(kNames) == static_cast<size_t>(shm::Counter::kCount));
   return kNames[static_cast<size_t>(c)];
 }
@@ -58,7 +62,7 @@ std::string formatStatusTable(const std::vector<WorkerRow>& rows, int master_pid
       "master " + std::to_string(master_pid) + ", generation " + std::to_string(generation) + "\n";
   out +=
       "    PID  GEN  ACCEPTED  OPEN  REQUESTS     1XX       2XX     3XX     4XX     5XX"
-      "       TLS  RESUMED  TLS-FAILED\n";
+      "       TLS  RESUMED  TLS-FAILED        H2  H2-STREAMS  H2-RESETS\n";
   WorkerRow total;
   auto line = [&](const WorkerRow& r, const std::string& pid, const std::string& gen) {
     out += pid + gen + cell(r.accepted, 10) +
@@ -67,7 +71,9 @@ std::string formatStatusTable(const std::vector<WorkerRow>& rows, int master_pid
            cell(counter(r, Counter::Status2xx), 10) + cell(counter(r, Counter::Status3xx), 8) +
            cell(counter(r, Counter::Status4xx), 8) + cell(counter(r, Counter::Status5xx), 8) +
            cell(counter(r, Counter::TlsHandshakes), 10) + cell(counter(r, Counter::TlsResumed), 9) +
-           cell(counter(r, Counter::TlsHandshakeFailed), 12) + "\n";
+           cell(counter(r, Counter::TlsHandshakeFailed), 12) +
+           cell(counter(r, Counter::H2Connections), 10) + cell(counter(r, Counter::H2Streams), 12) +
+           cell(counter(r, Counter::H2Resets), 11) + "\n";
   };
   for (const WorkerRow& r : rows) {
     line(r, cell(static_cast<uint64_t>(r.pid), 7), cell(r.generation, 5));

@@ -82,6 +82,9 @@ struct WorkerContext {
   void (*on_connection_closed)(WorkerContext*) = nullptr;
 
   void count(shm::Counter c) {
+    if (c == shm::Counter::kCount) {
+      return;
+    }
     slot->counters[static_cast<size_t>(c)].fetch_add(1, std::memory_order_relaxed);
   }
   shm::BackendSlot& backendSlot(int pool, int backend) {

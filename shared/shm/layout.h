@@ -16,7 +16,7 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 8;
+inline constexpr uint32_t kLayoutVersion = 9;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -44,6 +44,12 @@ enum class Counter : uint32_t {
   TlsHandshakes,       // completed
   TlsResumed,          // of those, resumed sessions (ticket or cache)
   TlsHandshakeFailed,  // failed or cut short by the client
+  Error405,
+  Error501,
+  Error505,
+  H2Connections,  // connections that spoke HTTP/2
+  H2Streams,      // requests on them
+  H2Resets,       // streams that ended with RST_STREAM, from either side
   kCount
 };
 
@@ -198,7 +204,7 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::is_standard_layout_v<Segment>);
 static_assert(sizeof(BackendSlot) == 256);
 static_assert(sizeof(PoolSlot) == 192);
-static_assert(sizeof(WorkerSlot) == 192);
+static_assert(sizeof(WorkerSlot) == 256);
 static_assert(sizeof(Header) <= 64);
 static_assert(sizeof(ReloadState) == 2048);
 static_assert(sizeof(ConfigText) == 512 * 1024);

@@ -309,6 +309,11 @@ TEST_CASE("max_resets_burst bounds the streams a resetting client gets", "[http2
   H2StreamResult r = other.request("GET", "/other");
   INFO(describe(r) << "; " << other.error());
   CHECK(r.status == 200);
+  // lb status shows the flood: the resets it took, each on a stream it counted.
+  CHECK(lb.statusTotal("h2_connections") == 2);
+  uint64_t resets = lb.statusTotal("h2_resets");
+  CHECK(resets >= 10);
+  CHECK(lb.statusTotal("h2_streams") >= resets + 1);
 }
 
 // lb counts the client's resets itself and ends the connection with ENHANCE_YOUR_CALM, as

@@ -85,6 +85,10 @@ TEST_CASE("http2: h2c and h2 over TLS reach the backend as HTTP/1.1 requests", "
   CHECK(waitUntil(
       [&] { return lb.accessLog().find("\"POST /secure HTTP/2.0\" 200") != std::string::npos; },
       5s));
+  // lb status counts both connections and their one stream each.
+  CHECK(lb.statusTotal("h2_connections") == 2);
+  CHECK(lb.statusTotal("h2_streams") == 2);
+  CHECK(lb.statusTotal("h2_resets") == 0);
 }
 
 TEST_CASE("http2: a 64 MiB upload and a 64 MiB download arrive intact", "[http2][large]") {

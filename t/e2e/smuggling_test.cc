@@ -268,6 +268,19 @@ TEST_CASE("a method lb cannot parse is 501 when it is a token, 400 when it is no
   expectRejected("G(T / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
   expectRejected(" GET / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
   expectRejected("GET\t/ HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
+
+  // Counted once, by status and by class.
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send("FOOBAR / HTTP/1.1\r\nHost: lb.test\r\n\r\n"));
+  auto r = c.read({.timeout = 5s});
+  REQUIRE(r);
+  CHECK(r->status == 501);
+  CHECK(waitUntil([&] { return lb.statusTotal("5xx") == 1; }, 3s));
+  CHECK(lb.statusTotal("501") == 1);
+  CHECK(lb.statusTotal("5xx") == 1);
 }
 
 }  // namespace

@@ -245,7 +245,7 @@ TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
   CHECK(status.out.find("\"tls_handshakes\": 1,") != std::string::npos);
   // The plain request, and the harness's own probe that the port accepts (a connection closed
   // before its ClientHello, which nginx logs the same way).
-  CHECK(status.out.find("\"tls_failed\": 0}") == std::string::npos);
+  CHECK(status.out.find("\"tls_failed\": 0,") == std::string::npos);
   auto table = lb.runLbCommand({"status", "-c", lb.configPath()});
   CHECK(table.out.find("TLS-FAILED") != std::string::npos);
 }

@@ -56,26 +56,8 @@ TEST_CASE("with 2 workers and 50 client connections both workers serve", "[proce
   CHECK(per_worker[workers[1]] >= 1);
 }
 
-// A counter of each worker ("accepted", "connections") from `lb status --json`.
-std::map<pid_t, uint64_t> byWorker(LbInstance& lb, const std::string& field) {
-  auto status = lb.runLbCommand({"status", "--json", "-c", lb.configPath()});
-  std::map<pid_t, uint64_t> values;
-  std::istringstream in(status.out);
-  std::string line;
-  const std::string key = "\"" + field + "\": ";
-  while (std::getline(in, line)) {
-    size_t pid = line.find("{\"pid\": ");
-    size_t at = line.find(key);
-    if (pid != std::string::npos && at != std::string::npos) {
-      values[static_cast<pid_t>(std::stol(line.substr(pid + 8)))] =
-          std::stoull(line.substr(at + key.size()));
-    }
-  }
-  return values;
-}
-
 std::map<pid_t, uint64_t> acceptedByWorker(LbInstance& lb) {
-  return byWorker(lb, "accepted");
+  return lb.statusByWorker("accepted");
 }
 
 // Two clients make requests on new connections without a pause while `window` is asked, between
@@ -166,7 +148,7 @@ TEST_CASE("while connections churn onto one worker, long-lived ones reach the ot
             held.push_back(std::move(c));
           }
         }
-        conns = byWorker(lb, "connections");
+        conns = lb.statusByWorker("connections");
         return std::min(conns[workers[0]], conns[workers[1]]) >= 40;
       },
       30s, &seen);

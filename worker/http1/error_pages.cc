@@ -145,8 +145,14 @@ shm::Counter errorCounter(int status) {
       return shm::Counter::Error503;
     case 504:
       return shm::Counter::Error504;
+    case 405:
+      return shm::Counter::Error405;
+    case 501:
+      return shm::Counter::Error501;
+    case 505:
+      return shm::Counter::Error505;
     default:
-      return status >= 500 ? shm::Counter::Status5xx : shm::Counter::Status4xx;
+      return shm::Counter::kCount;
   }
 }
 

@@ -19,7 +19,8 @@ std::string_view reasonPhrase(int status);
 // of the process. `head_only`: the response to a HEAD request, without the body.
 std::string_view errorResponse(int status, bool close, bool head_only);
 
-// The counter for an error status lb generated.
+// The counter for an error status lb generated; kCount for one without its own (the response
+// class is counted apart).
 shm::Counter errorCounter(int status);
 
 }  // namespace lb::worker::http1

@@ -558,6 +558,7 @@ int Session::onBeginHeaders(nghttp2_session* ng, const nghttp2_frame* frame, voi
     return 0;
   }
   Session* ss = self(user);
+  ss->ctx_->count(shm::Counter::H2Streams);
   Stream* s = ss->newStream();
   s->id = frame->hd.stream_id;
   s->session = ss;
@@ -696,6 +697,9 @@ int Session::onStreamClose(nghttp2_session* ng, int32_t id, uint32_t error, void
     return 0;
   }
   nghttp2_session_set_stream_user_data(ng, id, nullptr);
+  if (error != NGHTTP2_NO_ERROR) {
+    ss->ctx_->count(shm::Counter::H2Resets);
+  }
   s->closed = true;
   s->request_open = false;
   --ss->open_streams_;

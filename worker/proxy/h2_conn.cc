@@ -44,6 +44,7 @@ bool ClientConn::startH2() {
     return false;
   }
   setNoDelay();  // frames of many streams: none may wait on Nagle
+  ctx_->count(shm::Counter::H2Connections);
   return true;
 }
 

@@ -324,6 +324,31 @@ CommandResult LbInstance::runLbCommand(const std::vector<std::string>& args, mil
   return runCommand(argv, timeout);
 }
 
+std::map<pid_t, uint64_t> LbInstance::statusByWorker(const std::string& field) {
+  auto status = runLbCommand({"status", "--json", "-c", configPath()});
+  std::map<pid_t, uint64_t> values;
+  std::istringstream in(status.out);
+  std::string line;
+  const std::string key = "\"" + field + "\": ";
+  while (std::getline(in, line)) {
+    size_t pid = line.find("{\"pid\": ");
+    size_t at = line.find(key);
+    if (pid != std::string::npos && at != std::string::npos) {
+      values[static_cast<pid_t>(std::stol(line.substr(pid + 8)))] =
+          std::stoull(line.substr(at + key.size()));
+    }
+  }
+  return values;
+}
+
+uint64_t LbInstance::statusTotal(const std::string& field) {
+  uint64_t sum = 0;
+  for (auto [pid, n] : statusByWorker(field)) {
+    sum += n;
+  }
+  return sum;
+}
+
 std::vector<std::string> LbInstance::forbiddenLogLines() const {
   std::vector<std::string> bad;
   for (const auto& source : {file("error.log"), file("lb.out")}) {

@@ -89,6 +89,10 @@ class LbInstance {
 
   // Runs the lb binary with `args` and captures its output.
   CommandResult runLbCommand(const std::vector<std::string>& args, milliseconds timeout = 20s);
+  // One counter of each worker ("accepted", "h2_streams", "501") from `lb status --json`.
+  std::map<pid_t, uint64_t> statusByWorker(const std::string& field);
+  // The same counter summed over the workers.
+  uint64_t statusTotal(const std::string& field);
 
   // An [alert]/[emerg] line containing `text` does not fail the test (e.g. the pid of a worker
   // the test killed on purpose). Sanitizer reports are never allowed.
