@@ -122,6 +122,11 @@ TEST_CASE("a request line without a version is rejected", "[framing]") {
   expectRejected("GET /\r\nHost: lb.test\r\n\r\n", {400, 505});
 }
 
+TEST_CASE("a request target that is not visible ASCII is rejected", "[framing]") {
+  expectRejected("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+  expectRejected("GET /a\x7f HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+}
+
 TEST_CASE("a NUL byte in a header value is rejected", "[framing]") {
   using namespace std::string_literals;
   expectRejected("GET / HTTP/1.1\r\nHost: lb.test\r\nX-A: a\0b\r\n\r\n"s);
