@@ -1,13 +1,17 @@
 // The worker processes: with 2 workers and 50 concurrent client connections both workers serve
-// (seen from which process holds each established connection), connections that each serve one
-// request go to one worker while it has room, and a worker killed with SIGKILL is replaced
-// within 1 s, logged, while service goes on.
+// (seen from which process holds each established connection), a burst of connections is
+// shared, connections that each serve one request go to one worker while it has room, and a
+// worker killed with SIGKILL is replaced within 1 s, logged, while service goes on.
 
 #include "e2e/harness/e2e.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
 #include <functional>
 #include <map>
 #include <set>
@@ -96,6 +100,48 @@ bool churnUntil(LbInstance& lb, const std::vector<pid_t>& workers,
   }
   CHECK(failed.load() == 0);
   return done;
+}
+
+TEST_CASE("a burst of 200 connections opened at once is shared by 2 workers",
+          "[process][workers]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  REQUIRE(lb.workerPids().size() == 2);
+
+  // Non-blocking connects: the kernel queues all 200 before either worker has woken.
+  std::vector<UniqueFd> fds;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(lb.port(0)));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 200; ++i) {
+    fds.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    REQUIRE(fds.back().get() >= 0);
+    int rc = ::connect(fds.back().get(), reinterpret_cast<sockaddr*>(&to), sizeof to);
+    REQUIRE((rc == 0 || errno == EINPROGRESS));
+  }
+  std::map<pid_t, uint64_t> held;
+  bool all = waitUntil(
+      [&] {
+        held = lb.statusByWorker("connections");
+        uint64_t sum = 0;
+        for (auto [pid, n] : held) {
+          sum += n;
+        }
+        return sum >= 200;
+      },
+      10s);
+  std::string shown;
+  for (auto [pid, n] : held) {
+    shown += std::to_string(pid) + ": " + std::to_string(n) + "  ";
+  }
+  INFO("connections per worker: " << shown);
+  REQUIRE(all);
+  REQUIRE(held.size() == 2);
+  for (auto [pid, n] : held) {
+    CHECK(n >= 60);
+  }
 }
 
 TEST_CASE("with 2 workers, connections that each serve one request go to one worker",

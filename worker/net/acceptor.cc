@@ -71,6 +71,14 @@ void Acceptor::resume() {
   }
 }
 
+void Acceptor::sitOut() {
+  if (polling_) {
+    uv_poll_stop(&poll_);
+    polling_ = false;
+  }
+  uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kLeaveToSiblingMs, 0);
+}
+
 void Acceptor::stop() {
   if (stopped_) {
     return;
@@ -116,8 +124,7 @@ void Acceptor::acceptOn(int index) {
   // publishing its load soon loses that role: spreadDecision()).
   Spread spread = spreadDecision(*ctx_);
   if (spread == Spread::Leave) {
-    pause();
-    uv_timer_start(&resume_timer_, &Acceptor::onResumeTimer, kLeaveToSiblingMs, 0);
+    sitOut();
     return;
   }
   const int batch = spread == Spread::TakeAll ? kAcceptBatchAlone : batch_;

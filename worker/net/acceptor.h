@@ -37,6 +37,10 @@ class Acceptor {
  private:
   static void onReadable(uv_poll_t* poll, int status, int events);
   void acceptOn(int index);
+  // Leaves new connections to a sibling for kLeaveToSiblingMs. The slot still says accepting:
+  // the siblings must count this worker, which is back within milliseconds, or the one that
+  // takes the rest of a burst meanwhile would see nobody to leave it to and take all of it.
+  void sitOut();
   static void onResumeTimer(uv_timer_t* t);
   uv_timer_t resume_timer_{};
   int batch_ = 64;

@@ -51,8 +51,9 @@ inline constexpr uint64_t kLoadStaleMs = 3 * kSpreadTickMs;
 
 // True when another live worker of this generation that takes connections now has clearly fewer
 // client connections than this one (more than 2 plus an eighth of its count fewer). Siblings
-// that sit out, are full or stop do not count: two workers sitting out at once would leave a
-// new connection waiting for the first of them to look again.
+// that are full or stop do not count. One that sits out does: it is back within
+// kLeaveToSiblingMs, and the worker that took a burst meanwhile must not take the rest of it
+// too. Two workers may then sit out at once; a new connection waits at most that long.
 bool siblingHasRoom(const WorkerContext& ctx);
 
 // Counts a closed client connection in ctx->closes: churned when it served one request and
