@@ -59,9 +59,8 @@ int printPlan(const config::Config& next, std::FILE* out, std::FILE* err) {
 // After HUP: the master bumps reload.started when it takes the signal and sets finished to the
 // same number with the verdict. Anything finished after `before` answers this request (HUPs
 // that arrive while a reload is under way are folded into the next one).
-int waitForVerdict(shm::Segment* segment, uint64_t before, pid_t master, uint32_t wait_ms,
+int waitForVerdict(const shm::ReloadState& r, uint64_t before, pid_t master, uint32_t wait_ms,
                    std::FILE* err) {
-  const shm::ReloadState& r = segment->reload;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   while (r.finished.load(std::memory_order_acquire) <= before) {
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -218,14 +217,14 @@ int signalMaster(const Options& options, std::FILE* err) {
   // missed however fast the master is.
   std::unique_ptr<shm::SharedSegment> segment;
   uint64_t before = 0;
+  std::string unreadable;
   if (options.signal == ControlSignal::Reload) {
-    auto attached = shm::SharedSegment::attach(shm::SharedSegment::nameFor(path, *pid));
+    auto attached = shm::SharedSegment::attachReloadState(shm::SharedSegment::nameFor(path, *pid));
     if (attached) {
       segment = std::move(*attached);
-      before = segment->get()->reload.started.load(std::memory_order_acquire);
+      before = segment->reloadState()->started.load(std::memory_order_acquire);
     } else {
-      std::fprintf(err, "lb: reload: cannot wait for the verdict: %s\n",
-                   attached.error().message.c_str());
+      unreadable = attached.error().message;
     }
   }
   if (::kill(*pid, signo) != 0) {
@@ -234,7 +233,17 @@ int signalMaster(const Options& options, std::FILE* err) {
     return 1;
   }
   if (segment) {
-    return waitForVerdict(segment->get(), before, *pid, config->reload_timeout_ms + 5000, err);
+    return waitForVerdict(*segment->reloadState(), before, *pid, config->reload_timeout_ms + 5000,
+                          err);
+  }
+  if (!unreadable.empty()) {
+    // The signal went, but whether the master took the new configuration is unknown: a script
+    // that goes on as if it had must not.
+    std::fprintf(err,
+                 "lb: reload: signal sent to master %d, but its verdict cannot be read (%s); "
+                 "its error log says whether the reload succeeded\n",
+                 static_cast<int>(*pid), unreadable.c_str());
+    return 1;
   }
   return 0;
 }

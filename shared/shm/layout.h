@@ -16,7 +16,11 @@
 namespace lb::shm {
 
 inline constexpr uint64_t kMagic = 0x314d48534c42ULL;  // "LBSHM1"
-inline constexpr uint32_t kLayoutVersion = 9;
+inline constexpr uint32_t kLayoutVersion = 10;
+// From this layout version on, ReloadState sits right after the header and never moves: `lb -s
+// reload` of one version reads the verdict of a master that another version started (a package
+// upgraded before the binary upgrade), whatever else changed.
+inline constexpr uint32_t kFixedReloadStateSince = 10;
 inline constexpr uint32_t kMaxBackends = 4096;
 inline constexpr uint32_t kMaxPools = 1024;
 inline constexpr uint32_t kMaxWorkers = 256;
@@ -190,10 +194,10 @@ struct alignas(64) TicketKeys {
 
 struct Segment {
   Header header;
+  alignas(64) ReloadState reload;  // at kReloadStateOffset in every layout version from 10 on
   alignas(64) WorkerSlot workers[kMaxWorkers];
   PoolSlot pools[kMaxPools];
   BackendSlot backends[kMaxBackends];
-  alignas(64) ReloadState reload;
   alignas(64) ConfigText config;
   TicketKeys tickets;
 };
@@ -208,12 +212,14 @@ static_assert(sizeof(WorkerSlot) == 256);
 static_assert(sizeof(Header) <= 64);
 static_assert(sizeof(ReloadState) == 2048);
 static_assert(sizeof(ConfigText) == 512 * 1024);
-static_assert(offsetof(Segment, workers) == 64);
-static_assert(offsetof(Segment, reload) == 64 + kMaxWorkers * sizeof(WorkerSlot) +
-                                               kMaxPools * sizeof(PoolSlot) +
-                                               kMaxBackends * sizeof(BackendSlot));
+inline constexpr size_t kReloadStateOffset = 64;
+static_assert(offsetof(Segment, reload) == kReloadStateOffset);
+static_assert(offsetof(Segment, workers) == kReloadStateOffset + sizeof(ReloadState));
 static_assert(sizeof(TicketKeys) == 192);
-static_assert(sizeof(Segment) == offsetof(Segment, reload) + sizeof(ReloadState) +
-                                     sizeof(ConfigText) + sizeof(TicketKeys));
+static_assert(offsetof(Segment, config) ==
+              offsetof(Segment, workers) + kMaxWorkers * sizeof(WorkerSlot) +
+                  kMaxPools * sizeof(PoolSlot) + kMaxBackends * sizeof(BackendSlot));
+static_assert(sizeof(Segment) ==
+              offsetof(Segment, config) + sizeof(ConfigText) + sizeof(TicketKeys));
 
 }  // namespace lb::shm

@@ -317,6 +317,7 @@ Result<std::unique_ptr<SharedSegment>> SharedSegment::create(const std::string& 
   std::unique_ptr<SharedSegment> out(new SharedSegment());
   out->impl_ = std::make_unique<Impl>(Impl{std::move(*mapping)});
   out->segment_ = segment;
+  out->reload_ = &segment->reload;
   out->name_ = name;
   return out;
 }
@@ -334,6 +335,30 @@ Result<std::unique_ptr<SharedSegment>> SharedSegment::attach(const std::string& 
   std::unique_ptr<SharedSegment> out(new SharedSegment());
   out->impl_ = std::make_unique<Impl>(Impl{std::move(*mapping)});
   out->segment_ = static_cast<Segment*>(base);
+  out->reload_ = &out->segment_->reload;
+  out->name_ = name;
+  return out;
+}
+
+Result<std::unique_ptr<SharedSegment>> SharedSegment::attachReloadState(const std::string& name) {
+  auto mapping = openMapping(name, OpenMode::Attach);
+  if (!mapping) {
+    return unexpected(mapping.error());
+  }
+  void* base = mapping->region.get_address();
+  size_t mapped = mapping->region.get_size();
+  auto checked = checkHeader(name, base, mapped);
+  if (!checked) {
+    const auto* header = static_cast<const Header*>(base);
+    if (mapped < kReloadStateOffset + sizeof(ReloadState) || header->magic != kMagic ||
+        header->layout_version < kFixedReloadStateSince) {
+      return unexpected(checked.error());
+    }
+  }
+  std::unique_ptr<SharedSegment> out(new SharedSegment());
+  out->impl_ = std::make_unique<Impl>(Impl{std::move(*mapping)});
+  out->segment_ = checked ? static_cast<Segment*>(base) : nullptr;
+  out->reload_ = reinterpret_cast<ReloadState*>(static_cast<char*>(base) + kReloadStateOffset);
   out->name_ = name;
   return out;
 }

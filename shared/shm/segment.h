@@ -34,10 +34,14 @@ class SharedSegment {
   static Result<std::unique_ptr<SharedSegment>> create(const std::string& name);
   // Attaches to an existing segment; fails if it is missing or its header does not match.
   static Result<std::unique_ptr<SharedSegment>> attach(const std::string& name);
+  // Attaches for `lb -s reload` only: any layout version since kFixedReloadStateSince will do,
+  // and only reloadState() may be used (get() is null unless the version is this lb's own).
+  static Result<std::unique_ptr<SharedSegment>> attachReloadState(const std::string& name);
   // Removes the name (the mapping stays valid for processes that hold it).
   static void remove(const std::string& name);
 
   Segment* get() const { return segment_; }
+  ReloadState* reloadState() const { return reload_; }
   const std::string& name() const { return name_; }
 
   // Master: gives every pool and backend of `config` a slot, keyed by pool name and
@@ -55,6 +59,7 @@ class SharedSegment {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Segment* segment_ = nullptr;
+  ReloadState* reload_ = nullptr;
   std::string name_;
 };
 

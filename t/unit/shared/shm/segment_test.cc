@@ -181,6 +181,46 @@ TEST_CASE("attach refuses a missing segment and every header mismatch", "[shm]")
   closeRaw(fd, addr);
 }
 
+TEST_CASE("attachReloadState reads the verdict of a master of another layout version", "[shm]") {
+  ScopedName name("reloadstate");
+  auto seg = mustCreate(*name);
+  seg->get()->reload.started.store(41);
+  seg->get()->reload.finished.store(41);
+  int fd = -1;
+  void* addr = nullptr;
+  Header* raw = rawHeader(*name, &fd, &addr);
+
+  SECTION("this lb's own version: the whole segment too") {
+    auto r = SharedSegment::attachReloadState(*name);
+    REQUIRE(r);
+    CHECK((*r)->get() != nullptr);
+    CHECK((*r)->reloadState()->started.load() == 41);
+  }
+  SECTION("a later version of another size: the reload state alone, at its fixed place") {
+    raw->layout_version = kLayoutVersion + 1;
+    raw->segment_size = sizeof(Segment) + 4096;
+    REQUIRE_FALSE(SharedSegment::attach(*name));
+    auto r = SharedSegment::attachReloadState(*name);
+    REQUIRE(r);
+    CHECK((*r)->get() == nullptr);
+    CHECK((*r)->reloadState()->finished.load() == 41);
+    seg->get()->reload.finished.store(42);  // the master's write is seen through it
+    CHECK((*r)->reloadState()->finished.load() == 42);
+  }
+  SECTION("a version from before the reload state was fixed: refused") {
+    raw->layout_version = kFixedReloadStateSince - 1;
+    auto r = SharedSegment::attachReloadState(*name);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message,
+               Catch::Contains("layout version " + std::to_string(kFixedReloadStateSince - 1)));
+  }
+  SECTION("not an lb segment: refused") {
+    raw->magic = 1;
+    CHECK_FALSE(SharedSegment::attachReloadState(*name));
+  }
+  closeRaw(fd, addr);
+}
+
 TEST_CASE("assignSlots gives every pool and backend a distinct slot with its key", "[shm]") {
   ScopedName name("assign");
   auto seg = mustCreate(*name);
