@@ -1,6 +1,6 @@
 // Routing by Host and path prefix (first matching rule wins, host compared case-insensitively
-// without the port), 404 when no rule matches, and static responses lb answers itself, from a
-// route rule or a whole listener.
+// without the port and a trailing dot), 404 when no rule matches, and static responses lb answers
+// itself, from a route rule or a whole listener.
 
 #include "e2e/harness/e2e.h"
 
@@ -37,6 +37,9 @@ TEST_CASE("requests are routed by Host and path prefix", "[routing]") {
   // Host: case-insensitive, port ignored.
   CHECK(answer(p, "/api/x", "A.Test") == "200 api");
   CHECK(answer(p, "/api/x", "a.test:" + std::to_string(p)) == "200 api");
+  // A fully qualified name, with its root dot, is the same name.
+  CHECK(answer(p, "/api/x", "a.test.") == "200 api");
+  CHECK(answer(p, "/api/x", "a.test.:" + std::to_string(p)) == "200 api");
   // Prefix, not substring or directory-insensitive match.
   CHECK(answer(p, "/apix", "b.test") == "200 web");
   CHECK(answer(p, "/api", "b.test") == "200 web");

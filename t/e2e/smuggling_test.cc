@@ -179,11 +179,40 @@ TEST_CASE("a transfer coding besides chunked is 501, never forwarded as chunked 
 
 TEST_CASE("an invalid Host is rejected", "[framing][smuggling]") {
   for (const char* host : {"a b", "user@lb.test", "lb.test/x", "lb.test:80x", "lb.test:123456",
-                           "[::1", "[zz]:80", ":80"}) {
+                           "[::1", "[zz]:80", ":80", "%61dmin.test", "[fe80::1%25eth0]"}) {
     expectRejected("GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n");
   }
   // The authority of an absolute-form target stands for Host, and is held to the same form.
   expectRejected("GET http://user@lb.test/ HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+}
+
+TEST_CASE("a request target must be origin-form, http(s) absolute-form or * for OPTIONS",
+          "[framing]") {
+  // An http URI's host is never empty (RFC 9110 4.2.1): not routed by the Host field instead.
+  expectRejected("GET http:///x HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+  expectRejected("GET foo://lb.test/x HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+  expectRejected("GET * HTTP/1.1\r\nHost: lb.test\r\n\r\n");
+
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  for (const char* target : {"/x?y", "http://lb.test/x", "HTTPS://lb.test:8443/x"}) {
+    HttpClient c(lb.port(0));
+    REQUIRE(c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: lb.test\r\n\r\n"));
+    auto r = c.read({.timeout = 5s});
+    INFO(target << ": " << describe(r, c.error()));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send("OPTIONS * HTTP/1.1\r\nHost: lb.test\r\n\r\n"));
+  auto r = c.read({.timeout = 5s});
+  INFO(describe(r, c.error()));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  auto seen = up.lastRequest();
+  REQUIRE(seen);
+  CHECK(seen->target == "*");
 }
 
 TEST_CASE("valid Host forms are forwarded as sent", "[framing]") {
@@ -270,6 +299,9 @@ TEST_CASE("a method lb cannot parse is 501 when it is a token, 400 when it is no
   expectRejected("get / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
   expectRejected("GETS / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
   expectRejected("GE / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
+  // Methods llhttp knows for RTSP only.
+  expectRejected("PLAY / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
+  expectRejected("DESCRIBE / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {501});
   expectRejected("G(T / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
   expectRejected(" GET / HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});
   expectRejected("GET\t/ HTTP/1.1\r\nHost: lb.test\r\n\r\n", {400});

@@ -246,6 +246,8 @@ TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
   // The plain request, and the harness's own probe that the port accepts (a connection closed
   // before its ClientHello, which nginx logs the same way).
   CHECK(status.out.find("\"tls_failed\": 0,") == std::string::npos);
+  CHECK(lb.statusTotal("400") == 1);  // the plaintext answer to plain HTTP
+  CHECK(lb.statusTotal("4xx") == 1);
   auto table = lb.runLbCommand({"status", "-c", lb.configPath()});
   CHECK(table.out.find("TLS-FAILED") != std::string::npos);
 }

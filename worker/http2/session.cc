@@ -659,7 +659,7 @@ void Session::requestEnd(Stream* s) {
 void Session::refuse(Stream* s, int status) {
   s->refused = true;
   ctx_->count(http1::errorCounter(status));
-  ctx_->count(shm::Counter::Status4xx);
+  ctx_->count(status < 500 ? shm::Counter::Status4xx : shm::Counter::Status5xx);
   char code[4];
   std::snprintf(code, sizeof code, "%03d", status);
   nghttp2_nv nv[] = {field(":status", code, 3), field("content-length", "0", 1)};

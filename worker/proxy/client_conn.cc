@@ -432,6 +432,10 @@ void ClientConn::parseRequest() {
       if (err == HPE_INVALID_VERSION &&
           std::string_view(llhttp_get_error_reason(&ex->req)) == "Invalid HTTP version") {
         status = 505;
+      } else if (err == HPE_INVALID_CONSTANT &&
+                 std::string_view(llhttp_get_error_reason(&ex->req)) ==
+                     "Invalid method for HTTP/x.x request") {
+        status = 501;  // a method llhttp knows for RTSP only (PLAY, DESCRIBE, ...): a token
       } else if (err == HPE_INVALID_METHOD) {
         const char* at = llhttp_get_error_pos(&ex->req);
         if (at >= p && at < p + n && http1::inTokenMethod({p, n}, at - p)) {

@@ -48,6 +48,28 @@ std::string_view authorityOf(std::string_view url, bool* userinfo = nullptr) {
   return at == std::string_view::npos ? authority : authority.substr(at + 1);
 }
 
+// RFC 9112 3.2: origin-form; absolute-form with an http or https scheme and a host (RFC 9110
+// 4.2.1: an http URI with an empty host is invalid); "*" for OPTIONS; authority-form for
+// CONNECT, which is refused apart (405).
+bool targetAllowed(std::string_view url, uint8_t method) {
+  if (!url.empty() && url.front() == '/') {
+    return true;
+  }
+  if (url == "*") {
+    return method == HTTP_OPTIONS;
+  }
+  if (method == HTTP_CONNECT) {
+    return true;
+  }
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) {
+    return false;
+  }
+  std::string_view name = url.substr(0, scheme);
+  return (equalsIgnoreCase(name, "http") || equalsIgnoreCase(name, "https")) &&
+         !authorityOf(url).empty();
+}
+
 // The path and query of an origin-form or absolute-form request target ("?x" when an
 // absolute-form target has a query but no path: the caller puts the "/" in front).
 std::string_view pathOf(std::string_view url) {
@@ -114,7 +136,8 @@ void ClientConn::headComplete() {
   bool userinfo = false;
   std::string_view authority = authorityOf(ex->req_head.url(), &userinfo);
   if (hosts > 1 || (hosts == 0 && p->http_minor >= 1) || (hosts == 1 && !http1::validHost(host)) ||
-      userinfo || (!authority.empty() && !http1::validHost(authority))) {
+      userinfo || (!authority.empty() && !http1::validHost(authority)) ||
+      !targetAllowed(ex->req_head.url(), p->method)) {
     requestRefused(400);
     return;
   }
@@ -144,6 +167,9 @@ void ClientConn::routeAndDispatch() {
   if (listener_->routes_index >= 0) {
     const config::RouteTable& table = ctx_->config->routes[listener_->routes_index];
     std::string_view host = hostWithoutPort(requestHost(ex->req_head));
+    if (host.size() > 1 && host.back() == '.') {
+      host.remove_suffix(1);  // "example.com." is the same name, fully qualified (as nginx)
+    }
     std::string_view path = pathOf(ex->req_head.url());
     for (const config::RouteRule& rule : table.rules) {
       if (!rule.host.empty() && !equalsIgnoreCase(host, rule.host)) {

@@ -127,6 +127,8 @@ void ClientConn::plainHttpOnTls() {
       "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: " +
       std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
   ctx_->count(shm::Counter::TlsHandshakeFailed);
+  ctx_->count(shm::Counter::Error400);
+  ctx_->count(shm::Counter::Status4xx);
   LB_INFO("TLS handshake with %s failed: the client sent plain HTTP; answered 400",
           peerText().c_str());
   freeTls();
