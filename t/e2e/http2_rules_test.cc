@@ -66,6 +66,56 @@ void expectRefused(const std::vector<Case>& cases) {
   }
 }
 
+// A frame that RFC 9113 makes a connection error: GOAWAY PROTOCOL_ERROR, and lb serves the next
+// connection. `send` gets a handshaken client.
+void expectConnectionError(const std::function<void(H2Client&)>& send) {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}), {.workers = 1});
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  send(c);
+  c.waitFor([&] { return c.goaway().has_value(); }, 5s);
+  INFO(c.error());
+  REQUIRE(c.goaway());
+  CHECK(c.goaway()->error == h2::kProtocolError);
+  H2Client next(lb.port(0));
+  REQUIRE(next.handshake());
+  CHECK(next.request("GET", "/next").status == 200);
+}
+
+TEST_CASE("a stream id below one already used is a connection error", "[http2][rfc9113]") {
+  // RFC 9113 5.1.1: stream 5 opens, so 1 and 3 can never be opened.
+  expectConnectionError([](H2Client& c) {
+    REQUIRE(c.sendHeaders(5, H2Client::requestFields("GET", "/five"), true));
+    REQUIRE(c.sendHeaders(3, H2Client::requestFields("GET", "/three"), true));
+  });
+}
+
+TEST_CASE("trailers on an open stream below the newest are no stream id error",
+          "[http2][rfc9113]") {
+  FakeUpstream up("A", upstream::echo());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}), {.workers = 1});
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  int32_t first = c.startRequest(H2Client::requestFields("POST", "/first"), "abc", false);
+  REQUIRE(first == 1);
+  H2StreamResult second = c.request("GET", "/second");
+  CHECK(second.status == 200);
+  REQUIRE(c.sendHeaders(first, {{"x-trailer", "1"}}, true));
+  CHECK(c.waitDone(first, 5s));
+  CHECK(c.result(first).status == 200);
+  CHECK_FALSE(c.goaway().has_value());
+}
+
+TEST_CASE("PRIORITY on stream 0 is a connection error", "[http2][rfc9113]") {
+  // RFC 9113 6.3, though lb, like RFC 9113, takes no priorities.
+  expectConnectionError([](H2Client& c) {
+    REQUIRE(c.sendFrame(h2::kPriority, 0, 0, std::string("\0\0\0\1\x0f", 5)));
+  });
+}
+
 TEST_CASE("an uppercase field name is refused", "[http2][rfc9113]") {
   expectRefused({{"X-Upper", with(base(), {{"X-Upper", "1"}})},
                  {"Host", with(base(), {{"Host", "lb.test"}})}});

@@ -507,6 +507,9 @@ ssize_t Session::onRead(nghttp2_session*, int32_t, uint8_t* buf, size_t length, 
 
 int Session::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
   Session* ss = self(user);
+  if (ss->refusedFrame(hd)) {
+    return 0;
+  }
   bool control =
       hd->type == NGHTTP2_PING || hd->type == NGHTTP2_SETTINGS || hd->type == NGHTTP2_PRIORITY ||
       (hd->type == NGHTTP2_DATA && hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0);
@@ -534,6 +537,42 @@ void Session::reset() {
     nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
     want_close_ = true;
   }
+}
+
+bool Session::refusedFrame(const nghttp2_frame_hd* hd) {
+  if (want_close_) {
+    return false;
+  }
+  if (hd->type == NGHTTP2_PRIORITY && hd->stream_id == 0) {
+    protocolError("PRIORITY on stream 0");
+    return true;
+  }
+  if (hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0) {
+    return false;  // an even id from a client nghttp2 refuses itself
+  }
+  int32_t id = hd->stream_id;
+  if (id >= next_stream_id_) {
+    if (id > next_stream_id_ && nskipped_ < kSkippedRanges) {
+      skipped_[nskipped_][0] = next_stream_id_;
+      skipped_[nskipped_][1] = id;
+      ++nskipped_;
+    }
+    next_stream_id_ = id + 2;
+    return false;
+  }
+  for (int i = 0; i < nskipped_; ++i) {
+    if (id >= skipped_[i][0] && id < skipped_[i][1]) {
+      protocolError("a stream id smaller than one already used");
+      return true;
+    }
+  }
+  return false;
+}
+
+void Session::protocolError(const char* what) {
+  LB_INFO("HTTP/2 connection error from %s: %s", carrier_->peerText().c_str(), what);
+  nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
+  want_close_ = true;
 }
 
 void Session::glitch() {

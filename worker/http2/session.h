@@ -160,6 +160,10 @@ class Session {
   std::vector<Stream*>& take(std::vector<Stream*>* list);
   // Counts a control frame; a client that floods them is cut off.
   void glitch();
+  // Frame checks nghttp2 leaves out when it keeps no closed streams and no RFC 7540 priorities
+  // (RFC 9113 5.1.1, 6.3); true when the frame ends the connection.
+  bool refusedFrame(const nghttp2_frame_hd* hd);
+  void protocolError(const char* what);
   // Counts a stream reset by the client; past the budget the connection ends.
   void reset();
 
@@ -187,6 +191,13 @@ class Session {
   std::vector<Stream*> scratch_;
   ResponseFields fields_;
   ResponseFields trailer_fields_;
+  // Client stream ids are used in increasing order. Those a client skipped are remembered (a few
+  // ranges) so that a HEADERS opening one later is the PROTOCOL_ERROR RFC 9113 5.1.1 asks for;
+  // nghttp2, which keeps no closed streams here, cannot tell it from a late frame of a closed one.
+  static constexpr int kSkippedRanges = 4;
+  int32_t next_stream_id_ = 1;
+  int32_t skipped_[kSkippedRanges][2] = {};  // [first, end) of ids never opened
+  int nskipped_ = 0;
   uint64_t glitch_window_ms_ = 0;
   uint32_t glitches_ = 0;
   double reset_tokens_ = 0;
