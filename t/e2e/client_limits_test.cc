@@ -135,6 +135,38 @@ TEST_CASE("a request body that stalls is cut after client_body_timeout_ms", "[li
   CHECK(elapsedMs(start) < 4000);
 }
 
+TEST_CASE("an upload that stalls past read_timeout_ms is the client's 408, not the backend's 504",
+          "[limits][408]") {
+  // The backend waits for the rest of the body; read_timeout_ms measures its answer, which can
+  // only start once the request is all there.
+  FakeUpstream up("A", upstream::echo());
+  LbInstance lb;
+  lb.start(
+      singlePoolConfig({up.address()}, "read_timeout_ms = 300;", "client_body_timeout_ms = 1500;"));
+
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send("POST /stall HTTP/1.1\r\nHost: lb.test\r\nContent-Length: 100\r\n\r\npart"));
+  auto start = Clock::now();
+  auto r = c.read({.timeout = 5s});
+  INFO(describe(r, c.error()) << " after " << elapsedMs(start) << " ms");
+  REQUIRE(r);
+  CHECK(r->status == 408);
+  CHECK(elapsedMs(start) >= 1200);
+  // The backend is not blamed for the client's stall.
+  CHECK(lb.errorLog().find("upstream timed out") == std::string::npos);
+  auto backends = lb.runLbCommand({"backends", "--json", "-c", lb.configPath()});
+  INFO(backends.out);
+  CHECK(backends.out.find("\"failures\": 0") != std::string::npos);
+  // A backend that takes longer than read_timeout_ms once the body is complete is still 504.
+  FakeUpstream slow("slow", upstream::hang());
+  LbInstance lb2;
+  lb2.start(singlePoolConfig({slow.address()}, "read_timeout_ms = 300; retries = 0;"));
+  auto late = fetch(lb2.port(0), buildRequest("POST", "/late", {}, "whole body"));
+  INFO(describe(late));
+  REQUIRE(late);
+  CHECK(late->status == 504);
+}
+
 TEST_CASE("large limits on one listener do not apply to another", "[limits]") {
   FakeUpstream up("A", upstream::echo());
   LbInstance lb;

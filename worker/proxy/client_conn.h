@@ -294,6 +294,10 @@ class ClientConn {
   // Writes up_iov; true when the kernel took it all at once (no callback will follow).
   bool flushUpstream();
   void afterUpstreamWrite();
+  // Arms the backend's read timeout once the whole request is with it. Before, the wait is the
+  // client's, which client_body_timeout_ms measures: a client that stalls its upload gets 408,
+  // and the backend is not blamed (504, a failure against it) for waiting.
+  void awaitUpstream();
   void upstreamFailed(int err, bool timeout);
   void logUpstreamLoss(int err, const char* during);
   void sendStatic(const config::StaticResponse& r);

@@ -486,10 +486,19 @@ bool ClientConn::flushUpstream() {
 }
 
 // The request bytes so far are with the backend: now its response is awaited.
+void ClientConn::awaitUpstream() {
+  Exchange* ex = ex_;
+  if (ex->req_done) {
+    ex->up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+  } else {
+    ex->up->disarmTimer();
+  }
+}
+
 void ClientConn::afterUpstreamWrite() {
   Exchange* ex = ex_;
   if (ex->up != nullptr && !ex->resp_done) {
-    ex->up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+    awaitUpstream();
   }
   if (ex->req_done) {
     if (sm_.state() == ConnState::SendingRequest) {

@@ -76,7 +76,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     ctx_->backendSlot(ex->pool, ex->backend)
         .bytes_received.fetch_add(static_cast<uint64_t>(nread), std::memory_order_relaxed);
     if (!ex->up_write_pending) {
-      up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
+      awaitUpstream();
     }
     parseResponse();
     return;
@@ -488,7 +488,7 @@ void ClientConn::clientWriteDone(int status) {
   if (ex->up != nullptr) {
     c->sm_.transition(ConnState::ReadingResponse);
     if (!ex->resp_done && !ex->up_write_pending) {
-      ex->up->armTimer(c->ctx_->pools[ex->pool].pool->read_timeout_ms);
+      c->awaitUpstream();
     }
     c->parseResponse();
   }

@@ -107,6 +107,10 @@ void UpstreamConn::armTimer(uint32_t ms) {
   ctx_->timers.arm(&timer, ms);
 }
 
+void UpstreamConn::disarmTimer() {
+  ctx_->timers.disarm(&timer);
+}
+
 void UpstreamConn::onOwnedTimeout(TimerNode* node) {
   auto* up = static_cast<UpstreamConn*>(node->data);
   if (up->owner_ != nullptr) {

@@ -66,6 +66,7 @@ class UpstreamConn {
 
   // Timeout of the current phase (connect / send / read): fires ClientConn::onUpstreamTimeout.
   void armTimer(uint32_t ms);
+  void disarmTimer();
   TimerNode timer;
 
   // Closes every idle connection of the worker (graceful stop).
