@@ -1,5 +1,6 @@
 // GET, POST and PUT through lb: request line, headers and bodies reach the upstream unchanged
-// and the upstream's status, headers and body come back; the access log records the request.
+// and the upstream's status, headers and body come back; the access log records the request,
+// an abandoned one too.
 
 #include "e2e/harness/e2e.h"
 
@@ -49,6 +50,34 @@ TEST_CASE("GET is proxied and the upstream's response relayed", "[proxy]") {
   CHECK(line.find("127.0.0.1") != std::string::npos);
   CHECK(line.find(" 201 ") != std::string::npos);
   CHECK(line.find(up.address()) != std::string::npos);
+}
+
+TEST_CASE("a request the client abandons is logged 499 and counted", "[proxy][logs]") {
+  FakeUpstream up("hang", upstream::hang());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}), {.workers = 1});
+  {
+    HttpClient c(lb.port(0));
+    REQUIRE(c.send("POST /abandoned HTTP/1.1\r\nHost: lb.test\r\nContent-Length: 100\r\n\r\nab"));
+    REQUIRE(waitUntil([&] { return up.requests() == 1; }, 5s));
+  }  // the client closes in the middle of its body
+  std::string line;
+  bool logged = waitUntil(
+      [&] {
+        for (const auto& l : lb.accessLogLines()) {
+          if (l.find("POST /abandoned HTTP/1.1") != std::string::npos) {
+            line = l;
+            return true;
+          }
+        }
+        return false;
+      },
+      5s);
+  INFO("access log:\n" << lb.accessLog());
+  REQUIRE(logged);
+  CHECK(line.find(" 499 ") != std::string::npos);
+  CHECK(line.find(up.address()) != std::string::npos);
+  CHECK(lb.statusTotal("4xx") == 1);
 }
 
 TEST_CASE("POST and PUT bodies reach the upstream intact and come back", "[proxy]") {

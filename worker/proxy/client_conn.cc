@@ -146,6 +146,7 @@ void ClientConn::resetForNextRequest() {
   ex->error_status = 0;
   ex->req_body_bytes = 0;
   ex->start_ms = 0;
+  ex->logged = false;
   ex->pool = ex->backend = -1;
   ex->ntried = 0;
   ex->attempts = 0;
@@ -711,8 +712,14 @@ void ClientConn::closeNow() {
   leaveQueue();
   if (ex_ != nullptr && ex_->tunnel) {
     ex_->tunnel = false;  // the tunnel ends: logged as its request, status 101
-    ctx_->count(shm::Counter::Status1xx);
-    logAccess();
+    logExchange();
+  } else if (ex_ != nullptr && !ex_->logged && (!ex_->in_head || ex_->status != 0)) {
+    // A request cut short (the client left, a send timeout, an error that closes) is logged
+    // too: with the status it was answered, or 499 when the client left before any (nginx).
+    if (ex_->status == 0) {
+      ex_->status = 499;
+    }
+    logExchange();
   }
   if (ex_ != nullptr && ex_->up != nullptr) {
     ex_->up->close();

@@ -151,6 +151,7 @@ struct Exchange {
   bool resp_chunk_out = false;  // lb chunks the body for the client
   bool resp_close_after = false;
   bool resp_started = false;  // a byte of the response went to the client
+  bool logged = false;        // in the access log and the status counters
   uint64_t resp_bytes = 0;    // bytes written to the client
   uint64_t up_header_ms = 0;
   char* cl_head = nullptr;  // the rewritten response head
@@ -366,6 +367,8 @@ class ClientConn {
   void writeClient(const char* data, size_t len);
   void setNoDelay();
   void logAccess();
+  // Counts the exchange's status in its class and writes its access log line, once.
+  void logExchange();
 
   // tls_conn.cc: TLS between the socket and the HTTP code.
   bool startTls();

@@ -599,14 +599,7 @@ void ClientConn::finishExchange() {
   if (sm_.state() == ConnState::ReadingResponse) {
     sm_.transition(ConnState::SendingResponse);
   }
-  int status = ex->status;
-  shm::Counter cls = status < 200   ? shm::Counter::Status1xx
-                     : status < 300 ? shm::Counter::Status2xx
-                     : status < 400 ? shm::Counter::Status3xx
-                     : status < 500 ? shm::Counter::Status4xx
-                                    : shm::Counter::Status5xx;
-  ctx_->count(cls);
-  logAccess();
+  logExchange();
   if (ex->up != nullptr) {
     UpstreamConn* up = ex->up;
     const config::Pool& pool = *ctx_->pools[ex->pool].pool;
@@ -653,6 +646,21 @@ void ClientConn::finishExchange() {
   }
   armClientTimer(listener_->limits.keepalive_timeout_ms);
   startReading();
+}
+
+void ClientConn::logExchange() {
+  Exchange* ex = ex_;
+  if (ex->logged) {
+    return;
+  }
+  ex->logged = true;
+  int status = ex->status;
+  ctx_->count(status < 200   ? shm::Counter::Status1xx
+              : status < 300 ? shm::Counter::Status2xx
+              : status < 400 ? shm::Counter::Status3xx
+              : status < 500 ? shm::Counter::Status4xx
+                             : shm::Counter::Status5xx);
+  logAccess();
 }
 
 void ClientConn::logAccess() {
