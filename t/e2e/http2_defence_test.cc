@@ -455,6 +455,38 @@ void expectFloodCut(const std::string& what, const std::string& frame_bytes,
   checkBystander(bystander, 5);
 }
 
+TEST_CASE("a request header block left unfinished is cut after client_header_timeout_ms",
+          "[http2][slow]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(
+      h2Config({up.address()}, "", "client_header_timeout_ms = 600; keepalive_timeout_ms = 30000;"),
+      kOneWorker);
+  // HEADERS without END_HEADERS, and then nothing: slowloris over HTTP/2. Its stream has no
+  // exchange yet to time it, and keepalive_timeout_ms does not apply with a stream open.
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  std::string block = c.headerBlock(H2Client::requestFields("GET", "/never"));
+  REQUIRE(c.sendFrame(h2::kHeaders, h2::kEndStream, 1, block.substr(0, 2)));
+  auto start = Clock::now();
+  bool closed = c.peerGone(5s);
+  INFO("closed after " << elapsedMs(start) << " ms");
+  CHECK(closed);
+  CHECK(elapsedMs(start) >= 500);
+  CHECK(elapsedMs(start) < 2500);
+  CHECK(up.requests() == 0);
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("did not finish a request's headers within 600 ms") !=
+               std::string::npos;
+      },
+      3s));
+  // The same client with its header block complete is served.
+  H2Client ok(lb.port(0));
+  REQUIRE(ok.handshake());
+  CHECK(ok.request("GET", "/ok").status == 200);
+}
+
 TEST_CASE("a PING flood gets GOAWAY ENHANCE_YOUR_CALM", "[http2][flood][ping]") {
   expectFloodCut("PING flood", H2Client::frame(h2::kPing, 0, 0, std::string(8, 'p')),
                  [](const H2Client& f) { return f.pingAcks(); });

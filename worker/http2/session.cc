@@ -598,6 +598,8 @@ int Session::onBeginHeaders(nghttp2_session* ng, const nghttp2_frame* frame, voi
   }
   Session* ss = self(user);
   ss->ctx_->count(shm::Counter::H2Streams);
+  ss->head_started_ms_ = uv_now(ss->ctx_->loop);
+  ss->head_stream_ = frame->hd.stream_id;
   Stream* s = ss->newStream();
   s->id = frame->hd.stream_id;
   s->session = ss;
@@ -632,6 +634,9 @@ int Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* use
   bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
+      if (frame->hd.stream_id == ss->head_stream_) {
+        ss->head_started_ms_ = 0;
+      }
       if (s == nullptr) {
         return 0;
       }
@@ -736,6 +741,9 @@ int Session::onStreamClose(nghttp2_session* ng, int32_t id, uint32_t error, void
     return 0;
   }
   nghttp2_session_set_stream_user_data(ng, id, nullptr);
+  if (id == ss->head_stream_) {
+    ss->head_started_ms_ = 0;
+  }
   if (error != NGHTTP2_NO_ERROR) {
     ss->ctx_->count(shm::Counter::H2Resets);
   }

@@ -105,6 +105,9 @@ class Session {
   // The connection was idle too long: GOAWAY, then close.
   void idleTimeout();
   size_t openStreams() const { return open_streams_; }
+  // When the request header block being received began (0: none is): until it ends no stream
+  // can time it, and the connection carries nothing else meanwhile.
+  uint64_t headStartedMs() const { return head_started_ms_; }
   // A socket write of frames is in flight (the client has not taken it yet).
   bool writePending() const { return write_pending_; }
   ClientConn* carrier() const { return carrier_; }
@@ -196,6 +199,8 @@ class Session {
   // nghttp2, which keeps no closed streams here, cannot tell it from a late frame of a closed one.
   static constexpr int kSkippedRanges = 4;
   int32_t next_stream_id_ = 1;
+  uint64_t head_started_ms_ = 0;
+  int32_t head_stream_ = 0;
   int32_t skipped_[kSkippedRanges][2] = {};  // [first, end) of ids never opened
   int nskipped_ = 0;
   uint64_t glitch_window_ms_ = 0;

@@ -636,6 +636,10 @@ void ClientConn::onTimeout(TimerNode* node) {
       c->closeNow();
     } else if (c->h2s_->openStreams() == 0) {
       c->h2s_->idleTimeout();
+    } else if (c->h2s_->headStartedMs() != 0) {
+      LB_INFO("HTTP/2 client %s did not finish a request's headers within %u ms, closing",
+              c->peerText().c_str(), c->listener_->limits.header_timeout_ms);
+      c->closeNow();
     }
     c->idle_timer_ = false;
     return;

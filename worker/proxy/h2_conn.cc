@@ -68,6 +68,13 @@ void ClientConn::h2Input(ssize_t nread) {
   if (h2s_->openStreams() == 0) {
     idle_timer_ = true;
     armClientTimer(idle_ms);
+  } else if (uint64_t began = h2s_->headStartedMs(); began != 0) {
+    // A header block cut short: client_header_timeout_ms from its start, however slowly the
+    // rest trickles in (slowloris over HTTP/2).
+    uint64_t now = uv_now(ctx_->loop);
+    uint64_t end = began + listener_->limits.header_timeout_ms;
+    idle_timer_ = true;
+    armClientTimer(static_cast<uint32_t>(end > now ? end - now : 1));
   } else if (idle_timer_) {
     idle_timer_ = false;  // the streams time themselves; a stuck write keeps its timer
     ctx_->timers.disarm(&timer_);
