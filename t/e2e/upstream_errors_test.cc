@@ -78,6 +78,18 @@ TEST_CASE("502 for malformed response framing from the backend", "[errors][502]"
   expectStatus(lb.port(0), 502);
 }
 
+TEST_CASE("502 for a response with more than 100 header fields", "[errors][502]") {
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+  for (int i = 0; i < 100; ++i) {
+    head += "X-F" + std::to_string(i) + ": v\r\n";
+  }
+  FakeUpstream up("many", upstream::raw(head + "\r\nok", true));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+
+  expectStatus(lb.port(0), 502);
+}
+
 TEST_CASE("502 for Transfer-Encoding in an HTTP/1.0 response", "[errors][502]") {
   // RFC 9112 6.1: faulty framing. Read as chunked it says "abc"; read to the close it says
   // the chunk lines too: a cache behind lb and one in front of it would disagree.
