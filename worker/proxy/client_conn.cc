@@ -443,8 +443,26 @@ void ClientConn::parseRequest() {
           status = 501;
         }
       }
-      LB_INFO("client sent an invalid request: %s (%s)", llhttp_errno_name(err),
-              llhttp_get_error_reason(&ex->req));
+      const char* why = llhttp_get_error_reason(&ex->req);
+      switch (ex->error_status) {  // refused by a callback: llhttp's reason names the callback
+        case 414:
+          why = "request target longer than client_max_header_size";
+          break;
+        case 431:
+          why = ex->req_head.tooManyHeaders() ? "more than 100 header fields"
+                                              : "header fields over client_max_header_size";
+          break;
+        case 413:
+          why = "body over client_max_body_size";
+          break;
+        case 400:
+          why = "obs-fold in a header";
+          break;
+        default:
+          break;
+      }
+      LB_INFO("client %s sent an invalid request, answered %d: %s (%s)", peerText().c_str(), status,
+              why, llhttp_errno_name(err));
       ex->in_parse = false;
       requestRefused(status);
       return;
@@ -663,12 +681,12 @@ void ClientConn::onTimeout(TimerNode* node) {
     return;
   }
   if (ex->cl_write_pending) {
-    LB_INFO("client timed out reading the response, closing");
+    LB_INFO("client %s timed out reading the response, closing", c->peerText().c_str());
     c->closeNow();
     return;
   }
   if (!ex->resp_started && (ex->in_head || !ex->req_done)) {
-    LB_INFO("client timed out sending the request");
+    LB_INFO("client %s timed out sending the request", c->peerText().c_str());
     c->requestRefused(408);
     return;
   }
