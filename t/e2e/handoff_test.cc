@@ -83,6 +83,33 @@ TEST_CASE("a keep-alive connection outlives a reload and is served by the new ge
   CHECK(lb.errorLog().find("connections handed to the next generation") != std::string::npos);
 }
 
+TEST_CASE("reloads do not restart the keep-alive timeout of a connection handed over",
+          "[reload][handoff]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "", "keepalive_timeout_ms = 3000;"));
+
+  HttpClient c(lb.port(0));
+  auto r = c.roundTrip(buildRequest("GET", "/once"));
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  auto idle_from = Clock::now();
+  // Reloads until past 80% of the timeout, each one handing the connection on.
+  int reloads = 0;
+  while (elapsedMs(idle_from) < 2400 && reloads < 200) {
+    auto old = lb.workerPids();
+    lb.reload();
+    ++reloads;
+    REQUIRE(waitUntil([&] { return allGone(old); }, 10s));
+  }
+  INFO(reloads << " reloads; " << lb.diagnostics());
+  REQUIRE(c.waitClosed(8s));
+  // Idle 3 s in all, not 3 s after the last reload (5.4 s or more).
+  INFO("closed " << elapsedMs(idle_from) << " ms after the response");
+  CHECK(elapsedMs(idle_from) < 4500);
+  CHECK(elapsedMs(idle_from) >= 2800);
+}
+
 TEST_CASE("a connection busy when the old generation drains stays keep-alive and moves on",
           "[reload][handoff]") {
   // The backend holds the request until both old workers drain: the response then goes out

@@ -55,6 +55,7 @@ size_t encode(const HandoffItem* items, size_t n, char* out) {
     socklen_t len = std::min<socklen_t>(items[i].listener.length(), kWireAddressSize);
     e.address_length = static_cast<uint16_t>(len);
     e.requests = items[i].requests;
+    e.idle_since_ms = items[i].idle_since_ms;
     std::memcpy(e.address, items[i].listener.sockaddr_ptr(), len);
     std::memcpy(out + off, &e, sizeof(e));
     off += sizeof(e);
@@ -68,7 +69,7 @@ Result<size_t> decode(const char* data, size_t len, size_t nfds, HandoffItem* ou
     return unexpected(Error{"message of " + std::to_string(len) + " bytes has no header"});
   }
   std::memcpy(&h, data, sizeof(h));
-  if (h.magic != kWireMagic || h.version != kWireVersion) {
+  if (h.magic != kWireMagic || (h.version != kWireVersion && h.version != kWireVersionV1)) {
     return unexpected(Error{"unknown message (magic " + std::to_string(h.magic) + ", version " +
                             std::to_string(h.version) + ")"});
   }
@@ -76,13 +77,24 @@ Result<size_t> decode(const char* data, size_t len, size_t nfds, HandoffItem* ou
     return unexpected(Error{"message names " + std::to_string(h.count) + " connections but " +
                             std::to_string(nfds) + " descriptors came with it"});
   }
-  if (len != sizeof(h) + h.count * sizeof(WireEntry)) {
+  const bool v1 = h.version == kWireVersionV1;
+  const size_t entry_size = v1 ? sizeof(WireEntryV1) : sizeof(WireEntry);
+  if (len != sizeof(h) + h.count * entry_size) {
     return unexpected(Error{"message of " + std::to_string(len) + " bytes for " +
                             std::to_string(h.count) + " connections"});
   }
   for (size_t i = 0; i < h.count; ++i) {
-    WireEntry e;
-    std::memcpy(&e, data + sizeof(h) + i * sizeof(e), sizeof(e));
+    WireEntry e{};
+    const char* at = data + sizeof(h) + i * entry_size;
+    if (v1) {
+      WireEntryV1 old;
+      std::memcpy(&old, at, sizeof(old));
+      e.address_length = old.address_length;
+      e.requests = old.requests;
+      std::memcpy(e.address, old.address, sizeof(e.address));
+    } else {
+      std::memcpy(&e, at, sizeof(e));
+    }
     if (!knownAddress(e.address, e.address_length)) {
       return unexpected(Error{"connection " + std::to_string(i) + " has a listener address of " +
                               std::to_string(e.address_length) + " bytes lb does not know"});
@@ -90,6 +102,7 @@ Result<size_t> decode(const char* data, size_t len, size_t nfds, HandoffItem* ou
     out[i].listener = os::SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(e.address),
                                                       static_cast<socklen_t>(e.address_length));
     out[i].requests = e.requests;
+    out[i].idle_since_ms = e.idle_since_ms;
   }
   return static_cast<size_t>(h.count);
 }
@@ -302,7 +315,8 @@ bool Handoff::beginSending() {
   return true;
 }
 
-bool Handoff::push(int fd, const os::SocketAddress& listener, uint32_t requests) {
+bool Handoff::push(int fd, const os::SocketAddress& listener, uint32_t requests,
+                   uint64_t idle_since_ms) {
   if (!sending() || closed_ || listener.length() == 0 ||
       listener.length() > handoff::kWireAddressSize) {
     return false;
@@ -311,6 +325,7 @@ bool Handoff::push(int fd, const os::SocketAddress& listener, uint32_t requests)
   item.fd = fd;
   item.listener = listener;
   item.requests = requests;
+  item.idle_since_ms = idle_since_ms;
   queue_.push_back(item);
   if (!out_polling_) {
     scheduleFlush(0);
@@ -490,7 +505,7 @@ void Handoff::adopt(HandoffItem* items, size_t n) {
       Linger::start(ctx_->loop, items[i].fd);
       continue;
     }
-    ClientConn::adopt(ctx_, &*it, items[i].fd, items[i].requests);
+    ClientConn::adopt(ctx_, &*it, items[i].fd, items[i].requests, items[i].idle_since_ms);
   }
   if (unmatched > 0) {
     LB_WARN(

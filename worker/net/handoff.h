@@ -39,6 +39,7 @@ struct HandoffItem {
   int fd = -1;
   os::SocketAddress listener;  // the configured address of the listener it was accepted on
   uint32_t requests = 0;
+  uint64_t idle_since_ms = 0;  // uv_now() of the last response; 0: unknown (a version 1 sender)
 };
 
 namespace handoff {
@@ -89,7 +90,7 @@ class Handoff {
   // Queues one connection's descriptor (ownership passes here) for the next message; messages
   // go out from the loop, so connections handed in one turn travel together. False when not
   // sending(): the caller keeps the descriptor.
-  bool push(int fd, const os::SocketAddress& listener, uint32_t requests);
+  bool push(int fd, const os::SocketAddress& listener, uint32_t requests, uint64_t idle_since_ms);
   // Descriptors queued and not yet sent. The worker must not exit while there are any.
   size_t queued() const { return queue_.size(); }
   uint64_t sent() const { return sent_; }

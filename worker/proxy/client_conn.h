@@ -178,8 +178,8 @@ class ClientConn {
   // two requests: it starts idle, under the keep-alive timeout, with `requests` already served
   // on it. Bytes the client sent meanwhile are in the socket and are read at once. On a
   // draining worker it is drained right away like any idle connection.
-  static void adopt(WorkerContext* ctx, const config::Listener* listener, int fd,
-                    uint32_t requests);
+  static void adopt(WorkerContext* ctx, const config::Listener* listener, int fd, uint32_t requests,
+                    uint64_t idle_since_ms);
 
   // The worker drains (ctx->draining is set). When ctx->handoff is sending, an idle connection
   // is handed to the next generation now, a busy one stays keep-alive and follows once idle.

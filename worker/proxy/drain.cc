@@ -35,7 +35,7 @@ uint32_t randomBelow(uint32_t n) {
 }  // namespace
 
 void ClientConn::adopt(WorkerContext* ctx, const config::Listener* listener, int fd,
-                       uint32_t requests) {
+                       uint32_t requests, uint64_t idle_since_ms) {
   ClientConn* c = create(ctx, listener, fd);
   if (c == nullptr) {
     return;
@@ -51,8 +51,14 @@ void ClientConn::adopt(WorkerContext* ctx, const config::Listener* listener, int
     c->drain();
     return;
   }
-  // The keep-alive wait starts again: how long it already lasted in the old worker is unknown.
-  c->armClientTimer(listener->limits.keepalive_timeout_ms);
+  // The keep-alive wait goes on from where the old worker left it.
+  uint64_t now = uv_now(ctx->loop);
+  if (idle_since_ms != 0 && idle_since_ms <= now) {
+    c->idle_since_ = idle_since_ms;
+  }
+  uint64_t idle = now - c->idle_since_;
+  uint32_t timeout = listener->limits.keepalive_timeout_ms;
+  c->armClientTimer(idle < timeout ? static_cast<uint32_t>(timeout - idle) : 1);
   c->startReading();
 }
 
@@ -107,7 +113,7 @@ bool ClientConn::handOff() {
   if (copy < 0) {
     return false;
   }
-  if (!ctx_->handoff->push(copy, listener_->address, requests_)) {
+  if (!ctx_->handoff->push(copy, listener_->address, requests_, idle_since_)) {
     ::close(copy);
     return false;
   }

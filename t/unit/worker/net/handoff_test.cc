@@ -79,6 +79,7 @@ TEST_CASE("handoff wire: a full batch of IPv4 and IPv6 listeners decodes to what
   for (size_t i = 0; i < items.size(); ++i) {
     items[i].listener = address(i % 2 == 0 ? "127.0.0.1:8080" : "[::1]:443");
     items[i].requests = static_cast<uint32_t>(i * 1000 + 7);
+    items[i].idle_since_ms = 123'456'789'012ULL + i * 1234;
   }
   for (size_t n : {size_t{1}, size_t{2}, items.size()}) {
     INFO(n << " connections");
@@ -93,8 +94,32 @@ TEST_CASE("handoff wire: a full batch of IPv4 and IPv6 listeners decodes to what
       CHECK(out[i].listener == items[i].listener);
       CHECK(out[i].listener.toString() == items[i].listener.toString());
       CHECK(out[i].requests == items[i].requests);
+      CHECK(out[i].idle_since_ms == items[i].idle_since_ms);
     }
   }
+}
+
+TEST_CASE("handoff wire: a version 1 message, from a build before idle times, still decodes",
+          "[handoff]") {
+  handoff::WireHeader h{handoff::kWireMagic, handoff::kWireVersionV1, 2};
+  handoff::WireEntryV1 e[2] = {};
+  for (uint32_t i = 0; i < 2; ++i) {
+    os::SocketAddress a = address(i == 0 ? "127.0.0.1:8080" : "[::1]:443");
+    e[i].address_length = static_cast<uint16_t>(a.length());
+    e[i].requests = 40 + i;
+    std::memcpy(e[i].address, a.sockaddr_ptr(), a.length());
+  }
+  char buf[sizeof(h) + sizeof(e)];
+  std::memcpy(buf, &h, sizeof(h));
+  std::memcpy(buf + sizeof(h), e, sizeof(e));
+  HandoffItem out[2];
+  auto count = handoff::decode(buf, sizeof(buf), 2, out);
+  REQUIRE(count);
+  CHECK(*count == 2);
+  CHECK(out[1].listener.toString() == "[::1]:443");
+  CHECK(out[1].requests == 41);
+  CHECK(out[0].idle_since_ms == 0);  // unknown: the keep-alive wait starts again
+  CHECK_FALSE(handoff::decode(buf, sizeof(buf) - 1, 2, out));
 }
 
 TEST_CASE("handoff wire: truncated, padded and garbled messages are refused", "[handoff]") {
