@@ -62,14 +62,6 @@ class Load {
   std::string first_error_;
 };
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 pid_t pidIn(const std::string& path) {
   std::string text = readFile(path);
   return text.empty() ? -1 : static_cast<pid_t>(std::atoi(text.c_str()));
@@ -107,7 +99,8 @@ TEST_CASE("a binary upgrade under keep-alive load loses no request", "[process][
   // The new master is up when its workers are.
   REQUIRE(waitUntil([&] { return childrenOf(new_master).size() == 2; }, 10s));
   // Both masters log to the same file: two masters' generation 1, two workers each.
-  REQUIRE(waitUntil([&] { return count(lb.errorLog(), "generation 1) is ready") == 4; }, 10s));
+  REQUIRE(
+      waitUntil([&] { return occurrences(lb.errorLog(), "generation 1) is ready") == 4; }, 10s));
 
   int before_withdraw = load.ok();
   lb.signal(SIGWINCH);

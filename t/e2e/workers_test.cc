@@ -108,6 +108,9 @@ TEST_CASE("a burst of 200 connections opened at once is shared by 2 workers",
   LbInstance lb;
   lb.start(singlePoolConfig({up.address()}));
   REQUIRE(lb.workerPids().size() == 2);
+  // Both accept by now: a worker still starting up rightly leaves the burst to the other.
+  REQUIRE(
+      waitUntil([&] { return occurrences(lb.errorLog(), "generation 1) is ready") == 2; }, 10s));
 
   // Non-blocking connects: the kernel queues all 200 before either worker has woken.
   std::vector<UniqueFd> fds;

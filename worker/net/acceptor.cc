@@ -112,6 +112,10 @@ void Acceptor::onResumeTimer(uv_timer_t* t) {
   auto* self = static_cast<Acceptor*>(t->data);
   if (self->ctx_->connections < self->ctx_->config->worker_connections) {
     self->resume();
+  } else if (!self->polling_) {
+    // Full after sitting out (which left the slot saying accepting): say so now, or a sibling
+    // could leave new connections to a worker that takes none.
+    self->ctx_->slot->accepting.store(0, std::memory_order_relaxed);
   }
 }
 

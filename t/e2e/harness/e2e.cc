@@ -45,6 +45,14 @@ std::string jsonField(const std::string& json, const std::string& address,
   return "";
 }
 
+int occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 std::string describe(const std::optional<HttpResponse>& r, const std::string& error) {
   if (!r) {
     return "no response: " + error;

@@ -40,4 +40,7 @@ std::string jsonField(const std::string& json, const std::string& address,
 // "status 200, headers ..., body ..." or the client's error, for INFO.
 std::string describe(const std::optional<HttpResponse>& r, const std::string& error = "");
 
+// How many times `what` occurs in `text` (log lines, say).
+int occurrences(const std::string& text, const std::string& what);
+
 }  // namespace lb::e2e
