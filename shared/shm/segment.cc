@@ -323,24 +323,15 @@ Result<std::unique_ptr<SharedSegment>> SharedSegment::create(const std::string& 
 }
 
 Result<std::unique_ptr<SharedSegment>> SharedSegment::attach(const std::string& name) {
-  auto mapping = openMapping(name, OpenMode::Attach);
-  if (!mapping) {
-    return unexpected(mapping.error());
-  }
-  void* base = mapping->region.get_address();
-  auto checked = checkHeader(name, base, mapping->region.get_size());
-  if (!checked) {
-    return unexpected(checked.error());
-  }
-  std::unique_ptr<SharedSegment> out(new SharedSegment());
-  out->impl_ = std::make_unique<Impl>(Impl{std::move(*mapping)});
-  out->segment_ = static_cast<Segment*>(base);
-  out->reload_ = &out->segment_->reload;
-  out->name_ = name;
-  return out;
+  return open(name, false);
 }
 
 Result<std::unique_ptr<SharedSegment>> SharedSegment::attachReloadState(const std::string& name) {
+  return open(name, true);
+}
+
+Result<std::unique_ptr<SharedSegment>> SharedSegment::open(const std::string& name,
+                                                           bool reload_state_only) {
   auto mapping = openMapping(name, OpenMode::Attach);
   if (!mapping) {
     return unexpected(mapping.error());
@@ -349,9 +340,11 @@ Result<std::unique_ptr<SharedSegment>> SharedSegment::attachReloadState(const st
   size_t mapped = mapping->region.get_size();
   auto checked = checkHeader(name, base, mapped);
   if (!checked) {
+    // Another layout version: its reload state is still where this one's is, from
+    // kFixedReloadStateSince on.
     const auto* header = static_cast<const Header*>(base);
-    if (mapped < kReloadStateOffset + sizeof(ReloadState) || header->magic != kMagic ||
-        header->layout_version < kFixedReloadStateSince) {
+    if (!reload_state_only || mapped < kReloadStateOffset + sizeof(ReloadState) ||
+        header->magic != kMagic || header->layout_version < kFixedReloadStateSince) {
       return unexpected(checked.error());
     }
   }

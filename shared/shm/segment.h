@@ -56,6 +56,8 @@ class SharedSegment {
 
  private:
   SharedSegment() = default;
+  static Result<std::unique_ptr<SharedSegment>> open(const std::string& name,
+                                                     bool reload_state_only);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Segment* segment_ = nullptr;

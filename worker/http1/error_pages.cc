@@ -125,6 +125,14 @@ std::string_view errorResponse(int status, bool close, bool head_only) {
   return pages().text[7][1][head_only ? 1 : 0];  // 500
 }
 
+shm::Counter classCounter(int status) {
+  return status < 200   ? shm::Counter::Status1xx
+         : status < 300 ? shm::Counter::Status2xx
+         : status < 400 ? shm::Counter::Status3xx
+         : status < 500 ? shm::Counter::Status4xx
+                        : shm::Counter::Status5xx;
+}
+
 shm::Counter errorCounter(int status) {
   switch (status) {
     case 400:

@@ -23,4 +23,7 @@ std::string_view errorResponse(int status, bool close, bool head_only);
 // class is counted apart).
 shm::Counter errorCounter(int status);
 
+// The counter of the status's class: 1xx to 5xx.
+shm::Counter classCounter(int status);
+
 }  // namespace lb::worker::http1

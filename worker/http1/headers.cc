@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -249,20 +250,24 @@ bool validHost(std::string_view host) {
   return true;
 }
 
+bool isTchar(char c) {
+  return isUnreserved(c) || std::string_view("!#$%&'*+^`|").find(c) != std::string_view::npos;
+}
+
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), isTchar);
+}
+
 bool inTokenMethod(std::string_view piece, size_t at) {
-  auto tchar = [](char c) {
-    return isUnreserved(c) || std::string_view("!#$%&'*+^`|").find(c) != std::string_view::npos;
-  };
   size_t sp = piece.find(' ', at);
-  if (sp == std::string_view::npos || (sp == at && (at == 0 || !tchar(piece[at - 1])))) {
+  if (sp == std::string_view::npos) {
     return false;
   }
-  for (char c : piece.substr(at, sp - at)) {
-    if (!tchar(c)) {
-      return false;
-    }
+  size_t start = at;  // llhttp may have taken the start of the method before stopping
+  while (start > 0 && isTchar(piece[start - 1])) {
+    --start;
   }
-  return true;
+  return isToken(piece.substr(start, sp - start));
 }
 
 bool onlyChunkedCoding(const HeadArena& head) {

@@ -105,6 +105,10 @@ bool connectionNamesFields(const HeadArena& head);
 // "@" or "/" in it is read differently by every server that meets it.
 bool validHost(std::string_view host);
 
+// RFC 9110 5.6.2: tchar, and token = 1*tchar.
+bool isTchar(char c);
+bool isToken(std::string_view s);
+
 // True if llhttp, stopped at `at` in `piece` on a method it does not know, stopped inside a
 // token that SP ends: a well-formed method lb cannot forward (llhttp parses only the methods it
 // lists) gets 501 (RFC 9110 9.1), not 400. False when the SP is not in `piece` yet.

@@ -703,7 +703,7 @@ void Session::requestEnd(Stream* s) {
 void Session::refuse(Stream* s, int status) {
   s->refused = true;
   ctx_->count(http1::errorCounter(status));
-  ctx_->count(status < 500 ? shm::Counter::Status4xx : shm::Counter::Status5xx);
+  ctx_->count(http1::classCounter(status));
   char code[4];
   std::snprintf(code, sizeof code, "%03d", status);
   nghttp2_nv nv[] = {field(":status", code, 3), field("content-length", "0", 1)};

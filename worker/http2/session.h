@@ -199,10 +199,11 @@ class Session {
   // nghttp2, which keeps no closed streams here, cannot tell it from a late frame of a closed one.
   static constexpr int kSkippedRanges = 4;
   int32_t next_stream_id_ = 1;
-  uint64_t head_started_ms_ = 0;
-  int32_t head_stream_ = 0;
   int32_t skipped_[kSkippedRanges][2] = {};  // [first, end) of ids never opened
   int nskipped_ = 0;
+  // The request header block being received: when it began (0: none is) and its stream.
+  uint64_t head_started_ms_ = 0;
+  int32_t head_stream_ = 0;
   uint64_t glitch_window_ms_ = 0;
   uint32_t glitches_ = 0;
   double reset_tokens_ = 0;

@@ -12,16 +12,7 @@
 namespace lb::worker::http2 {
 namespace {
 
-bool isTchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-    return true;
-  }
-  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-bool isToken(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return isTchar(c); });
-}
+using http1::isToken;
 
 // RFC 9110 5.5 field-value, with RFC 9113 8.2.1's ban on whitespace at either end.
 bool validValue(std::string_view v) {

@@ -485,7 +485,6 @@ bool ClientConn::flushUpstream() {
   return false;
 }
 
-// The request bytes so far are with the backend: now its response is awaited.
 void ClientConn::awaitUpstream() {
   Exchange* ex = ex_;
   if (ex->req_done) {
@@ -495,6 +494,7 @@ void ClientConn::awaitUpstream() {
   }
 }
 
+// The request bytes so far are with the backend: now its response is awaited.
 void ClientConn::afterUpstreamWrite() {
   Exchange* ex = ex_;
   if (ex->up != nullptr && !ex->resp_done) {

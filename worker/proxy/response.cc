@@ -654,12 +654,7 @@ void ClientConn::logExchange() {
     return;
   }
   ex->logged = true;
-  int status = ex->status;
-  ctx_->count(status < 200   ? shm::Counter::Status1xx
-              : status < 300 ? shm::Counter::Status2xx
-              : status < 400 ? shm::Counter::Status3xx
-              : status < 500 ? shm::Counter::Status4xx
-                             : shm::Counter::Status5xx);
+  ctx_->count(http1::classCounter(ex->status));
   logAccess();
 }
 

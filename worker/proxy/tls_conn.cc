@@ -14,6 +14,7 @@
 
 #include "shared/log/log.h"
 #include "shared/tls/server_context.h"
+#include "worker/http1/error_pages.h"
 #include "worker/http2/session.h"
 #include "worker/net/tls_session.h"
 #include "worker/proxy/client_conn.h"
@@ -127,8 +128,8 @@ void ClientConn::plainHttpOnTls() {
       "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: " +
       std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
   ctx_->count(shm::Counter::TlsHandshakeFailed);
-  ctx_->count(shm::Counter::Error400);
-  ctx_->count(shm::Counter::Status4xx);
+  ctx_->count(http1::errorCounter(400));
+  ctx_->count(http1::classCounter(400));
   LB_INFO("TLS handshake with %s failed: the client sent plain HTTP; answered 400",
           peerText().c_str());
   freeTls();
