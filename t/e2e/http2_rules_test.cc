@@ -66,10 +66,11 @@ void expectRefused(const std::vector<Case>& cases) {
   }
 }
 
-// A frame that RFC 9113 makes a connection error: GOAWAY PROTOCOL_ERROR, and lb serves the next
+// A frame that RFC 9113 makes a connection error: GOAWAY with `code`, and lb serves the next
 // connection. `send` gets a handshaken client.
-void expectConnectionError(const std::function<void(H2Client&)>& send) {
-  FakeUpstream up("A");
+void expectConnectionError(const std::function<void(H2Client&)>& send,
+                           uint32_t code = h2::kProtocolError) {
+  FakeUpstream up("A", upstream::echo());
   LbInstance lb;
   lb.start(singlePoolConfig({up.address()}), {.workers = 1});
   H2Client c(lb.port(0));
@@ -78,7 +79,7 @@ void expectConnectionError(const std::function<void(H2Client&)>& send) {
   c.waitFor([&] { return c.goaway().has_value(); }, 5s);
   INFO(c.error());
   REQUIRE(c.goaway());
-  CHECK(c.goaway()->error == h2::kProtocolError);
+  CHECK(h2::errorName(c.goaway()->error) == h2::errorName(code));
   H2Client next(lb.port(0));
   REQUIRE(next.handshake());
   CHECK(next.request("GET", "/next").status == 200);
@@ -114,6 +115,64 @@ TEST_CASE("PRIORITY on stream 0 is a connection error", "[http2][rfc9113]") {
   expectConnectionError([](H2Client& c) {
     REQUIRE(c.sendFrame(h2::kPriority, 0, 0, std::string("\0\0\0\1\x0f", 5)));
   });
+}
+
+TEST_CASE("PRIORITY making a stream depend on itself is an error", "[http2][rfc9113]") {
+  // RFC 7540 5.3.1. nghttp2 skips PRIORITY payloads when, as here, RFC 7540 priorities are off.
+  expectConnectionError([](H2Client& c) {
+    REQUIRE(c.sendFrame(h2::kPriority, 0, 3, std::string("\0\0\0\3\x0f", 5)));
+  });
+}
+
+TEST_CASE("DATA or HEADERS on a stream both sides ended is a connection error STREAM_CLOSED",
+          "[http2][rfc9113]") {
+  // RFC 9113 5.1: nghttp2 keeps no closed streams here, so lb remembers the last few.
+  for (bool headers : {false, true}) {
+    INFO((headers ? "HEADERS" : "DATA"));
+    expectConnectionError(
+        [&](H2Client& c) {
+          REQUIRE(c.request("GET", "/done").status == 200);
+          if (headers) {
+            REQUIRE(c.sendHeaders(1, {{"x-late", "1"}}, true));
+          } else {
+            REQUIRE(c.sendData(1, "late", true));
+          }
+        },
+        h2::kStreamClosed);
+  }
+}
+
+TEST_CASE("DATA after the client's own RST_STREAM is a connection error STREAM_CLOSED",
+          "[http2][rfc9113]") {
+  expectConnectionError(
+      [](H2Client& c) {
+        int32_t id = c.startRequest(H2Client::requestFields("POST", "/upload"), "abc", false);
+        REQUIRE(c.sendRst(id, h2::kCancel));
+        REQUIRE(c.ping());  // the reset is processed first
+        REQUIRE(c.sendData(id, "more", true));
+      },
+      h2::kStreamClosed);
+}
+
+TEST_CASE("DATA the client sent before it saw lb's RST_STREAM is ignored", "[http2][rfc9113]") {
+  // lb answers 413 at once and resets the upload (RFC 9113 8.1); the client's DATA already on
+  // its way is no error (5.1: frames after a RST_STREAM one sent are ignored).
+  FakeUpstream up("A", upstream::echo());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "", "client_max_body_size = \"1k\";"), {.workers = 1});
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  HeaderList fields = H2Client::requestFields("POST", "/big");
+  fields.push_back({"content-length", "4096"});
+  int32_t id = c.startRequest(fields, "", false);
+  REQUIRE(c.waitDone(id, 5s));
+  CHECK(c.result(id).status == 413);
+  REQUIRE(c.sendData(id, std::string(100, 'x'), false));
+  REQUIRE(c.sendData(id, "end", true));
+  H2StreamResult next = c.request("GET", "/next");
+  INFO(describe(next) << " " << c.error());
+  CHECK(next.status == 200);
+  CHECK_FALSE(c.goaway().has_value());
 }
 
 TEST_CASE("an uppercase field name is refused", "[http2][rfc9113]") {

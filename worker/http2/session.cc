@@ -24,6 +24,13 @@ constexpr uint32_t kMaxGlitchesPerSecond = 1000;
 // Between the shutdown notice and the final GOAWAY of a drain: a round trip, comfortably.
 constexpr uint32_t kGoawayDelayMs = 1000;
 
+constexpr size_t kFrameHeaderLen = 9;
+
+// A 31-bit stream id, the reserved bit cleared.
+uint32_t readU31(const uint8_t* p) {
+  return (uint32_t{p[0]} & 0x7f) << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
 Session* self(void* user) {
   return static_cast<Session*>(user);
 }
@@ -122,7 +129,29 @@ bool Session::receive(const char* data, size_t len) {
     return false;
   }
   busy_ = true;
-  ssize_t rc = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data), len);
+  ssize_t rc = 0;
+  size_t fed = 0;
+  for (size_t i = 0; i < len && !want_close_;) {
+    ScannedFrame f = scanFrames(data, len, &i);
+    if (f.stream_id == 0) {
+      continue;
+    }
+    // The frames before this one are processed first, then lb decides.
+    rc = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data + fed), i - 1 - fed);
+    fed = i - 1;
+    if (rc < 0 || want_close_) {
+      break;
+    }
+    if (f.type == NGHTTP2_PRIORITY) {
+      connectionError(NGHTTP2_PROTOCOL_ERROR, "PRIORITY making a stream depend on itself",
+                      f.stream_id);
+    } else if (recentlyClosed(f.stream_id)) {
+      connectionError(NGHTTP2_STREAM_CLOSED, "DATA on closed stream", f.stream_id);
+    }
+  }
+  if (rc >= 0 && !want_close_ && fed < len) {
+    rc = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data + fed), len - fed);
+  }
   busy_ = false;
   if (rc < 0) {
     LB_INFO("HTTP/2 connection error from %s: %s", carrier_->peerText().c_str(),
@@ -136,6 +165,45 @@ bool Session::receive(const char* data, size_t len) {
   }
   flush();
   return !want_close_ && !closed_;
+}
+
+Session::ScannedFrame Session::scanFrames(const char* data, size_t len, size_t* pos) {
+  size_t i = *pos;
+  ScannedFrame found;
+  while (i < len && found.stream_id == 0) {
+    if (scan_skip_ > 0) {
+      size_t n = std::min<size_t>(scan_skip_, len - i);
+      scan_skip_ -= static_cast<uint32_t>(n);
+      i += n;
+      continue;
+    }
+    scan_buf_[scan_have_++] = static_cast<uint8_t>(data[i++]);
+    const uint8_t* h = scan_buf_;
+    if (scan_have_ == kFrameHeaderLen) {
+      uint32_t length = uint32_t{h[0]} << 16 | uint32_t{h[1]} << 8 | h[2];
+      auto id = static_cast<int32_t>(readU31(h + 5));
+      if (h[3] == NGHTTP2_PRIORITY && length == 5) {
+        continue;  // its dependency is read next
+      }
+      scan_have_ = 0;
+      scan_skip_ = length;
+      // Only a DATA frame for a stream nghttp2 has not open may be one on a closed stream.
+      if (h[3] == NGHTTP2_DATA && (id & 1) != 0 &&
+          nghttp2_session_find_stream(ng_, id) == nullptr) {
+        found = {id, NGHTTP2_DATA};
+      }
+    } else if (scan_have_ == kFrameHeaderLen + 4) {
+      // A PRIORITY frame's stream dependency: nghttp2 skips it when RFC 7540 priorities are off.
+      scan_have_ = 0;
+      scan_skip_ = 1;  // the weight
+      auto id = static_cast<int32_t>(readU31(h + 5));
+      if (id != 0 && readU31(h + kFrameHeaderLen) == static_cast<uint32_t>(id)) {
+        found = {id, NGHTTP2_PRIORITY};
+      }
+    }
+  }
+  *pos = i;
+  return found;
 }
 
 void Session::schedule() {
@@ -544,13 +612,19 @@ bool Session::refusedFrame(const nghttp2_frame_hd* hd) {
     return false;
   }
   if (hd->type == NGHTTP2_PRIORITY && hd->stream_id == 0) {
-    protocolError("PRIORITY on stream 0");
+    connectionError(NGHTTP2_PROTOCOL_ERROR, "PRIORITY on stream 0");
     return true;
   }
-  if (hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0) {
+  int32_t id = hd->stream_id;
+  if ((hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) && recentlyClosed(id)) {
+    connectionError(NGHTTP2_STREAM_CLOSED,
+                    hd->type == NGHTTP2_DATA ? "DATA on closed stream" : "HEADERS on closed stream",
+                    id);
+    return true;
+  }
+  if (hd->type != NGHTTP2_HEADERS || (id & 1) == 0) {
     return false;  // an even id from a client nghttp2 refuses itself
   }
-  int32_t id = hd->stream_id;
   if (id >= next_stream_id_) {
     if (id > next_stream_id_ && nskipped_ < kSkippedRanges) {
       skipped_[nskipped_][0] = next_stream_id_;
@@ -562,16 +636,30 @@ bool Session::refusedFrame(const nghttp2_frame_hd* hd) {
   }
   for (int i = 0; i < nskipped_; ++i) {
     if (id >= skipped_[i][0] && id < skipped_[i][1]) {
-      protocolError("a stream id smaller than one already used");
+      connectionError(NGHTTP2_PROTOCOL_ERROR, "a stream id smaller than one already used", id);
       return true;
     }
   }
   return false;
 }
 
-void Session::protocolError(const char* what) {
-  LB_INFO("HTTP/2 connection error from %s: %s", carrier_->peerText().c_str(), what);
-  nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
+bool Session::recentlyClosed(int32_t id) const {
+  for (int32_t closed : closed_ids_) {
+    if (closed == id && id != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Session::connectionError(uint32_t code, const char* what, int32_t id) {
+  if (id != 0) {
+    LB_INFO("HTTP/2 connection error from %s: %s (stream %d)", carrier_->peerText().c_str(), what,
+            id);
+  } else {
+    LB_INFO("HTTP/2 connection error from %s: %s", carrier_->peerText().c_str(), what);
+  }
+  nghttp2_session_terminate_session(ng_, code);
   want_close_ = true;
 }
 
@@ -750,6 +838,10 @@ int Session::onStreamClose(nghttp2_session* ng, int32_t id, uint32_t error, void
   s->closed = true;
   s->request_open = false;
   --ss->open_streams_;
+  if (!s->reset_sent) {
+    ss->closed_ids_[ss->closed_next_] = id;
+    ss->closed_next_ = (ss->closed_next_ + 1) % kClosedIds;
+  }
   bool complete = s->out_eof && s->out_bufs.empty() && s->head_sent;
   if ((s->conn != nullptr && (!complete || error != NGHTTP2_NO_ERROR)) || s->unconsumed > 0) {
     // The client reset it, or the connection ends: the exchange stops, and DATA nobody will
@@ -762,6 +854,12 @@ int Session::onStreamClose(nghttp2_session* ng, int32_t id, uint32_t error, void
 }
 
 int Session::onFrameSend(nghttp2_session* ng, const nghttp2_frame* frame, void*) {
+  if (frame->hd.type == NGHTTP2_RST_STREAM) {
+    if (Stream* s = streamOf(ng, frame->hd.stream_id); s != nullptr) {
+      s->reset_sent = true;
+    }
+    return 0;
+  }
   if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0 ||
       (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS)) {
     return 0;

@@ -53,6 +53,7 @@ struct Stream {
   bool started = false;      // the exchange was created
   bool refused = false;      // answered by the session itself
   bool closed = false;       // nghttp2 closed the stream
+  bool reset_sent = false;   // lb's RST_STREAM went out: the client's late frames are fine
   // Response: body pieces the exchange handed over (its memory), taken by DATA frames.
   std::vector<uv_buf_t> out_bufs;
   int out_pos = 0;
@@ -164,9 +165,20 @@ class Session {
   // Counts a control frame; a client that floods them is cut off.
   void glitch();
   // Frame checks nghttp2 leaves out when it keeps no closed streams and no RFC 7540 priorities
-  // (RFC 9113 5.1.1, 6.3); true when the frame ends the connection.
+  // (RFC 9113 5.1, 5.1.1, 6.3); true when the frame ends the connection.
   bool refusedFrame(const nghttp2_frame_hd* hd);
-  void protocolError(const char* what);
+  bool recentlyClosed(int32_t id) const;
+  // Two frames nghttp2 drops before any callback in this mode: DATA on a stream it has not open
+  // (maybe a closed one) and a PRIORITY frame's dependency.
+  struct ScannedFrame {
+    int32_t stream_id = 0;
+    uint8_t type = 0;
+  };
+  // Follows the frames in the client's bytes from *pos, ahead of nghttp2. Stops at a DATA frame
+  // for a stream nghttp2 has not open, or a PRIORITY frame that makes a stream depend on itself,
+  // with *pos just past the byte that told; stream_id 0 when the bytes end first.
+  ScannedFrame scanFrames(const char* data, size_t len, size_t* pos);
+  void connectionError(uint32_t code, const char* what, int32_t id = 0);
   // Counts a stream reset by the client; past the budget the connection ends.
   void reset();
 
@@ -201,6 +213,18 @@ class Session {
   int32_t next_stream_id_ = 1;
   int32_t skipped_[kSkippedRanges][2] = {};  // [first, end) of ids never opened
   int nskipped_ = 0;
+  // The last streams that closed without lb resetting them: both sides ended them, or the
+  // client reset them. DATA or HEADERS on one of them is the client's error (STREAM_CLOSED,
+  // RFC 9113 5.1); on a stream lb reset it is not, as the client may have sent it before it saw
+  // the RST_STREAM. Older closed streams are not remembered and their frames are ignored.
+  static constexpr int kClosedIds = 8;
+  int32_t closed_ids_[kClosedIds] = {};
+  int closed_next_ = 0;
+  // The frame header (and PRIORITY dependency) being read by scanFrames, and the bytes to pass
+  // before the next one (the client preface first).
+  uint8_t scan_buf_[13] = {};
+  uint8_t scan_have_ = 0;
+  uint32_t scan_skip_ = 24;
   // The request header block being received: when it began (0: none is) and its stream.
   uint64_t head_started_ms_ = 0;
   int32_t head_stream_ = 0;
