@@ -109,6 +109,7 @@ void writeLimits(Writer& w, int depth, const ClientLimits& l) {
   w.set(depth, "client_max_body_size", size(l.max_body_size));
   w.set(depth, "keepalive_requests", integer(l.keepalive_requests));
   w.set(depth, "tunnel_timeout_ms", integer(l.tunnel_timeout_ms));
+  w.set(depth, "request_buffering", l.request_buffering ? "true" : "false");
 }
 
 void writeReturn(Writer& w, int depth, const StaticResponse& r) {

@@ -223,6 +223,8 @@ bool Loader::readLimit(const Setting& s, ClientLimits* limits) {
     r_.getSize(s, 0, UINT64_MAX, &limits->max_body_size);
   } else if (key == "keepalive_requests") {
     r_.getInt(s, 0, kMaxInt, &limits->keepalive_requests);
+  } else if (key == "request_buffering") {
+    r_.getBool(s, &limits->request_buffering);
   } else {
     return false;
   }

@@ -81,6 +81,9 @@ struct ClientLimits {
   uint32_t max_header_size = 16384;       // client_max_header_size: request line + headers
   uint64_t max_body_size = 1048576;       // client_max_body_size; 0 = unlimited
   uint32_t keepalive_requests = 10000;    // keepalive_requests per connection; 0 = unlimited
+  // request_buffering: a Content-Length body arrives (as far as the request buffer holds)
+  // before a backend is chosen, so a slow upload holds no backend connection meanwhile.
+  bool request_buffering = true;
 };
 
 // One certificate of a TLS listener: a PEM certificate chain and its private key. The names

@@ -62,7 +62,8 @@ TEST_CASE("GET is proxied and the upstream's response relayed", "[proxy]") {
 TEST_CASE("a request the client abandons is logged 499 and counted", "[proxy][logs]") {
   FakeUpstream up("hang", upstream::hang());
   LbInstance lb;
-  lb.start(singlePoolConfig({up.address()}), {.workers = 1});
+  // Streamed, the request reaches the backend before its body is complete.
+  lb.start(singlePoolConfig({up.address()}, "", "request_buffering = false;"), {.workers = 1});
   {
     HttpClient c(lb.port(0));
     REQUIRE(c.send("POST /abandoned HTTP/1.1\r\nHost: lb.test\r\nContent-Length: 100\r\n\r\nab"));

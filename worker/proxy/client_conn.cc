@@ -142,7 +142,7 @@ void ClientConn::resetForNextRequest() {
   ex->req_chunked = ex->req_has_body = ex->req_done = false;
   ex->expect_continue = ex->head_request = ex->client_keepalive = false;
   ex->in_head = true;
-  ex->discard_body = false;
+  ex->discard_body = ex->buffering = false;
   ex->error_status = 0;
   ex->req_body_bytes = 0;
   ex->start_ms = 0;
@@ -360,6 +360,10 @@ void ClientConn::onInput(ssize_t nread) {
     c->closeNow();
     return;
   }
+  if (nread == UV_EOF && ex->buffering) {
+    c->closeNow();  // the client's FIN cut the body short before any backend saw the request
+    return;
+  }
   if (nread == UV_EOF && (ex->req_done || !ex->in_head)) {
     // The client half-closed after sending its request (or at least its head): the response may
     // still go out. A body cut short by the FIN is noticed once the buffer is parsed.
@@ -382,7 +386,11 @@ void ClientConn::parseRequest() {
         break;
       }
       if (!ex->in_head && !ex->body_ok) {
-        break;  // waiting for an upstream before reading the body
+        if (ex->buffering && bodyBuffered()) {
+          dispatch();
+          continue;
+        }
+        break;  // waiting for the body (request_buffering) or an upstream before reading it
       }
       if (sm_.state() == ConnState::ReadingRequest || sm_.state() == ConnState::KeepAlive) {
         sm_.transition(ConnState::ParsingRequest);
@@ -497,7 +505,7 @@ void ClientConn::parseRequest() {
     }
     break;
   }
-  if (!ex->req_done && !ex->in_head && ex->body_ok && !ex->up_write_pending) {
+  if ((!ex->req_done && !ex->in_head && ex->body_ok && !ex->up_write_pending) || ex->buffering) {
     armClientTimer(listener_->limits.body_timeout_ms);
   } else if (!ex->in_head && !ex->cl_write_pending && !ex->queue_link.queued) {
     // Waiting on the backend (connect, a write it has not taken, its response): its own

@@ -81,6 +81,7 @@ struct Exchange {
   bool client_keepalive = false;
   bool in_head = true;        // parsing a request head (not its body)
   bool discard_body = false;  // static response: the request body is read and dropped
+  bool buffering = false;     // the body is awaited before a backend is chosen (bufferBody)
   int error_status = 0;       // set by a parser callback that refuses the request
   bool in_parse = false;
   // After a pause at the end of a head the parser must run once more even with no new bytes:
@@ -282,6 +283,12 @@ class ClientConn {
   // exchange.cc: routing, backend selection, upstream request.
   void headComplete();
   void routeAndDispatch();
+  // request_buffering: true when the request waits for its body before a backend is chosen
+  // (the whole Content-Length body, or a full request buffer); bodyBuffered() says when it
+  // has it, and the parser then calls dispatch().
+  bool bufferBody();
+  bool bodyBuffered() const;
+  void dispatch();
   void selectBackend();
   // Picks a backend not tried yet whose breaker admits the request, and takes one of its
   // connections (and a probe place when `*probe`); -1 when there is none.

@@ -201,6 +201,36 @@ void ClientConn::routeAndDispatch() {
     // What the retry budget is a share of.
     budgetCountRequest(ctx_->segment->pools[pool.slot], pool.retry_budget, uv_now(ctx_->loop));
   }
+  if (bufferBody()) {
+    return;
+  }
+  dispatch();
+}
+
+bool ClientConn::bufferBody() {
+  Exchange* ex = ex_;
+  // A chunked body's end is only known by parsing it, which forwards it: it streams.
+  if (!listener_->limits.request_buffering || ex->req_chunked || ex->req_content_length == 0 ||
+      ex->upgrade || bodyBuffered()) {
+    return false;
+  }
+  ex->buffering = true;
+  if (ex->expect_continue && ex->in_start == ex->in_end) {
+    // The client waits for it before sending the body lb waits for (RFC 9110 10.1.1).
+    static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    writeRaw(kContinue, sizeof(kContinue) - 1);
+  }
+  return true;
+}
+
+bool ClientConn::bodyBuffered() const {
+  const Exchange* ex = ex_;
+  uint32_t held = ex->in_end - ex->in_start;
+  return held >= ex->req_content_length || held == kBufferSize;
+}
+
+void ClientConn::dispatch() {
+  ex_->buffering = false;
   sm_.transition(ConnState::SelectingBackend);
   selectBackend();
 }

@@ -25,6 +25,7 @@ void checkEqual(const ClientLimits& a, const ClientLimits& b) {
   CHECK(a.max_body_size == b.max_body_size);
   CHECK(a.keepalive_requests == b.keepalive_requests);
   CHECK(a.tunnel_timeout_ms == b.tunnel_timeout_ms);
+  CHECK(a.request_buffering == b.request_buffering);
 }
 
 void checkEqual(const Action& a, const Action& b) {

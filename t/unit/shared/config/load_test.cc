@@ -116,6 +116,7 @@ TEST_CASE("every directive of full.conf is read", "[config]") {
   CHECK(c.http.max_header_size == 8192);
   CHECK(c.http.max_body_size == 5368709120ULL);
   CHECK(c.http.keepalive_requests == 7);
+  CHECK_FALSE(c.http.request_buffering);
 
   REQUIRE(c.listeners.size() == 3);
   const Listener& main = c.listeners[0];
@@ -189,6 +190,7 @@ TEST_CASE("settings left out get the documented defaults", "[config]") {
   CHECK(l.max_header_size == 16384);
   CHECK(l.max_body_size == 1048576);
   CHECK(l.keepalive_requests == 10000);
+  CHECK(l.request_buffering);
 
   const Listener& listener = c.listeners[0];
   CHECK(listener.name == "127.0.0.1:8080");  // an unnamed listener is called by its address
