@@ -369,6 +369,13 @@ class ClientConn {
   // The response bytes handed to flushClient() are out (status < 0: the write failed).
   void clientWriteDone(int status);
   void sendError(int status);
+  // Whether the backend connection can serve another request once this exchange is done with it.
+  bool upstreamReusable() const;
+  // The response is whole in lb: its backend connection goes back to the pool (or closes) now.
+  void releaseUpstream();
+  // A client write holds the parser back: whether the bytes read since end the response is
+  // learnt without it, and if they do, the backend connection is released at once.
+  void lookAhead();
   void finishExchange();
   void abortExchange();
   void writeClient(const char* data, size_t len);

@@ -79,6 +79,9 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
       awaitUpstream();
     }
     parseResponse();
+    if (ex_ == ex && ex->up == up && ex->cl_write_pending && !closing_) {
+      lookAhead();
+    }
     return;
   }
   if (nread == 0) {
@@ -160,8 +163,10 @@ void ClientConn::parseResponse() {
         if (why == Pause::MessageComplete) {
           ex->resp_done = true;
           // The backend is done with this request: least_conn and max_connections see it free
-          // now, not only once the client has taken the last bytes.
+          // now, and its connection serves others, not only once the client has taken the last
+          // bytes (a slow reader holds lb's buffer, never a backend connection).
           releaseBackend();
+          releaseUpstream();
           break;
         }
         break;  // IovFull
@@ -175,9 +180,11 @@ void ClientConn::parseResponse() {
         if (ex->cl_iovcnt > 0) {
           // What was valid goes out; the connection then closes so the client sees the cut.
           ex->resp_done = true;
-          ex->up->close();
+          if (ex->up != nullptr) {
+            ex->up->close();
+            ex->up = nullptr;
+          }
           releaseBackend();
-          ex->up = nullptr;
           ex->client_keepalive = false;
           closeNow();
           return;
@@ -491,6 +498,8 @@ void ClientConn::clientWriteDone(int status) {
       c->awaitUpstream();
     }
     c->parseResponse();
+  } else if (ex->rbuf_start < ex->rbuf_end || ex->resp_kick) {
+    c->parseResponse();  // the rest of a response whose backend connection went back early
   }
 }
 
@@ -601,13 +610,8 @@ void ClientConn::finishExchange() {
   }
   logExchange();
   if (ex->up != nullptr) {
-    UpstreamConn* up = ex->up;
-    const config::Pool& pool = *ctx_->pools[ex->pool].pool;
-    bool reusable = ex->req_done && ex->resp_done && llhttp_should_keep_alive(&ex->resp) &&
-                    ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
-                    (pool.keepalive_requests == 0 || up->requests() < pool.keepalive_requests);
     releaseBackend();
-    up->release(reusable);
+    ex->up->release(upstreamReusable());
     ex->up = nullptr;
   }
   if (stream_) {
@@ -646,6 +650,54 @@ void ClientConn::finishExchange() {
   }
   armClientTimer(listener_->limits.keepalive_timeout_ms);
   startReading();
+}
+
+void ClientConn::lookAhead() {
+  Exchange* ex = ex_;
+  if (ex->resp_done || !ex->resp_head_done || ex->skip_interim || ex->tunnel || !ex->req_done ||
+      ex->up_write_pending) {
+    return;
+  }
+  // A copy of the parser with no callback but the end of the message: it forwards nothing.
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t x;
+    llhttp_settings_init(&x);
+    x.on_message_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
+    return x;
+  }();
+  llhttp_t copy = ex->resp;
+  copy.settings = const_cast<llhttp_settings_t*>(&settings);
+  const char* p = ex->rbuf + ex->rbuf_start;
+  const char* end = ex->rbuf + ex->rbuf_end;
+  if (llhttp_execute(&copy, p, static_cast<size_t>(end - p)) != HPE_PAUSED ||
+      llhttp_get_error_pos(&copy) != end) {
+    return;  // not whole yet, or followed by bytes no response owns: the usual path decides
+  }
+  const config::Pool& pool = *ctx_->pools[ex->pool].pool;
+  bool reusable = llhttp_should_keep_alive(&copy) &&
+                  (pool.keepalive_requests == 0 || ex->up->requests() < pool.keepalive_requests);
+  releaseBackend();
+  ex->up->release(reusable);
+  ex->up = nullptr;
+}
+
+bool ClientConn::upstreamReusable() const {
+  const Exchange* ex = ex_;
+  const config::Pool& pool = *ctx_->pools[ex->pool].pool;
+  return ex->req_done && ex->resp_done && llhttp_should_keep_alive(&ex->resp) &&
+         ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
+         (pool.keepalive_requests == 0 || ex->up->requests() < pool.keepalive_requests);
+}
+
+void ClientConn::releaseUpstream() {
+  Exchange* ex = ex_;
+  // While the request is still going out, the backend connection stays with it (it closes at
+  // the end of the exchange: its remaining body has nowhere to go).
+  if (ex->up == nullptr || !ex->req_done || ex->up_write_pending) {
+    return;
+  }
+  ex->up->release(upstreamReusable());
+  ex->up = nullptr;
 }
 
 void ClientConn::logExchange() {
