@@ -172,6 +172,7 @@ void ClientConn::resetForNextRequest() {
   ex->req_content_length = 0;
   ex->in_parse = false;
   ex->req_kick = ex->resp_kick = false;
+  ex->look_valid = false;
   ex->client_eof = false;
   ex->refused = false;
   ex->resp_head_done = ex->resp_done = ex->resp_chunk_out = false;

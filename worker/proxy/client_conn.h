@@ -142,6 +142,11 @@ struct Exchange {
   uint32_t rbuf_start = 0;
   uint32_t rbuf_end = 0;
   Pause resp_pause = Pause::None;
+  // lookAhead's copy of the parser and how far into rbuf it has read; valid while a client
+  // write holds the real parser back (nothing moves in rbuf then).
+  llhttp_t look;
+  uint32_t look_end = 0;
+  bool look_valid = false;
   http1::HeadArena resp_head;
   char* resp_head_mem = nullptr;
   int status = 0;  // status sent to the client

@@ -130,7 +130,7 @@ void ClientConn::parseResponse() {
   for (;;) {
     while ((ex->rbuf_start < ex->rbuf_end || ex->resp_kick) && !ex->resp_done &&
            !ex->cl_write_pending) {
-      ex->resp_kick = false;
+      ex->resp_kick = ex->look_valid = false;
       const char* p = ex->rbuf + ex->rbuf_start;
       size_t n = ex->rbuf_end - ex->rbuf_start;
       llhttp_errno_t err = llhttp_execute(&ex->resp, p, n);
@@ -665,16 +665,24 @@ void ClientConn::lookAhead() {
     x.on_message_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
     return x;
   }();
-  llhttp_t copy = ex->resp;
-  copy.settings = const_cast<llhttp_settings_t*>(&settings);
-  const char* p = ex->rbuf + ex->rbuf_start;
+  if (!ex->look_valid) {
+    ex->look = ex->resp;
+    ex->look.settings = const_cast<llhttp_settings_t*>(&settings);
+    ex->look_end = ex->rbuf_start;
+    ex->look_valid = true;
+  }
+  // The copy goes on from where the last read left it: each byte is looked at once.
+  const char* p = ex->rbuf + ex->look_end;
   const char* end = ex->rbuf + ex->rbuf_end;
-  if (llhttp_execute(&copy, p, static_cast<size_t>(end - p)) != HPE_PAUSED ||
-      llhttp_get_error_pos(&copy) != end) {
-    return;  // not whole yet, or followed by bytes no response owns: the usual path decides
+  llhttp_errno_t err = llhttp_execute(&ex->look, p, static_cast<size_t>(end - p));
+  ex->look_end = ex->rbuf_end;
+  if (err != HPE_PAUSED || llhttp_get_error_pos(&ex->look) != end) {
+    // Not whole yet, or followed by bytes no response owns (the usual path decides), or invalid
+    // (the parser will say so): a paused or failed copy stays so.
+    return;
   }
   const config::Pool& pool = *ctx_->pools[ex->pool].pool;
-  bool reusable = llhttp_should_keep_alive(&copy) &&
+  bool reusable = llhttp_should_keep_alive(&ex->look) &&
                   (pool.keepalive_requests == 0 || ex->up->requests() < pool.keepalive_requests);
   releaseBackend();
   ex->up->release(reusable);

@@ -116,7 +116,7 @@ void ClientConn::resetAttempt() {
   ex->rbuf_start = ex->rbuf_end = 0;
   ex->rbuf_before = '\n';
   ex->resp_pause = Pause::None;
-  ex->resp_kick = false;
+  ex->resp_kick = ex->look_valid = false;
   ex->skip_interim = false;
   ex->resp_refusal = nullptr;
   ex->up_bytes_in = false;
