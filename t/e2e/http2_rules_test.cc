@@ -152,6 +152,15 @@ TEST_CASE("DATA after the client's own RST_STREAM is a connection error STREAM_C
         REQUIRE(c.sendData(id, "more", true));
       },
       h2::kStreamClosed);
+  // The reset and the DATA in one write: lb still sees them in order.
+  expectConnectionError(
+      [](H2Client& c) {
+        int32_t id = c.startRequest(H2Client::requestFields("POST", "/upload"), "abc", false);
+        std::string rst("\0\0\0\x08", 4);
+        REQUIRE(c.sendRaw(H2Client::frame(h2::kRstStream, 0, id, rst) +
+                          H2Client::frame(h2::kData, 1, id, "more")));
+      },
+      h2::kStreamClosed);
 }
 
 TEST_CASE("DATA the client sent before it saw lb's RST_STREAM is ignored", "[http2][rfc9113]") {

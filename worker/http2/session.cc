@@ -131,6 +131,7 @@ bool Session::receive(const char* data, size_t len) {
   busy_ = true;
   ssize_t rc = 0;
   size_t fed = 0;
+  scan_closing_ = false;
   for (size_t i = 0; i < len && !want_close_;) {
     ScannedFrame f = scanFrames(data, len, &i);
     if (f.stream_id == 0) {
@@ -187,11 +188,15 @@ Session::ScannedFrame Session::scanFrames(const char* data, size_t len, size_t* 
       }
       scan_have_ = 0;
       scan_skip_ = length;
-      // Only a DATA frame for a stream nghttp2 has not open may be one on a closed stream.
+      // Only a DATA frame for a stream nghttp2 has not open may be one on a closed stream, or one
+      // behind a frame of these bytes that may close its stream before nghttp2 gets to it.
       if (h[3] == NGHTTP2_DATA && (id & 1) != 0 &&
-          nghttp2_session_find_stream(ng_, id) == nullptr) {
+          (scan_closing_ || nghttp2_session_find_stream(ng_, id) == nullptr)) {
         found = {id, NGHTTP2_DATA};
       }
+      bool ends = (h[3] == NGHTTP2_DATA || h[3] == NGHTTP2_HEADERS) &&
+                  (h[4] & NGHTTP2_FLAG_END_STREAM) != 0;
+      scan_closing_ = scan_closing_ || ends || h[3] == NGHTTP2_RST_STREAM;
     } else if (scan_have_ == kFrameHeaderLen + 4) {
       // A PRIORITY frame's stream dependency: nghttp2 skips it when RFC 7540 priorities are off.
       scan_have_ = 0;

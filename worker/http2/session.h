@@ -175,8 +175,9 @@ class Session {
     uint8_t type = 0;
   };
   // Follows the frames in the client's bytes from *pos, ahead of nghttp2. Stops at a DATA frame
-  // for a stream nghttp2 has not open, or a PRIORITY frame that makes a stream depend on itself,
-  // with *pos just past the byte that told; stream_id 0 when the bytes end first.
+  // for a stream nghttp2 has not open (or any DATA frame after one of these bytes' frames that
+  // may close a stream), or a PRIORITY frame that makes a stream depend on itself, with *pos
+  // just past the byte that told; stream_id 0 when the bytes end first.
   ScannedFrame scanFrames(const char* data, size_t len, size_t* pos);
   void connectionError(uint32_t code, const char* what, int32_t id = 0);
   // Counts a stream reset by the client; past the budget the connection ends.
@@ -224,6 +225,7 @@ class Session {
   // before the next one (the client preface first).
   uint8_t scan_buf_[13] = {};
   uint8_t scan_have_ = 0;
+  bool scan_closing_ = false;  // these bytes hold a frame that may close a stream
   uint32_t scan_skip_ = 24;
   // The request header block being received: when it began (0: none is) and its stream.
   uint64_t head_started_ms_ = 0;
