@@ -196,11 +196,6 @@ void ClientConn::routeAndDispatch() {
     return;
   }
   ex->pool = action->pool_index;
-  const config::Pool& pool = *ctx_->pools[ex->pool].pool;
-  if (pool.retries > 0 && pool.slot >= 0) {
-    // What the retry budget is a share of.
-    budgetCountRequest(ctx_->segment->pools[pool.slot], pool.retry_budget, uv_now(ctx_->loop));
-  }
   if (bufferBody()) {
     return;
   }
@@ -231,6 +226,11 @@ bool ClientConn::bodyBuffered() const {
 
 void ClientConn::dispatch() {
   ex_->buffering = false;
+  const config::Pool& pool = *ctx_->pools[ex_->pool].pool;
+  if (pool.retries > 0 && pool.slot >= 0) {
+    // What the retry budget is a share of: requests that reach the pool.
+    budgetCountRequest(ctx_->segment->pools[pool.slot], pool.retry_budget, uv_now(ctx_->loop));
+  }
   sm_.transition(ConnState::SelectingBackend);
   selectBackend();
 }
