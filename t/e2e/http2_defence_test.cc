@@ -403,6 +403,41 @@ TEST_CASE("the GOAWAY of a CONTINUATION flood says ENHANCE_YOUR_CALM, as lb.conf
   CHECK(f.goaway()->error == h2::kEnhanceYourCalm);
 }
 
+// A legitimate header block in HEADERS and three CONTINUATION frames that arrive a byte at a time
+// (a slow link, or a client writing unbuffered) is no flood: the CONTINUATION limit counts
+// frames, not the reads their headers arrive in.
+TEST_CASE("a header block over CONTINUATION frames trickled byte by byte is served",
+          "[http2][continuation][slow]") {
+  FakeUpstream up("A");
+  LbInstance lb;
+  lb.start(h2Config({up.address()}), kOneWorker);
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  int32_t id = c.nextStreamId();
+  HeaderList fields = H2Client::requestFields("GET", "/trickled");
+  for (int i = 0; i < 3; ++i) {
+    fields.push_back({"x-part-" + std::to_string(i), std::string(20, 'a' + i)});
+  }
+  std::string block = c.headerBlock(fields);
+  size_t piece = block.size() / 4;
+  std::string bytes = H2Client::frame(h2::kHeaders, h2::kEndStream, id, block.substr(0, piece));
+  for (int i = 1; i < 4; ++i) {
+    std::string part = i == 3 ? block.substr(i * piece) : block.substr(i * piece, piece);
+    bytes += H2Client::frame(h2::kContinuation, i == 3 ? h2::kEndHeaders : 0, id, part);
+  }
+  // One byte per write, each after lb has had time to read the one before (TCP_NODELAY).
+  for (char b : bytes) {
+    REQUIRE(c.sendRaw(std::string_view(&b, 1)));
+    std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(c.waitDone(id, 5s));
+  INFO(describe(c.result(id)) << "; " << goawayText(c));
+  CHECK(c.result(id).status == 200);
+  CHECK_FALSE(c.goaway().has_value());
+  REQUIRE(up.received().size() == 1);
+  CHECK(up.received()[0].target == "/trickled");
+}
+
 // ---- PING and SETTINGS floods -----------------------------------------------------------
 
 // Sends `frame_bytes` in writes of 100 copies, reading what lb answers in between, until lb sends

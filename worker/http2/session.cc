@@ -130,7 +130,9 @@ bool Session::receive(const char* data, size_t len) {
   }
   busy_ = true;
   ssize_t rc = 0;
+  // Positions count the bytes held back from the last read (held_) followed by `data`.
   size_t fed = 0;
+  size_t total = held_ + len;
   scan_closing_ = false;
   for (size_t i = 0; i < len && !want_close_;) {
     ScannedFrame f = scanFrames(data, len, &i);
@@ -138,8 +140,8 @@ bool Session::receive(const char* data, size_t len) {
       continue;
     }
     // The frames before this one are processed first, then lb decides.
-    rc = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data + fed), i - 1 - fed);
-    fed = i - 1;
+    rc = feed(data, fed, held_ + i - 1);
+    fed = held_ + i - 1;
     if (rc < 0 || want_close_) {
       break;
     }
@@ -150,8 +152,16 @@ bool Session::receive(const char* data, size_t len) {
       connectionError(NGHTTP2_STREAM_CLOSED, "DATA on closed stream", f.stream_id);
     }
   }
-  if (rc >= 0 && !want_close_ && fed < len) {
-    rc = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data + fed), len - fed);
+  if (rc >= 0 && !want_close_) {
+    // A frame header cut by the end of the read waits for its last bytes: nghttp2 1.52 counts a
+    // CONTINUATION frame once per piece of its header it is given, so a header block trickled
+    // byte by byte would pass max_continuations.
+    size_t hold = scan_have_ < kFrameHeaderLen ? scan_have_ : 0;
+    if (fed < total - hold) {
+      rc = feed(data, fed, total - hold);
+    }
+    held_ = static_cast<uint8_t>(hold);
+    std::memcpy(held_buf_, scan_buf_, hold);
   }
   busy_ = false;
   if (rc < 0) {
@@ -166,6 +176,29 @@ bool Session::receive(const char* data, size_t len) {
   }
   flush();
   return !want_close_ && !closed_;
+}
+
+ssize_t Session::feed(const char* data, size_t from, size_t to) {
+  if (from >= to) {
+    return 0;
+  }
+  ssize_t done = 0;
+  if (from < held_) {
+    // The held bytes begin a frame header: nghttp2 gets them with the rest of it in one piece.
+    uint8_t joined[2 * kFrameHeaderLen];
+    size_t held = held_ - from;
+    size_t more = std::min(to - held_, kFrameHeaderLen);
+    std::memcpy(joined, held_buf_ + from, held);
+    std::memcpy(joined + held, data, more);
+    done = nghttp2_session_mem_recv(ng_, joined, held + more);
+    if (done < 0) {
+      return done;
+    }
+    from = held_ + more;
+  }
+  ssize_t rc = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data + from - held_),
+                                        to - from);
+  return rc < 0 ? rc : done + rc;
 }
 
 Session::ScannedFrame Session::scanFrames(const char* data, size_t len, size_t* pos) {

@@ -179,6 +179,8 @@ class Session {
   // may close a stream), or a PRIORITY frame that makes a stream depend on itself, with *pos
   // just past the byte that told; stream_id 0 when the bytes end first.
   ScannedFrame scanFrames(const char* data, size_t len, size_t* pos);
+  // Gives nghttp2 bytes [from, to) of the held bytes followed by `data`.
+  ssize_t feed(const char* data, size_t from, size_t to);
   void connectionError(uint32_t code, const char* what, int32_t id = 0);
   // Counts a stream reset by the client; past the budget the connection ends.
   void reset();
@@ -227,6 +229,9 @@ class Session {
   uint8_t scan_have_ = 0;
   bool scan_closing_ = false;  // these bytes hold a frame that may close a stream
   uint32_t scan_skip_ = 24;
+  // The first bytes of a frame header that the last read ended in, not given to nghttp2 yet.
+  uint8_t held_buf_[8] = {};
+  uint8_t held_ = 0;
   // The request header block being received: when it began (0: none is) and its stream.
   uint64_t head_started_ms_ = 0;
   int32_t head_stream_ = 0;
