@@ -427,6 +427,7 @@ class ClientConn {
   uint32_t h2IdleMs() const;
   // Stream mode flushClient(), after its accounting: the response goes to the session.
   bool h2Flush();
+  void releaseRequestBuffers();
   void h2Trailers();
   // Stream mode finishExchange() tail: the stream is left, the ClientConn closes.
   void h2Finish();

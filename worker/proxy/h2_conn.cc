@@ -228,6 +228,7 @@ bool ClientConn::h2Flush() {
       ctx_->buffers.put(ex->cl_head);
       ex->cl_head = nullptr;
     }
+    releaseRequestBuffers();
   } else {
     st->session->submitData(st, ex->cl_iov, ex->cl_iovcnt, ex->resp_done);
   }
@@ -235,6 +236,22 @@ bool ClientConn::h2Flush() {
   ex->cl_write_pending = true;
   armClientTimer(listener_->limits.send_timeout_ms);
   return false;
+}
+
+// Once the whole request is with the backend and its response has begun, no retry will send it
+// again: the stream's request buffers go back to the pool while the client reads the response.
+// Many streams waiting on a slow reader would otherwise hold two blocks each for nothing.
+void ClientConn::releaseRequestBuffers() {
+  Exchange* ex = ex_;
+  if (!ex->req_done || ex->up_write_pending || ex->up_iovcnt != 0 || ex->in_start != ex->in_end) {
+    return;
+  }
+  ctx_->buffers.put(ex->in_buf);
+  ex->in_buf = nullptr;
+  ex->in_start = ex->in_end = 0;
+  ctx_->buffers.put(ex->up_head);
+  ex->up_head = nullptr;
+  ex->up_head_len = 0;
 }
 
 // The backend's trailers go to the stream once the response is complete.
