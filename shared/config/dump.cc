@@ -110,6 +110,7 @@ void writeLimits(Writer& w, int depth, const ClientLimits& l) {
   w.set(depth, "keepalive_requests", integer(l.keepalive_requests));
   w.set(depth, "tunnel_timeout_ms", integer(l.tunnel_timeout_ms));
   w.set(depth, "request_buffering", l.request_buffering ? "true" : "false");
+  w.set(depth, "reset_timedout_connection", l.reset_timedout_connection ? "true" : "false");
 }
 
 void writeReturn(Writer& w, int depth, const StaticResponse& r) {

@@ -225,6 +225,8 @@ bool Loader::readLimit(const Setting& s, ClientLimits* limits) {
     r_.getInt(s, 0, kMaxInt, &limits->keepalive_requests);
   } else if (key == "request_buffering") {
     r_.getBool(s, &limits->request_buffering);
+  } else if (key == "reset_timedout_connection") {
+    r_.getBool(s, &limits->reset_timedout_connection);
   } else {
     return false;
   }

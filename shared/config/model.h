@@ -84,6 +84,9 @@ struct ClientLimits {
   // request_buffering: a Content-Length body arrives (as far as the request buffer holds)
   // before a backend is chosen, so a slow upload holds no backend connection meanwhile.
   bool request_buffering = true;
+  // reset_timedout_connection: a client cut for not reading its response gets an RST, and the
+  // bytes it left unread are dropped at once instead of waiting in the kernel (nginx's).
+  bool reset_timedout_connection = false;
 };
 
 // One certificate of a TLS listener: a PEM certificate chain and its private key. The names

@@ -37,7 +37,8 @@ inline constexpr std::string_view kAccessLog[] = {"path"};
 inline constexpr std::string_view kLimits[] = {
     "client_header_timeout_ms", "client_body_timeout_ms", "keepalive_timeout_ms",
     "send_timeout_ms",          "client_max_header_size", "client_max_body_size",
-    "keepalive_requests",       "tunnel_timeout_ms",      "request_buffering"};
+    "keepalive_requests",       "tunnel_timeout_ms",      "request_buffering",
+    "reset_timedout_connection"};
 inline constexpr std::string_view kListener[] = {"name", "listen", "protocol", "backlog", "routes",
                                                  "pool", "return", "tls",      "http2"};
 inline constexpr std::string_view kHttp2[] = {"enabled", "max_concurrent_streams",

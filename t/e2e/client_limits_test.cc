@@ -4,6 +4,7 @@
 // requests reaches the upstream.
 
 #include "e2e/harness/e2e.h"
+#include "e2e/harness/h2_client.h"
 
 namespace lb::e2e {
 namespace {
@@ -165,6 +166,55 @@ TEST_CASE("an upload that stalls past read_timeout_ms is the client's 408, not t
   INFO(describe(late));
   REQUIRE(late);
   CHECK(late->status == 504);
+}
+
+// A client that stops reading its response is cut after send_timeout_ms. A plain close leaves
+// what lb had handed to the kernel on its way, then FIN; with reset_timedout_connection the
+// connection is reset, and the kernel drops those bytes at once.
+TEST_CASE("a client that stops reading is cut after send_timeout_ms, with an RST if configured",
+          "[limits][send_timeout]") {
+  for (bool reset : {false, true}) {
+    FakeUpstream up("big", upstream::stream(256ull << 20, false));
+    LbInstance lb;
+    lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 30000;",
+                              std::string("send_timeout_ms = 400; reset_timedout_connection = ") +
+                                  (reset ? "true;" : "false;")));
+    HttpClient c(lb.port(0));
+    REQUIRE(c.send(buildRequest("GET", "/big")));
+    REQUIRE(up.waitForRequests(1));
+    // The client reads nothing: the socket buffers fill, lb's write stalls, the timeout runs.
+    std::string line =
+        std::string("timed out reading the response, ") + (reset ? "resetting" : "closing");
+    bool cut = waitUntil([&] { return lb.errorLog().find(line) != std::string::npos; }, 20s);
+    INFO((reset ? "reset" : "close") << "; upstream sent " << up.bytesSent() << " bytes");
+    REQUIRE(cut);
+    uint64_t got = 0;
+    IoStatus end =
+        c.stream().readToEof(deadlineIn(20s), [&](std::string_view b) { got += b.size(); });
+    INFO("client read " << got << " bytes, then " << ioStatusName(end));
+    CHECK(end == (reset ? IoStatus::Reset : IoStatus::Ok));
+    CHECK(got < (256ull << 20));
+  }
+}
+
+TEST_CASE("an HTTP/2 client that stops reading is reset after send_timeout_ms if configured",
+          "[limits][send_timeout][http2]") {
+  FakeUpstream up("big", upstream::stream(256ull << 20, false));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "read_timeout_ms = 30000;",
+                            "send_timeout_ms = 400; reset_timedout_connection = true;"));
+  // Windows wide open, so that only TCP stops lb's writes once the client stops reading.
+  H2Client c(lb.port(0), {.initial_window_size = 0x7fffffff, .connection_window = 0x7fffffff});
+  REQUIRE(c.handshake());
+  c.startRequest(H2Client::requestFields("GET", "/big"));
+  REQUIRE(up.waitForRequests(1));
+  bool cut = waitUntil(
+      [&] { return lb.errorLog().find("took nothing for 400 ms, resetting") != std::string::npos; },
+      20s);
+  INFO("upstream sent " << up.bytesSent() << " bytes");
+  REQUIRE(cut);
+  IoStatus end = c.socket().readToEof(deadlineIn(20s), [](std::string_view) {});
+  CHECK(end == IoStatus::Reset);
 }
 
 TEST_CASE("large limits on one listener do not apply to another", "[limits]") {

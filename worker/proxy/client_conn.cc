@@ -3,6 +3,7 @@
 #include "worker/proxy/client_conn.h"
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -658,9 +659,9 @@ void ClientConn::onTimeout(TimerNode* node) {
   }
   if (c->h2s_ != nullptr && s != ConnState::Draining) {
     if (c->h2s_->writePending()) {
-      LB_INFO("HTTP/2 client %s took nothing for %u ms, closing", c->peerText().c_str(),
-              c->listener_->limits.send_timeout_ms);
-      c->closeNow();
+      LB_INFO("HTTP/2 client %s took nothing for %u ms, %s", c->peerText().c_str(),
+              c->listener_->limits.send_timeout_ms, c->timedOutAction());
+      c->closeTimedOut();
     } else if (c->h2s_->openStreams() == 0) {
       c->h2s_->idleTimeout();
     } else if (c->h2s_->headStartedMs() != 0) {
@@ -690,8 +691,9 @@ void ClientConn::onTimeout(TimerNode* node) {
     return;
   }
   if (ex->cl_write_pending) {
-    LB_INFO("client %s timed out reading the response, closing", c->peerText().c_str());
-    c->closeNow();
+    LB_INFO("client %s timed out reading the response, %s", c->peerText().c_str(),
+            c->timedOutAction());
+    c->closeTimedOut();
     return;
   }
   if (!ex->resp_started && (ex->in_head || !ex->req_done)) {
@@ -720,6 +722,20 @@ void ClientConn::requestRefused(int status) {
     return;
   }
   sendError(status);
+}
+
+// A client that stopped reading: with reset_timedout_connection the close is an RST (SO_LINGER 0),
+// which frees at once what the socket still holds for it. A plain close leaves those bytes in the
+// kernel, trying to reach a reader that may never come, until TCP gives up on it.
+void ClientConn::closeTimedOut() {
+  if (listener_->limits.reset_timedout_connection) {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+      linger lg{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+  }
+  closeNow();
 }
 
 void ClientConn::closeNow() {

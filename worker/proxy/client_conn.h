@@ -267,6 +267,10 @@ class ClientConn {
   void stopReading();
   void armClientTimer(uint32_t ms);
   void requestRefused(int status);
+  void closeTimedOut();
+  const char* timedOutAction() const {
+    return listener_->limits.reset_timedout_connection ? "resetting" : "closing";
+  }
   void closeNow();
   // closeNow(): the response bytes waiting for the end of the loop turn, without waiting.
   void sendBeforeClose();

@@ -26,6 +26,7 @@ void checkEqual(const ClientLimits& a, const ClientLimits& b) {
   CHECK(a.keepalive_requests == b.keepalive_requests);
   CHECK(a.tunnel_timeout_ms == b.tunnel_timeout_ms);
   CHECK(a.request_buffering == b.request_buffering);
+  CHECK(a.reset_timedout_connection == b.reset_timedout_connection);
 }
 
 void checkEqual(const Action& a, const Action& b) {

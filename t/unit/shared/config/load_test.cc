@@ -117,6 +117,7 @@ TEST_CASE("every directive of full.conf is read", "[config]") {
   CHECK(c.http.max_body_size == 5368709120ULL);
   CHECK(c.http.keepalive_requests == 7);
   CHECK_FALSE(c.http.request_buffering);
+  CHECK(c.http.reset_timedout_connection);
 
   REQUIRE(c.listeners.size() == 3);
   const Listener& main = c.listeners[0];
@@ -191,6 +192,7 @@ TEST_CASE("settings left out get the documented defaults", "[config]") {
   CHECK(l.max_body_size == 1048576);
   CHECK(l.keepalive_requests == 10000);
   CHECK(l.request_buffering);
+  CHECK_FALSE(l.reset_timedout_connection);
 
   const Listener& listener = c.listeners[0];
   CHECK(listener.name == "127.0.0.1:8080");  // an unnamed listener is called by its address
