@@ -258,16 +258,20 @@ bool isToken(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), isTchar);
 }
 
-bool inTokenMethod(std::string_view piece, size_t at) {
-  size_t sp = piece.find(' ', at);
-  if (sp == std::string_view::npos) {
-    return false;
-  }
+MethodToken methodToken(std::string_view piece, size_t at) {
   size_t start = at;  // llhttp may have taken the start of the method before stopping
   while (start > 0 && isTchar(piece[start - 1])) {
     --start;
   }
-  return isToken(piece.substr(start, sp - start));
+  for (size_t i = start; i < piece.size(); ++i) {
+    if (piece[i] == ' ') {
+      return i > start ? MethodToken::Yes : MethodToken::No;
+    }
+    if (!isTchar(piece[i])) {
+      return MethodToken::No;
+    }
+  }
+  return MethodToken::Undecided;
 }
 
 bool onlyChunkedCoding(const HeadArena& head) {

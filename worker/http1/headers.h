@@ -109,10 +109,12 @@ bool validHost(std::string_view host);
 bool isTchar(char c);
 bool isToken(std::string_view s);
 
-// True if llhttp, stopped at `at` in `piece` on a method it does not know, stopped inside a
+// Whether llhttp, stopped at `at` in `piece` on a method it does not know, stopped inside a
 // token that SP ends: a well-formed method lb cannot forward (llhttp parses only the methods it
-// lists) gets 501 (RFC 9110 9.1), not 400. False when the SP is not in `piece` yet.
-bool inTokenMethod(std::string_view piece, size_t at);
+// lists) gets 501 (RFC 9110 9.1), not 400. Undecided while only token characters have come, and
+// not yet the SP.
+enum class MethodToken : uint8_t { Yes, No, Undecided };
+MethodToken methodToken(std::string_view piece, size_t at);
 
 // True if every coding the Transfer-Encoding fields of `head` name is "chunked". lb decodes no
 // other, and a body forwarded as "chunked" alone would lose what the others meant (RFC 9112 6.1:

@@ -176,6 +176,7 @@ void ClientConn::resetForNextRequest() {
   ex->look_valid = false;
   ex->client_eof = false;
   ex->refused = false;
+  ex->method_pending = 0;
   ex->resp_head_done = ex->resp_done = ex->resp_chunk_out = false;
   ex->resp_close_after = ex->resp_started = false;
   ex->resp_bytes = 0;
@@ -401,6 +402,11 @@ void ClientConn::parseRequest() {
         ex->start_ms = uv_now(ctx_->loop);
       }
       ex->req_kick = false;
+      if (ex->method_pending != 0) {
+        ex->in_parse = false;
+        pendingMethod();
+        return;
+      }
       static const char kEmpty[1] = {0};
       const char* p = ex->in_buf != nullptr ? ex->in_buf + ex->in_start : kEmpty;
       size_t n = ex->in_end - ex->in_start;
@@ -449,8 +455,16 @@ void ClientConn::parseRequest() {
         status = 501;  // a method llhttp knows for RTSP only (PLAY, DESCRIBE, ...): a token
       } else if (err == HPE_INVALID_METHOD) {
         const char* at = llhttp_get_error_pos(&ex->req);
-        if (at >= p && at < p + n && http1::inTokenMethod({p, n}, at - p)) {
+        http1::MethodToken m =
+            at >= p && at < p + n ? http1::methodToken({p, n}, at - p) : http1::MethodToken::No;
+        if (m == http1::MethodToken::Yes) {
           status = 501;
+        } else if (m == http1::MethodToken::Undecided) {
+          // The SP has not come yet: the next bytes tell a method lb does not know from garbage.
+          ex->method_pending = static_cast<uint32_t>(n);
+          ex->in_start = ex->in_end;
+          ex->in_parse = false;
+          return;
         }
       }
       const char* why = llhttp_get_error_reason(&ex->req);
@@ -702,6 +716,29 @@ void ClientConn::onTimeout(TimerNode* node) {
     return;
   }
   c->closeNow();
+}
+
+// The rest of a method llhttp does not know, up to its SP: 501 if it is a token, else 400.
+void ClientConn::pendingMethod() {
+  Exchange* ex = ex_;
+  int status = 0;
+  const char* why = "invalid method";
+  for (; ex->in_start < ex->in_end && status == 0; ++ex->in_start) {
+    char c = ex->in_buf[ex->in_start];
+    if (c == ' ') {
+      status = 501;
+      why = "a method lb does not forward";
+    } else if (!http1::isTchar(c)) {
+      status = 400;
+    } else if (++ex->method_pending > listener_->limits.max_header_size) {
+      status = 400;
+      why = "method longer than client_max_header_size";
+    }
+  }
+  if (status != 0) {
+    LB_INFO("client %s sent an invalid request, answered %d: %s", peerText().c_str(), status, why);
+    requestRefused(status);
+  }
 }
 
 // Answers `status` to a request lb will not proxy, then closes: the rest of the input cannot be

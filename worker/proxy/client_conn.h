@@ -87,9 +87,10 @@ struct Exchange {
   // After a pause at the end of a head the parser must run once more even with no new bytes:
   // that run is what ends a message without a body.
   bool req_kick = false;
-  bool client_eof = false;  // the client half-closed after its request head
-  bool refused = false;     // lb refused the request (4xx): its input may go on
-  char in_before = '\n';    // last non-blank byte before in_buf's start (obs-fold check)
+  bool client_eof = false;      // the client half-closed after its request head
+  bool refused = false;         // lb refused the request (4xx): its input may go on
+  uint32_t method_pending = 0;  // bytes of a method llhttp does not know, before its SP came
+  char in_before = '\n';        // last non-blank byte before in_buf's start (obs-fold check)
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
@@ -267,6 +268,7 @@ class ClientConn {
   void stopReading();
   void armClientTimer(uint32_t ms);
   void requestRefused(int status);
+  void pendingMethod();
   void closeTimedOut();
   const char* timedOutAction() const {
     return listener_->limits.reset_timedout_connection ? "resetting" : "closing";

@@ -253,18 +253,21 @@ TEST_CASE("validHost takes uri-host [\":\" port] and nothing else", "[http1]") {
   }
 }
 
-TEST_CASE("inTokenMethod: llhttp stopped inside a token method that SP ends", "[http1]") {
-  CHECK(inTokenMethod("FOOBAR / HTTP/1.1\r\n", 0));
-  CHECK(inTokenMethod("GETX / HTTP/1.1\r\n", 3));  // llhttp took "GET" and stopped at X
-  CHECK(inTokenMethod("GE / HTTP/1.1\r\n", 2));    // ... or at the SP after a prefix
-  CHECK(inTokenMethod("get /", 0));
-  CHECK(inTokenMethod("A!#$%&'*+-.^_`|~9 /", 0));
-  CHECK_FALSE(inTokenMethod(" GET / HTTP/1.1", 0));  // no method at all
-  CHECK_FALSE(inTokenMethod("\r\n / HTTP/1.1", 2));  // the SP follows no token
-  CHECK_FALSE(inTokenMethod("G(T / HTTP/1.1", 1));
-  CHECK_FALSE(inTokenMethod("GET\t/ HTTP/1.1", 3));
-  CHECK_FALSE(inTokenMethod("FOO", 0));  // the SP has not arrived
-  CHECK_FALSE(inTokenMethod("FOO/BAR / HTTP/1.1", 0));
+TEST_CASE("methodToken: llhttp stopped inside a token method that SP ends", "[http1]") {
+  CHECK(methodToken("FOOBAR / HTTP/1.1\r\n", 0) == MethodToken::Yes);
+  CHECK(methodToken("GETX / HTTP/1.1\r\n", 3) == MethodToken::Yes);  // llhttp took "GET"
+  CHECK(methodToken("GE / HTTP/1.1\r\n", 2) == MethodToken::Yes);    // ... or a prefix
+  CHECK(methodToken("get /", 0) == MethodToken::Yes);
+  CHECK(methodToken("A!#$%&'*+-.^_`|~9 /", 0) == MethodToken::Yes);
+  CHECK(methodToken(" GET / HTTP/1.1", 0) == MethodToken::No);  // no method at all
+  CHECK(methodToken("\r\n / HTTP/1.1", 2) == MethodToken::No);  // the SP follows no token
+  CHECK(methodToken("G(T / HTTP/1.1", 1) == MethodToken::No);
+  CHECK(methodToken("GET\t/ HTTP/1.1", 3) == MethodToken::No);
+  CHECK(methodToken("FOO/BAR / HTTP/1.1", 0) == MethodToken::No);
+  CHECK(methodToken("FOO(", 0) == MethodToken::No);
+  // The SP has not arrived: the next bytes decide.
+  CHECK(methodToken("FOO", 0) == MethodToken::Undecided);
+  CHECK(methodToken("TX", 1) == MethodToken::Undecided);  // "GE" came in an earlier read
 }
 
 TEST_CASE("onlyChunkedCoding: every Transfer-Encoding coding must be chunked", "[http1]") {

@@ -36,6 +36,28 @@ TEST_CASE("static listener: a GET split at every offset gets exactly the configu
   }
 }
 
+TEST_CASE("a method lb does not know split at every offset is 501, a malformed one 400",
+          "[http1]") {
+  Harness h;
+  const std::pair<std::string, std::string> cases[] = {
+      {"FOOBAR / HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 501 "},
+      {"GETX / HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 501 "},
+      {"FOO(BAR / HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 400 "},
+      {"GEX\t/ HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 400 "},
+  };
+  for (const auto& [req, status] : cases) {
+    for (size_t k = 0; k <= req.size(); ++k) {
+      INFO(req.substr(0, 8) << " split at " << k);
+      Peer& c = h.connect("static");
+      REQUIRE(h.feed(c, piece(req, 0, k)));
+      h.feed(c, piece(req, k));  // lb may have answered and closed already
+      REQUIRE(h.pumpUntil([&] { return c.in.size() >= status.size(); }));
+      CHECK(c.in.substr(0, status.size()) == status);
+      h.closeClients();
+    }
+  }
+}
+
 TEST_CASE("static routes: three pipelined requests split at every offset answer in order",
           "[http1]") {
   Harness h;
