@@ -196,13 +196,23 @@ TEST_CASE("a request target must be origin-form, http(s) absolute-form or * for 
   FakeUpstream up("A");
   LbInstance lb;
   lb.start(singlePoolConfig({up.address()}));
-  for (const char* target : {"/x?y", "http://lb.test/x", "HTTPS://lb.test:8443/x"}) {
+  // What the backend is asked for: an absolute-form target without a path asks for "/"
+  // (RFC 9112 3.2.1).
+  const std::pair<const char*, const char*> targets[] = {{"/x?y", "/x?y"},
+                                                         {"http://lb.test/x", "/x"},
+                                                         {"HTTPS://lb.test:8443/x", "/x"},
+                                                         {"http://lb.test", "/"},
+                                                         {"http://lb.test?q=1", "/?q=1"}};
+  for (auto [target, sent] : targets) {
     HttpClient c(lb.port(0));
     REQUIRE(c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: lb.test\r\n\r\n"));
     auto r = c.read({.timeout = 5s});
     INFO(target << ": " << describe(r, c.error()));
     REQUIRE(r);
     CHECK(r->status == 200);
+    auto seen = up.lastRequest();
+    REQUIRE(seen);
+    CHECK(seen->target == sent);
   }
   HttpClient c(lb.port(0));
   REQUIRE(c.send("OPTIONS * HTTP/1.1\r\nHost: lb.test\r\n\r\n"));

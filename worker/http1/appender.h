@@ -13,6 +13,9 @@ class Appender {
  public:
   Appender(char* buf, size_t cap) : begin_(buf), p_(buf), end_(buf + cap) {}
   Appender& operator<<(std::string_view s) {
+    if (s.empty()) {
+      return *this;  // its data() may be null, which memcpy must not see even for 0 bytes
+    }
     if (static_cast<size_t>(end_ - p_) < s.size()) {
       ok_ = false;
       return *this;
