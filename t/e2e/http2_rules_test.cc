@@ -110,6 +110,23 @@ TEST_CASE("trailers on an open stream below the newest are no stream id error",
   CHECK_FALSE(c.goaway().has_value());
 }
 
+TEST_CASE("the largest stream id is served, and then a lower one is an error", "[http2][rfc9113]") {
+  FakeUpstream up("A", upstream::echo());
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}), {.workers = 1});
+  H2Client c(lb.port(0));
+  REQUIRE(c.handshake());
+  const int32_t last = 0x7fffffff;  // 2^31 - 1 (RFC 9113 5.1.1)
+  REQUIRE(c.sendHeaders(last, H2Client::requestFields("GET", "/last"), true));
+  CHECK(c.waitDone(last, 5s));
+  INFO(describe(c.result(last)) << " " << c.error());
+  CHECK(c.result(last).status == 200);
+  REQUIRE(c.sendHeaders(3, H2Client::requestFields("GET", "/three"), true));
+  c.waitFor([&] { return c.goaway().has_value(); }, 5s);
+  REQUIRE(c.goaway());
+  CHECK(h2::errorName(c.goaway()->error) == h2::errorName(h2::kProtocolError));
+}
+
 TEST_CASE("PRIORITY on stream 0 is a connection error", "[http2][rfc9113]") {
   // RFC 9113 6.3, though lb, like RFC 9113, takes no priorities.
   expectConnectionError([](H2Client& c) {

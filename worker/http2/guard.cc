@@ -212,7 +212,7 @@ bool Session::refusedFrame(const nghttp2_frame_hd* hd) {
       skipped_[nskipped_][1] = id;
       ++nskipped_;
     }
-    next_stream_id_ = id + 2;
+    next_stream_id_ = int64_t{id} + 2;
     return false;
   }
   for (int i = 0; i < nskipped_; ++i) {

@@ -213,8 +213,8 @@ class Session {
   // ranges) so that a HEADERS opening one later is the PROTOCOL_ERROR RFC 9113 5.1.1 asks for;
   // nghttp2, which keeps no closed streams here, cannot tell it from a late frame of a closed one.
   static constexpr int kSkippedRanges = 4;
-  int32_t next_stream_id_ = 1;
-  int32_t skipped_[kSkippedRanges][2] = {};  // [first, end) of ids never opened
+  int64_t next_stream_id_ = 1;               // 2^31 + 1 after the last id there is
+  int64_t skipped_[kSkippedRanges][2] = {};  // [first, end) of ids never opened
   int nskipped_ = 0;
   // The last streams that closed without lb resetting them: both sides ended them, or the
   // client reset them. DATA or HEADERS on one of them is the client's error (STREAM_CLOSED,
