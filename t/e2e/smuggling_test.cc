@@ -159,6 +159,24 @@ TEST_CASE("a header name with a space is rejected", "[framing][smuggling]") {
       "GET /smuggled HTTP/1.1\r\nHost: lb.test\r\n\r\n");
 }
 
+TEST_CASE("an empty Transfer-Encoding is rejected, with or without Content-Length",
+          "[framing][smuggling]") {
+  // llhttp flags no Transfer-Encoding for an empty value: a backend that sees the field at all
+  // must not be left to guess whether the body is chunked.
+  expectRejected(
+      "POST / HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\n"
+      "0\r\n\r\n");
+  expectRejected("POST / HTTP/1.1\r\nHost: lb.test\r\nTransfer-Encoding: \r\n\r\n");
+  expectRejected(
+      "POST / HTTP/1.0\r\nHost: lb.test\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\n"
+      "0\r\n\r\n");
+}
+
+TEST_CASE("an empty header field name is rejected", "[framing][smuggling]") {
+  expectRejected("GET / HTTP/1.1\r\nHost: lb.test\r\n: v\r\n\r\n");
+  expectRejected("GET / HTTP/1.1\r\n:Host: other.test\r\nHost: lb.test\r\n\r\n");
+}
+
 TEST_CASE("Transfer-Encoding in an HTTP/1.0 request is rejected", "[framing][smuggling]") {
   expectRejected(
       "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"

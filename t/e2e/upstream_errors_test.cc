@@ -103,6 +103,62 @@ TEST_CASE("502 for Transfer-Encoding in an HTTP/1.0 response", "[errors][502]") 
   expectLogged(lb, "Transfer-Encoding in an HTTP/1.0 response");
 }
 
+TEST_CASE("502 for a status code below 100", "[errors][502]") {
+  for (const char* line : {"HTTP/1.1 099 Low", "HTTP/1.1 000 Zero"}) {
+    FakeUpstream up("low", upstream::raw(std::string(line) + "\r\nContent-Length: 2\r\n\r\nok"));
+    LbInstance lb;
+    lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+    INFO(line);
+    expectStatus(lb.port(0), 502);
+    expectLogged(lb, "a status code below 100");
+  }
+}
+
+TEST_CASE("502 for an empty header field name in a response", "[errors][502]") {
+  FakeUpstream up("noname", upstream::raw("HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 2\r\n\r\nok"));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+  expectStatus(lb.port(0), 502);
+  expectLogged(lb, "an empty header field name");
+}
+
+TEST_CASE("an interim response has no body, whatever its framing fields say", "[errors]") {
+  // RFC 9112 6.3. Read as a body, the bytes after a 103 would go to the client raw: a backend
+  // could write any response it liked into the client's connection.
+  for (const char* framing : {"Content-Length: 17", "Transfer-Encoding: chunked"}) {
+    FakeUpstream up("hints", upstream::raw("HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n" +
+                                           std::string(framing) +
+                                           "\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                           "\r\nok"));
+    LbInstance lb;
+    lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+    INFO(framing);
+    HttpClient c(lb.port(0));
+    for (int i = 0; i < 2; ++i) {  // and the connection stays in step
+      auto r = c.roundTrip(buildRequest("GET", "/hints"));
+      INFO(describe(r, c.error()));
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(r->body.data == "ok");
+    }
+  }
+}
+
+TEST_CASE("control bytes in a backend's reason phrase do not reach the client", "[errors]") {
+  FakeUpstream up("ctl", upstream::raw(std::string("HTTP/1.1 200 O\x1b[2J\0K\r\n", 22) +
+                                       "Content-Length: 2\r\n\r\nok"));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send(buildRequest("GET", "/")));
+  auto r = c.read({.timeout = 5s});
+  INFO(describe(r, c.error()));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->head.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(r->body.data == "ok");
+}
+
 TEST_CASE("a refused connection is retried on another backend", "[errors][retry]") {
   FakeUpstream up("alive");
   LbInstance lb;

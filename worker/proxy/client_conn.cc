@@ -163,7 +163,7 @@ void ClientConn::resetForNextRequest() {
   ex->resp_pause = Pause::None;
   ex->status = ex->upstream_status = ex->fail_status = 0;
   ex->stale_retry_done = ex->skip_interim = ex->up_bytes_in = false;
-  ex->resp_refusal = nullptr;
+  ex->resp_refusal = ex->req_refusal = nullptr;
   ex->upgrade = ex->tunnel = ex->tunnel_eof = false;
   ex->tunnel_in_end = ex->tunnel_out_end = 0;
   ex->req_fields = ex->resp_fields = 0;
@@ -480,7 +480,7 @@ void ClientConn::parseRequest() {
           why = "body over client_max_body_size";
           break;
         case 400:
-          why = "obs-fold in a header";
+          why = ex->req_refusal != nullptr ? ex->req_refusal : "obs-fold in a header";
           break;
         default:
           break;
@@ -579,7 +579,13 @@ int ClientConn::onReqHeaderField(llhttp_t* p, const char* at, size_t n) {
 }
 
 int ClientConn::onReqHeaderFieldComplete(llhttp_t* p) {
-  self(p)->ex_->req_head.endName();
+  Exchange* ex = self(p)->ex_;
+  ex->req_head.endName();
+  if (ex->req_head.count() > 0 && ex->req_head.name(ex->req_head.count() - 1).empty()) {
+    ex->error_status = 400;  // ": v": llhttp takes an empty name (RFC 9110 5.1: a token)
+    ex->req_refusal = "an empty header field name";
+    return -1;
+  }
   return 0;
 }
 

@@ -98,6 +98,7 @@ struct Exchange {
   bool skip_interim = false;  // a 1xx response is being skipped
   // Why a response callback refused the response: llhttp reports only "User callback error".
   const char* resp_refusal = nullptr;
+  const char* req_refusal = nullptr;  // why a callback refused the request with 400
   int req_fields = 0;              // fields of the request head; those after them are its trailers
   int resp_fields = 0;             // the same for the response
   bool req_trailers_lost = false;  // trailers past the arena are dropped, not an error

@@ -110,9 +110,22 @@ void ClientConn::headComplete() {
     requestRefused(505);
     return;
   }
-  if (p->flags & F_TRANSFER_ENCODING) {
-    // RFC 9112 6.1: a Transfer-Encoding whose final coding is not chunked cannot be framed, and
-    // HTTP/1.0 has no transfer codings: both are faulty framing (nginx answers 400 to both).
+  int hosts = 0;
+  std::string_view host;
+  bool transfer_encoding = (p->flags & F_TRANSFER_ENCODING) != 0;
+  for (int i = 0; i < ex->req_head.count(); ++i) {
+    std::string_view name = ex->req_head.name(i);
+    if (equalsIgnoreCase(name, "host")) {
+      ++hosts;
+      host = http1::trimOws(ex->req_head.value(i));  // llhttp keeps trailing OWS
+    } else if (name.size() == 17 && equalsIgnoreCase(name, "transfer-encoding")) {
+      transfer_encoding = true;  // llhttp flags none for an empty value
+    }
+  }
+  if (transfer_encoding) {
+    // RFC 9112 6.1: a Transfer-Encoding whose final coding is not chunked (or that names none)
+    // cannot be framed, and HTTP/1.0 has no transfer codings: both are faulty framing (nginx
+    // answers 400 to both). A backend could read either by a rule other than lb's.
     if (!(p->flags & F_CHUNKED) || p->http_minor == 0) {
       requestRefused(400);
       return;
@@ -120,14 +133,6 @@ void ClientConn::headComplete() {
     if (!http1::onlyChunkedCoding(ex->req_head)) {
       requestRefused(501);
       return;
-    }
-  }
-  int hosts = 0;
-  std::string_view host;
-  for (int i = 0; i < ex->req_head.count(); ++i) {
-    if (equalsIgnoreCase(ex->req_head.name(i), "host")) {
-      ++hosts;
-      host = http1::trimOws(ex->req_head.value(i));  // llhttp keeps trailing OWS
     }
   }
   // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0, and a valid one. An

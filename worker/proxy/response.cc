@@ -1,6 +1,7 @@
 // The response's way back: parsing what the backend sends, the rewritten head, the body stream
 // to the client, responses lb makes itself, and the end of an exchange.
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -229,7 +230,12 @@ int ClientConn::onRespHeaderField(llhttp_t* p, const char* at, size_t n) {
 }
 
 int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
-  self(p)->ex_->resp_head.endName();
+  Exchange* ex = self(p)->ex_;
+  ex->resp_head.endName();
+  if (ex->resp_head.count() > 0 && ex->resp_head.name(ex->resp_head.count() - 1).empty()) {
+    ex->resp_refusal = "an empty header field name";  // llhttp takes one; it is no token
+    return -1;
+  }
   return 0;
 }
 
@@ -259,9 +265,16 @@ int ClientConn::onRespHeadersComplete(llhttp_t* p) {
     ex->resp_refusal = "Transfer-Encoding in an HTTP/1.0 response";
     return -1;
   }
+  if (code < 100) {
+    ex->resp_refusal = "a status code below 100";  // RFC 9110 15: 100-599; 0xx is no class
+    return -1;
+  }
   if (code < 200 && code != 101) {
-    // Interim responses (100, 103) are not forwarded: lb answered Expect itself.
+    // Interim responses (100, 103) are not forwarded: lb answered Expect itself. One ends with
+    // its head whatever fields it has (RFC 9112 6.3): a Content-Length or Transfer-Encoding on
+    // it frames nothing, and what follows is the next response.
     ex->skip_interim = true;
+    p->flags |= F_SKIPBODY;
     return 0;
   }
   if (ex->head_request || code == 204 || code == 304) {
@@ -354,7 +367,12 @@ bool ClientConn::buildClientHead() {
   http1::Appender out(ex->cl_head, kBufferSize);
   out << "HTTP/1.1 " << static_cast<uint64_t>(p->status_code) << " ";
   std::string_view reason = h.status();
-  out << (reason.empty() ? http1::reasonPhrase(p->status_code) : reason) << "\r\n";
+  // A reason with control bytes (NUL, ESC, ...) is not one (RFC 9112 4) and could play tricks
+  // on a terminal or a log: the client, which should ignore the text anyway, gets the standard.
+  bool plain = std::none_of(reason.begin(), reason.end(), [](char ch) {
+    return (static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f;
+  });
+  out << (reason.empty() || !plain ? http1::reasonPhrase(p->status_code) : reason) << "\r\n";
   // Headers named in Connection are hop-by-hop too; most messages have no such list.
   const bool has_connection = http1::connectionNamesFields(h);
   for (int i = 0; i < h.count(); ++i) {
