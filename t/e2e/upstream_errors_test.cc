@@ -78,6 +78,25 @@ TEST_CASE("502 for malformed response framing from the backend", "[errors][502]"
   expectStatus(lb.port(0), 502);
 }
 
+TEST_CASE("502 for a malformed body that came with a valid head", "[errors][502]") {
+  // One read holds both: nothing has gone to the client, which gets 502 rather than a
+  // connection closed without a response.
+  for (const char* body : {"zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcXX0\r\n\r\n"}) {
+    FakeUpstream up("badbody", upstream::raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                             "\r\n" +
+                                                 std::string(body),
+                                             true));
+    LbInstance lb;
+    lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
+    INFO(body);
+    expectStatus(lb.port(0), 502);
+    expectLogged(lb, "sent an invalid response");
+    auto ok = get(lb.port(0), "/again");  // and the worker goes on
+    REQUIRE(ok);
+    CHECK(ok->status == 502);
+  }
+}
+
 TEST_CASE("502 for a response with more than 100 header fields", "[errors][502]") {
   std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
   for (int i = 0; i < 100; ++i) {

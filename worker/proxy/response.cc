@@ -176,6 +176,26 @@ void ClientConn::parseResponse() {
                ctx_->pools[ex->pool].pool->backends[ex->backend].address_text.c_str(),
                llhttp_errno_name(err),
                ex->resp_refusal != nullptr ? ex->resp_refusal : llhttp_get_error_reason(&ex->resp));
+      if (ex->resp_head_done && !ex->resp_started && !ex->cl_write_pending) {
+        // Nothing of it has left (the head and the bad body came in one read): the client
+        // gets lb's 502, as for a malformed head, not a connection closed without a word.
+        ex->cl_iovcnt = 0;
+        ex->cl_nchunk = 0;
+        ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
+        recordOutcome(0, "invalid response");
+        if (ex->up != nullptr) {
+          ex->up->close();
+          ex->up = nullptr;
+        }
+        releaseBackend();
+        ex->fail_status = 502;
+        if (!ex->req_has_body && !ex->up_write_pending) {
+          localResponse(502);
+        } else {
+          requestRefused(502);
+        }
+        return;
+      }
       if (ex->resp_head_done) {
         ex->resp_close_after = true;
         if (ex->cl_iovcnt > 0) {
