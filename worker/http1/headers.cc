@@ -122,6 +122,10 @@ char lastNonBlank(const char* begin, const char* end, char fallback) {
   return fallback;
 }
 
+bool keepAlive(const llhttp_t* p) {
+  return llhttp_should_keep_alive(p) != 0 && (p->flags & F_CONNECTION_CLOSE) == 0;
+}
+
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);

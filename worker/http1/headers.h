@@ -5,6 +5,8 @@
 // bodies are never copied). Also the header rules a proxy applies: hop-by-hop names and the
 // tokens of Connection.
 
+#include <llhttp.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -128,6 +130,11 @@ bool onlyChunkedCoding(const HeadArena& head);
 // the look back reaches it, `before` is the last non-blank byte of the input that came before the
 // buffer.
 bool followsObsFold(const char* buf_begin, const char* at, size_t n, char before);
+
+// Whether the connection persists after the message llhttp parsed. llhttp lets an HTTP/1.0
+// "keep-alive" outweigh a "close" in the same message; here "close" wins, in either version
+// (RFC 9112 9.3: the sender will close).
+bool keepAlive(const llhttp_t* p);
 
 // `s` without the spaces and tabs at either end (OWS, RFC 9110 5.6.3).
 std::string_view trimOws(std::string_view s);

@@ -658,7 +658,7 @@ int ClientConn::onReqMessageComplete(llhttp_t* p) {
         uv_buf_init(const_cast<char*>(last.data()), static_cast<unsigned>(last.size()));
   }
   // After an upgrade request that was not switched, the input is not trusted to be HTTP again.
-  ex->client_keepalive = llhttp_should_keep_alive(p) != 0 && !ex->upgrade;
+  ex->client_keepalive = http1::keepAlive(p) && !ex->upgrade;
   ex->req_pause = Pause::MessageComplete;
   return HPE_PAUSED;
 }

@@ -104,7 +104,7 @@ void ClientConn::headComplete() {
   ex->req_content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
   ex->req_has_body = ex->req_chunked || ex->req_content_length > 0;
   ex->head_request = p->method == HTTP_HEAD;
-  ex->client_keepalive = llhttp_should_keep_alive(p) != 0;
+  ex->client_keepalive = http1::keepAlive(p);
 
   if (p->http_major != 1) {
     requestRefused(505);

@@ -720,7 +720,7 @@ void ClientConn::lookAhead() {
     return;
   }
   const config::Pool& pool = *ctx_->pools[ex->pool].pool;
-  bool reusable = llhttp_should_keep_alive(&ex->look) &&
+  bool reusable = http1::keepAlive(&ex->look) &&
                   (pool.keepalive_requests == 0 || ex->up->requests() < pool.keepalive_requests);
   releaseBackend();
   ex->up->release(reusable);
@@ -730,7 +730,7 @@ void ClientConn::lookAhead() {
 bool ClientConn::upstreamReusable() const {
   const Exchange* ex = ex_;
   const config::Pool& pool = *ctx_->pools[ex->pool].pool;
-  return ex->req_done && ex->resp_done && llhttp_should_keep_alive(&ex->resp) &&
+  return ex->req_done && ex->resp_done && http1::keepAlive(&ex->resp) &&
          ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
          (pool.keepalive_requests == 0 || ex->up->requests() < pool.keepalive_requests);
 }

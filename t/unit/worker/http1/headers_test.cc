@@ -299,6 +299,29 @@ TEST_CASE("followsObsFold: a continuation line is a fold, an empty value is not"
   CHECK(followsObsFold(empty.data(), empty.data(), 1, '\n'));
 }
 
+TEST_CASE("keepAlive: close wins over keep-alive in either version", "[http1]") {
+  const std::pair<const char*, bool> cases[] = {
+      {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
+      {"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", false},
+  };
+  for (const auto& [text, want] : cases) {
+    llhttp_settings_t settings;
+    llhttp_settings_init(&settings);
+    // Paused at the end of the message, as lb's parser is: the flags still hold.
+    settings.on_message_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
+    llhttp_t p;
+    llhttp_init(&p, HTTP_REQUEST, &settings);
+    std::string_view in = text;
+    INFO(in);
+    REQUIRE(llhttp_execute(&p, in.data(), in.size()) == HPE_PAUSED);
+    CHECK(keepAlive(&p) == want);
+  }
+}
+
 TEST_CASE("trimOws drops spaces and tabs at both ends only", "[http1]") {
   CHECK(trimOws(" \ta b\t ") == "a b");
   CHECK(trimOws("").empty());
