@@ -140,6 +140,18 @@ std::string quotedPath(const Pki& pki, const std::string& name) {
   return "\"" + pki.path(name) + "\"";
 }
 
+// One worker in front of the TLS backend on `port`, taking bodies of up to 64 MiB and trying no
+// other backend; returns the worker's pid.
+std::vector<pid_t> startForUploads(LbInstance& lb, const Pki& pki, int port) {
+  lb.start(singlePoolConfig({"127.0.0.1:" + std::to_string(port)},
+                            "tls = { ca = " + quotedPath(pki, "ca.pem") + "; }; retries = 0;", "",
+                            "http = { client_max_body_size = \"64m\"; };"),
+           {.workers = 1});
+  std::vector<pid_t> workers = lb.workerPids();
+  REQUIRE(workers.size() == 1);
+  return workers;
+}
+
 TEST_CASE(
     "tls upstream: verified by CA and name, SNI sent, client certificate shown, bodies "
     "both ways",
@@ -334,6 +346,85 @@ TEST_CASE("tls upstream: kept-alive TLS connections carry many requests, new one
     REQUIRE(r);
     CHECK(fact(r->body.data, "reused") == ".");
   }
+}
+
+TEST_CASE("tls upstream: a backend that refuses an upload before its end and closes", "[tls]") {
+  // nginx answers 413 as soon as a body passes its client_max_body_size and closes: lb relays
+  // the answer while the client is still sending, drops the rest of the body, and its worker
+  // serves on. Sizes and piece lengths vary where the backend's close meets lb's writes.
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  const int port = freePort();
+  Nginx nginx(
+      lb.dir(), {port},
+      server(0, "backend",
+             "location /small/ { client_max_body_size 1k; root @DIR@/uploads; dav_methods PUT; }"));
+  const std::vector<pid_t> workers = startForUploads(lb, pki, port);
+  INFO(lb.diagnostics());
+  const std::string piece(16 * 1024 + 3, 'p');
+  int answered = 0;
+  for (int i = 0; i < 12; ++i) {
+    const bool chunked = i % 2 == 1;
+    const size_t pieces = 4 + 40 * (i % 3);
+    const size_t length = pieces * piece.size();
+    HttpClient client(lb.port(0));
+    REQUIRE(client.connected());
+    const std::string head = "PUT /small/" + std::to_string(i) + " HTTP/1.1\r\nHost: lb.test\r\n" +
+                             (chunked ? std::string("Transfer-Encoding: chunked")
+                                      : "Content-Length: " + std::to_string(length)) +
+                             "\r\n\r\n";
+    bool sending = client.send(head, 2s);
+    for (size_t k = 0; sending && k < pieces; ++k) {
+      if (chunked) {
+        sending = client.send("4003\r\n" + piece + "\r\n", 2s);
+      } else {
+        sending = client.send(piece, 2s);
+      }
+    }
+    if (sending && chunked) {
+      client.send("0\r\n\r\n", 2s);
+    }
+    auto r = client.read({.timeout = 5s});
+    INFO("upload " << i << ": " << describe(r, client.error()));
+    if (r) {
+      CHECK(r->status == 413);
+      ++answered;
+    }
+    auto next = get(lb.port(0), "/facts");
+    REQUIRE(next);
+    CHECK(next->status == 200);
+  }
+  // A client cut off while still sending may miss the answer; most must see it.
+  CHECK(answered >= 6);
+  CHECK(lb.workerPids() == workers);
+  CHECK(lb.errorLog().find("exited on signal") == std::string::npos);
+}
+
+TEST_CASE("tls upstream: a backend that drops HTTP/2 uploads mid-body answers each stream 502",
+          "[tls][http2]") {
+  // nginx's "return 444" closes at once with the body unread, so the kernel resets the
+  // connection and lb's next TLS write fails as it is made. Each stream gets its 502, what was
+  // queued for the lost connection is never flushed as more DATA comes, and the worker serves on.
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  const int port = freePort();
+  Nginx nginx(lb.dir(), {port},
+              server(0, "backend", "lingering_close off; location /drop/ { return 444; }"));
+  const std::vector<pid_t> workers = startForUploads(lb, pki, port);
+  INFO(lb.diagnostics());
+  writeFile(lb.file("upload.bin"), std::string(2u << 20, 'u'));
+  auto r =
+      runCommand({"h2load", "-c", "4", "-m", "8", "-n", "200", "-d", lb.file("upload.bin"), "-H",
+                  ":method: PUT", "http://127.0.0.1:" + std::to_string(lb.port(0)) + "/drop/x"},
+                 60s);
+  INFO(r.describe());
+  CHECK(r.out.find("200 done, 0 succeeded, 200 failed, 0 errored, 0 timeout") != std::string::npos);
+  CHECK(r.out.find("status codes: 0 2xx, 0 3xx, 0 4xx, 200 5xx") != std::string::npos);
+  CHECK(lb.workerPids() == workers);
+  CHECK(lb.errorLog().find("exited on signal") == std::string::npos);
+  auto next = get(lb.port(0), "/facts");
+  REQUIRE(next);
+  CHECK(next->status == 200);
 }
 
 TEST_CASE("tls upstream: active health checks run over TLS", "[tls]") {

@@ -756,6 +756,8 @@ void ClientConn::requestRefused(int status) {
     releaseBackend();
     ex->up = nullptr;
   }
+  ex->up_iovcnt = 0;
+  ex->up_nchunk = 0;
   stopReading();
   ex->req_done = true;
   ex->refused = true;

@@ -503,6 +503,16 @@ bool ClientConn::buildUpstreamHead() {
 
 bool ClientConn::flushUpstream() {
   Exchange* ex = ex_;
+  if (ex->up == nullptr) {
+    // No backend connection is left to take these bytes (every path that drops one clears what
+    // was queued for it; this keeps a path that does not from stopping the worker): they are
+    // dropped with the rest of the body, and the client connection closes after the response.
+    ex->up_iovcnt = 0;
+    ex->up_nchunk = 0;
+    ex->discard_body = true;
+    ex->resp_close_after = true;
+    return true;
+  }
   size_t bytes = iovBytes(ex->up_iov, ex->up_iovcnt);
   ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   int rc = ex->up->send(ex->up_iov, ex->up_iovcnt);
@@ -625,6 +635,10 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
     up->close();
     ex->up = nullptr;
   }
+  // What waited to be written to that connection (a send that failed at once leaves it) has
+  // nowhere to go: a later parse of the request must not try to flush it.
+  ex->up_iovcnt = 0;
+  ex->up_nchunk = 0;
   const char* what = timeout ? (connecting ? "timed out connecting to" : "timed out reading from")
                              : (connecting ? "failed to connect to" : "lost connection to");
   const char* reason = timeout ? "timed out" : uv_strerror(err);
