@@ -252,7 +252,9 @@ int ClientConn::onRespHeaderField(llhttp_t* p, const char* at, size_t n) {
 int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   ex->resp_head.endName();
-  if (ex->resp_head.count() > 0 && ex->resp_head.name(ex->resp_head.count() - 1).empty()) {
+  // A trailer that found no room left its field empty: it is dropped, not judged.
+  if (!(ex->resp_trailers_lost && ex->resp_head_done) && ex->resp_head.count() > 0 &&
+      ex->resp_head.name(ex->resp_head.count() - 1).empty()) {
     ex->resp_refusal = "an empty header field name";  // llhttp takes one; it is no token
     return -1;
   }
