@@ -3,7 +3,14 @@
 // within read_timeout_ms); each with a short body, logged; and a refused connection retried on
 // another backend.
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
 #include "e2e/harness/e2e.h"
+#include "e2e/harness/h2_client.h"
 
 namespace lb::e2e {
 namespace {
@@ -261,6 +268,63 @@ TEST_CASE("504 when the backend stalls in the middle of the body is not a hang",
   CHECK_FALSE(r);
   CHECK(c.waitClosed(5s));
   CHECK(elapsedMs(start) < 5000);
+}
+
+TEST_CASE("http2: an early answer stands when the backend then stops taking the upload",
+          "[errors][http2]") {
+  // The backend answers 413 as soon as it has the head and reads no more. The client opens no
+  // window for the answer's body, so the 413 waits in lb while lb goes on sending the upload
+  // until the backend's send_timeout_ms ends that connection: no failure of the request, whose
+  // answer is already there. The client gets the 413 once it opens the window.
+  int port = 0;
+  UniqueFd listener = listenTcp(0, 8, &port);
+  REQUIRE(listener.valid());
+  std::atomic<bool> finished{false};
+  std::atomic<bool> answered{false};
+  std::thread backend([&] {
+    pollfd pfd{listener.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, 10000) != 1) {
+      return;
+    }
+    Stream s(UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)));
+    std::string head;
+    if (s.readUntil("\r\n\r\n", 64 * 1024, deadlineIn(10s), &head) != IoStatus::Ok) {
+      return;
+    }
+    const char kAnswer[] = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!";
+    answered = s.sendAll(kAnswer, deadlineIn(5s)) == IoStatus::Ok;
+    waitUntil([&] { return finished.load(); }, 30s);  // holds the connection, reading nothing
+  });
+  LbInstance lb;
+  lb.start(
+      singlePoolConfig({"127.0.0.1:" + std::to_string(port)}, "retries = 0; send_timeout_ms = 300;",
+                       "", "http = { client_max_body_size = \"64m\"; };"),
+      {.workers = 1});
+  INFO(lb.diagnostics());
+  H2Client c(lb.port(0), {.initial_window_size = 0});
+  REQUIRE(c.connected());
+  const std::string body(32u << 20, 'b');
+  int32_t id = c.startRequest(
+      H2Client::requestFields("PUT", "/up", {{"content-length", std::to_string(body.size())}}), {},
+      false);
+  REQUIRE(id != 0);
+  // lb takes DATA while the backend's socket has room, then no more: this send times out.
+  c.sendData(id, body, true, 3s);
+  CHECK(answered.load());
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("broke off after a complete response") != std::string::npos;
+      },
+      5s));
+  CHECK(c.result(id).status == 413);
+  CHECK_FALSE(c.result(id).reset.has_value());
+  REQUIRE(c.sendWindowUpdate(id, 65535));
+  CHECK(c.waitDone(id, 5s));
+  CHECK(c.result(id).status == 413);
+  CHECK(c.result(id).body.data == "too big!");
+  CHECK_FALSE(c.result(id).reset.has_value());
+  finished = true;
+  backend.join();
 }
 
 }  // namespace

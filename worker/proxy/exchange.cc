@@ -504,14 +504,18 @@ bool ClientConn::buildUpstreamHead() {
 bool ClientConn::flushUpstream() {
   Exchange* ex = ex_;
   if (ex->up == nullptr) {
-    // No backend connection is left to take these bytes (every path that drops one clears what
-    // was queued for it; this keeps a path that does not from stopping the worker): they are
-    // dropped with the rest of the body, and the client connection closes after the response.
+    // No backend connection is left to take these bytes. Every path that drops one clears what
+    // was queued for it; should one not, the request ends with an answer, not the worker: a
+    // complete response goes on to the client while the rest of the body stays unread, as in
+    // upstreamFailed(), and without one the client gets a 502.
     ex->up_iovcnt = 0;
     ex->up_nchunk = 0;
-    ex->discard_body = true;
-    ex->resp_close_after = true;
-    return true;
+    if (ex->resp_done) {
+      ex->body_ok = false;
+    } else {
+      requestRefused(502);
+    }
+    return false;
   }
   size_t bytes = iovBytes(ex->up_iov, ex->up_iovcnt);
   ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
@@ -605,6 +609,22 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
       logUpstreamLoss(err, "the tunnel opened");
     }
     closeNow();
+    return;
+  }
+  if (ex->resp_done) {
+    // The backend answered in full and then failed while the request body was still going to
+    // it (a 413 before the end of an upload): the answer stands and is on its way, as when the
+    // backend closes then (onUpstreamRead). Only its connection ends; the rest of the body has
+    // nowhere to go, and the client connection closes after the response.
+    logUpstreamLoss(err, "a complete response");
+    if (ex->up != nullptr) {
+      ex->up->close();
+      ex->up = nullptr;
+    }
+    ex->up_iovcnt = 0;
+    ex->up_nchunk = 0;
+    ex->up_write_pending = false;
+    ex->body_ok = false;
     return;
   }
   UpstreamConn* up = ex->up;
