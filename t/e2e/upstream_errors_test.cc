@@ -104,6 +104,31 @@ TEST_CASE("502 for a malformed body that came with a valid head", "[errors][502]
   }
 }
 
+TEST_CASE("a malformed body that came with a valid head counts against its backend",
+          "[errors][502]") {
+  // Its head looked fine, but the response failed: passive health takes the backend out as for
+  // any failure, and the requests after go to the other one.
+  FakeUpstream bad("badbody", upstream::raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                            "\r\nzz\r\nabc\r\n0\r\n\r\n",
+                                            true));
+  FakeUpstream good("good");
+  LbInstance lb;
+  lb.start(singlePoolConfig({bad.address(), good.address()},
+                            "retries = 0; passive = { failures = 1; fail_timeout_ms = 60000; };"),
+           {.workers = 1});
+  int bad_answers = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = get(lb.port(0), "/r" + std::to_string(i));
+    INFO(describe(r));
+    REQUIRE(r);
+    bad_answers += r->status == 502 ? 1 : 0;
+    CHECK((r->status == 502 || r->body.data == "good"));
+  }
+  CHECK(bad_answers == 1);
+  CHECK(bad.requests() == 1);
+  expectLogged(lb, "backend " + bad.address() + " in pool");
+}
+
 TEST_CASE("502 for a response with more than 100 header fields", "[errors][502]") {
   std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
   for (int i = 0; i < 100; ++i) {

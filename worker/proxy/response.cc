@@ -178,10 +178,13 @@ void ClientConn::parseResponse() {
                ex->resp_refusal != nullptr ? ex->resp_refusal : llhttp_get_error_reason(&ex->resp));
       if (ex->resp_head_done && !ex->resp_started && !ex->cl_write_pending) {
         // Nothing of it has left (the head and the bad body came in one read): the client
-        // gets lb's 502, as for a malformed head, not a connection closed without a word.
+        // gets lb's 502, as for a malformed head, not a connection closed without a word. The
+        // head was counted a success as it was built; the failure is recorded over it, for
+        // passive health and the circuit breaker.
         ex->cl_iovcnt = 0;
         ex->cl_nchunk = 0;
         ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
+        ex->attempt_open = true;
         recordOutcome(0, "invalid response");
         if (ex->up != nullptr) {
           ex->up->close();
