@@ -154,14 +154,15 @@ TEST_CASE("502 for Transfer-Encoding in an HTTP/1.0 response", "[errors][502]") 
   expectLogged(lb, "Transfer-Encoding in an HTTP/1.0 response");
 }
 
-TEST_CASE("502 for a status code below 100", "[errors][502]") {
-  for (const char* line : {"HTTP/1.1 099 Low", "HTTP/1.1 000 Zero"}) {
+TEST_CASE("502 for a status code outside 100-599", "[errors][502]") {
+  for (const char* line :
+       {"HTTP/1.1 099 Low", "HTTP/1.1 000 Zero", "HTTP/1.1 600 High", "HTTP/1.1 999 Top"}) {
     FakeUpstream up("low", upstream::raw(std::string(line) + "\r\nContent-Length: 2\r\n\r\nok"));
     LbInstance lb;
     lb.start(singlePoolConfig({up.address()}, "retries = 0;"));
     INFO(line);
     expectStatus(lb.port(0), 502);
-    expectLogged(lb, "a status code below 100");
+    expectLogged(lb, "a status code outside 100-599");
   }
 }
 

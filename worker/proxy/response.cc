@@ -290,8 +290,10 @@ int ClientConn::onRespHeadersComplete(llhttp_t* p) {
     ex->resp_refusal = "Transfer-Encoding in an HTTP/1.0 response";
     return -1;
   }
-  if (code < 100) {
-    ex->resp_refusal = "a status code below 100";  // RFC 9110 15: 100-599; 0xx is no class
+  if (code < 100 || code > 599) {
+    // RFC 9110 15: codes are 100-599; a client SHOULD take any other as a 5xx. Passed on, a
+    // 0xx or 6xx-9xx would reach clients with no class to read it by.
+    ex->resp_refusal = "a status code outside 100-599";
     return -1;
   }
   if (code < 200 && code != 101) {
