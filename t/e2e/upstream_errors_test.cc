@@ -321,6 +321,14 @@ TEST_CASE("http2: an early answer stands when the backend then stops taking the 
     answered = s.sendAll(kAnswer, deadlineIn(5s)) == IoStatus::Ok;
     waitUntil([&] { return finished.load(); }, 30s);  // holds the connection, reading nothing
   });
+  struct Release {  // lets the backend go even when a REQUIRE ends the test early
+    std::atomic<bool>& finished;
+    std::thread& backend;
+    ~Release() {
+      finished = true;
+      backend.join();
+    }
+  } release{finished, backend};
   LbInstance lb;
   lb.start(
       singlePoolConfig({"127.0.0.1:" + std::to_string(port)}, "retries = 0; send_timeout_ms = 300;",
@@ -329,13 +337,19 @@ TEST_CASE("http2: an early answer stands when the backend then stops taking the 
   INFO(lb.diagnostics());
   H2Client c(lb.port(0), {.initial_window_size = 0});
   REQUIRE(c.connected());
-  const std::string body(32u << 20, 'b');
+  const size_t length = 64u << 20;
   int32_t id = c.startRequest(
-      H2Client::requestFields("PUT", "/up", {{"content-length", std::to_string(body.size())}}), {},
+      H2Client::requestFields("PUT", "/up", {{"content-length", std::to_string(length)}}), {},
       false);
   REQUIRE(id != 0);
-  // lb takes DATA while the backend's socket has room, then no more: this send times out.
-  c.sendData(id, body, true, 3s);
+  // lb takes DATA while the backend's socket has room, then opens no more window: the piece
+  // that does not go within 500 ms marks the stall.
+  const std::string piece(256 * 1024, 'b');
+  size_t sent = 0;
+  while (sent < length && c.sendData(id, piece, false, 500ms)) {
+    sent += piece.size();
+  }
+  REQUIRE(sent < length);
   CHECK(answered.load());
   CHECK(waitUntil(
       [&] {
@@ -349,8 +363,6 @@ TEST_CASE("http2: an early answer stands when the backend then stops taking the 
   CHECK(c.result(id).status == 413);
   CHECK(c.result(id).body.data == "too big!");
   CHECK_FALSE(c.result(id).reset.has_value());
-  finished = true;
-  backend.join();
 }
 
 }  // namespace

@@ -48,6 +48,11 @@ class HeadArena {
   bool appendValue(const char* p, size_t n);
   // on_header_field_complete: the next name piece starts a new field.
   void endName() { in_name_ = false; }
+  // The field just named has an empty name as sent (": v", no token). A name that found no room
+  // is not one: its field stays empty because it was dropped.
+  bool lastNameEmpty() const {
+    return count_ > 0 && fields_[count_ - 1].name.len == 0 && !overflow_;
+  }
 
   std::string_view str(Span s) const { return {buf_ + s.off, s.len}; }
   std::string_view url() const { return str(url_); }

@@ -581,9 +581,7 @@ int ClientConn::onReqHeaderField(llhttp_t* p, const char* at, size_t n) {
 int ClientConn::onReqHeaderFieldComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   ex->req_head.endName();
-  // A trailer that found no room left its field empty: it is dropped, not judged.
-  if (!(ex->req_trailers_lost && !ex->in_head) && ex->req_head.count() > 0 &&
-      ex->req_head.name(ex->req_head.count() - 1).empty()) {
+  if (ex->req_head.lastNameEmpty()) {
     ex->error_status = 400;  // ": v": llhttp takes an empty name (RFC 9110 5.1: a token)
     ex->req_refusal = "an empty header field name";
     return -1;
@@ -754,12 +752,9 @@ void ClientConn::pendingMethod() {
 void ClientConn::requestRefused(int status) {
   Exchange* ex = ex_;
   if (ex->up != nullptr) {
-    ex->up->close();
     releaseBackend();
-    ex->up = nullptr;
   }
-  ex->up_iovcnt = 0;
-  ex->up_nchunk = 0;
+  closeUpstream();
   stopReading();
   ex->req_done = true;
   ex->refused = true;

@@ -320,6 +320,12 @@ class ClientConn {
   void awaitUpstream();
   void upstreamFailed(int err, bool timeout);
   void logUpstreamLoss(int err, const char* during);
+  // Closes the backend connection of the exchange and forgets what was queued for it, so that
+  // no later parse of the request flushes to a connection that is gone.
+  void closeUpstream();
+  // The response is whole and on its way to the client when its backend closes, resets or
+  // stops taking the request body (`err`): only that connection ends.
+  void upstreamLostAfterResponse(int err);
   void sendStatic(const config::StaticResponse& r);
   void localResponse(int status);
   void respondLocal();

@@ -503,20 +503,6 @@ bool ClientConn::buildUpstreamHead() {
 
 bool ClientConn::flushUpstream() {
   Exchange* ex = ex_;
-  if (ex->up == nullptr) {
-    // No backend connection is left to take these bytes. Every path that drops one clears what
-    // was queued for it; should one not, the request ends with an answer, not the worker: a
-    // complete response goes on to the client while the rest of the body stays unread, as in
-    // upstreamFailed(), and without one the client gets a 502.
-    ex->up_iovcnt = 0;
-    ex->up_nchunk = 0;
-    if (ex->resp_done) {
-      ex->body_ok = false;
-    } else {
-      requestRefused(502);
-    }
-    return false;
-  }
   size_t bytes = iovBytes(ex->up_iov, ex->up_iovcnt);
   ctx_->backendSlot(ex->pool, ex->backend).bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   int rc = ex->up->send(ex->up_iov, ex->up_iovcnt);
@@ -601,6 +587,26 @@ void ClientConn::logUpstreamLoss(int err, const char* during) {
   }
 }
 
+void ClientConn::closeUpstream() {
+  Exchange* ex = ex_;
+  if (ex->up != nullptr) {
+    ex->up->close();
+    ex->up = nullptr;
+  }
+  ex->up_iovcnt = 0;
+  ex->up_nchunk = 0;
+}
+
+// A request body still coming has nowhere to go: it is not read on, and the client connection
+// closes after the response.
+void ClientConn::upstreamLostAfterResponse(int err) {
+  if (err != UV_EOF) {
+    logUpstreamLoss(err, "a complete response");
+  }
+  closeUpstream();
+  ex_->body_ok = false;
+}
+
 // The backend failed: connect error, reset, timeout or EOF before a complete response.
 void ClientConn::upstreamFailed(int err, bool timeout) {
   Exchange* ex = ex_;
@@ -613,18 +619,8 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
   }
   if (ex->resp_done) {
     // The backend answered in full and then failed while the request body was still going to
-    // it (a 413 before the end of an upload): the answer stands and is on its way, as when the
-    // backend closes then (onUpstreamRead). Only its connection ends; the rest of the body has
-    // nowhere to go, and the client connection closes after the response.
-    logUpstreamLoss(err, "a complete response");
-    if (ex->up != nullptr) {
-      ex->up->close();
-      ex->up = nullptr;
-    }
-    ex->up_iovcnt = 0;
-    ex->up_nchunk = 0;
-    ex->up_write_pending = false;
-    ex->body_ok = false;
+    // it (a 413 before the end of an upload): the answer stands.
+    upstreamLostAfterResponse(err);
     return;
   }
   UpstreamConn* up = ex->up;
@@ -651,14 +647,7 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
     connectBackend(ex->backend);
     return;
   }
-  if (up != nullptr) {
-    up->close();
-    ex->up = nullptr;
-  }
-  // What waited to be written to that connection (a send that failed at once leaves it) has
-  // nowhere to go: a later parse of the request must not try to flush it.
-  ex->up_iovcnt = 0;
-  ex->up_nchunk = 0;
+  closeUpstream();  // a send that failed at once left its iovecs queued
   const char* what = timeout ? (connecting ? "timed out connecting to" : "timed out reading from")
                              : (connecting ? "failed to connect to" : "lost connection to");
   const char* reason = timeout ? "timed out" : uv_strerror(err);

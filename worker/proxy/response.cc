@@ -96,15 +96,8 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     return;
   }
   if (ex->resp_done) {
-    // The response is whole and on its way to the client (its write may wait for the end of the
-    // loop turn): a backend that closes or resets now ends only its connection. A request body
-    // still coming has nowhere to go; the client connection closes after the response.
-    if (nread != UV_EOF) {
-      logUpstreamLoss(static_cast<int>(nread), "a complete response");
-    }
-    up->close();
-    ex->up = nullptr;
-    ex->body_ok = false;
+    // The response's write may wait for the end of the loop turn.
+    upstreamLostAfterResponse(static_cast<int>(nread));
     return;
   }
   if (nread == UV_EOF && ex->resp_head_done) {
@@ -186,10 +179,7 @@ void ClientConn::parseResponse() {
         ctx_->backendSlot(ex->pool, ex->backend).failures.fetch_add(1, std::memory_order_relaxed);
         ex->attempt_open = true;
         recordOutcome(0, "invalid response");
-        if (ex->up != nullptr) {
-          ex->up->close();
-          ex->up = nullptr;
-        }
+        closeUpstream();
         releaseBackend();
         ex->fail_status = 502;
         if (!ex->req_has_body && !ex->up_write_pending) {
@@ -255,9 +245,7 @@ int ClientConn::onRespHeaderField(llhttp_t* p, const char* at, size_t n) {
 int ClientConn::onRespHeaderFieldComplete(llhttp_t* p) {
   Exchange* ex = self(p)->ex_;
   ex->resp_head.endName();
-  // A trailer that found no room left its field empty: it is dropped, not judged.
-  if (!(ex->resp_trailers_lost && ex->resp_head_done) && ex->resp_head.count() > 0 &&
-      ex->resp_head.name(ex->resp_head.count() - 1).empty()) {
+  if (ex->resp_head.lastNameEmpty()) {
     ex->resp_refusal = "an empty header field name";  // llhttp takes one; it is no token
     return -1;
   }
