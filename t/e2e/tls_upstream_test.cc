@@ -8,13 +8,18 @@
 // $connection, $ssl_session_reused, the client certificate).
 
 #include "e2e/harness/e2e.h"
+#include "e2e/harness/h2_client.h"
 #include "e2e/harness/pki.h"
 
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -151,6 +156,85 @@ std::vector<pid_t> startForUploads(LbInstance& lb, const Pki& pki, int port) {
   REQUIRE(workers.size() == 1);
   return workers;
 }
+
+// A TLS backend written with OpenSSL for what nginx will not do: it answers every connection
+// with a body delimited by the close ("first part"), waits for go(), sends "second part" and
+// ends the connection with a close_notify, or, when `close_notify` is false, with a bare FIN
+// (what an attacker who can forge a FIN, or a crashing backend, leaves).
+class CloseDelimitedTlsBackend {
+ public:
+  CloseDelimitedTlsBackend(const Pki& pki, bool close_notify) : close_notify_(close_notify) {
+    listener_ = listenTcp(0, 16, &port_);
+    REQUIRE(listener_.valid());
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    REQUIRE(ctx_ != nullptr);
+    REQUIRE(SSL_CTX_use_certificate_chain_file(ctx_, pki.path("backend.pem").c_str()) == 1);
+    REQUIRE(SSL_CTX_use_PrivateKey_file(ctx_, pki.path("backend.key").c_str(), SSL_FILETYPE_PEM) ==
+            1);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CloseDelimitedTlsBackend() {
+    stop_ = true;
+    go();
+    thread_.join();
+    SSL_CTX_free(ctx_);
+  }
+  CloseDelimitedTlsBackend(const CloseDelimitedTlsBackend&) = delete;
+  CloseDelimitedTlsBackend& operator=(const CloseDelimitedTlsBackend&) = delete;
+
+  int port() const { return port_; }
+  void go() { go_ = true; }
+  int connections() const { return connections_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{listener_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) {
+        continue;
+      }
+      UniqueFd fd(::accept(listener_.get(), nullptr, nullptr));
+      if (!fd.valid()) {
+        continue;
+      }
+      ++connections_;
+      timeval tv{10, 0};
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      SSL* ssl = SSL_new(ctx_);
+      SSL_set_fd(ssl, fd.get());
+      std::string head;
+      char buf[4096];
+      while (SSL_accept(ssl) == 1 && head.find("\r\n\r\n") == std::string::npos) {
+        int n = SSL_read(ssl, buf, sizeof buf);
+        if (n <= 0) {
+          break;
+        }
+        head.append(buf, static_cast<size_t>(n));
+      }
+      if (head.find("\r\n\r\n") != std::string::npos) {
+        const std::string first = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nfirst part\n";
+        SSL_write(ssl, first.data(), static_cast<int>(first.size()));
+        waitUntil([&] { return go_.load(); }, 10s);
+        go_ = false;
+        if (close_notify_) {
+          const std::string second = "second part\n";
+          SSL_write(ssl, second.data(), static_cast<int>(second.size()));
+          SSL_shutdown(ssl);
+        }
+      }
+      SSL_free(ssl);  // fd closes with the UniqueFd: a FIN, no alert unless shut down above
+    }
+  }
+
+  const bool close_notify_;
+  UniqueFd listener_;
+  int port_ = 0;
+  SSL_CTX* ctx_ = nullptr;
+  std::atomic<bool> go_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
 
 TEST_CASE(
     "tls upstream: verified by CA and name, SNI sent, client certificate shown, bodies "
@@ -506,6 +590,75 @@ TEST_CASE("tls upstream: a missing CA or a mismatched key fails lb -t and refuse
   CHECK(r->status == 200);
   CHECK(fact(r->body.data, "proto").starts_with("TLSv1."));
   lb.allowAlertsContaining("reload failed");
+}
+
+TEST_CASE("tls upstream: a body delimited by the close is whole only with the close_notify",
+          "[tls][http2]") {
+  // RFC 9112 9.8: over TLS, a response with neither Content-Length nor chunked coding ends with
+  // the backend's close_notify; a bare FIN may be a forged one that cut it short. lb relays the
+  // whole body as chunked (HTTP/1.1) or with END_STREAM (HTTP/2) after a close_notify, and
+  // after a bare FIN cuts the client's response instead: no last chunk, a RST_STREAM.
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  CloseDelimitedTlsBackend clean(pki, true);
+  CloseDelimitedTlsBackend cut(pki, false);
+  const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + ";";
+  lb.start(routedConfig({{"clean", tlsPool("clean", clean.port(), ca, "retries = 0;")},
+                         {"cut", tlsPool("cut", cut.port(), ca, "retries = 0;")}}),
+           {.workers = 1});
+  INFO(lb.diagnostics());
+
+  // HTTP/1.1: the client reads "first part" before the backend ends the body.
+  auto h1 = [&](CloseDelimitedTlsBackend& backend, const std::string& host) {
+    HttpClient c(lb.port(0));
+    REQUIRE(c.send("GET /part HTTP/1.1\r\nHost: " + host + "\r\n\r\n"));
+    std::string upto;
+    REQUIRE(c.stream().readUntil("first part\n", 1 << 16, deadlineIn(5s), &upto) == IoStatus::Ok);
+    CHECK(upto.find("Transfer-Encoding: chunked") != std::string::npos);
+    backend.go();
+    std::string rest;
+    c.stream().readToEof(deadlineIn(5s), [&](std::string_view d) { rest.append(d); });
+    return upto + rest;
+  };
+  std::string whole = h1(clean, "clean.test");
+  INFO("clean:\n" << whole);
+  CHECK(whole.find("second part\n") != std::string::npos);
+  CHECK(whole.ends_with("\r\n0\r\n\r\n"));
+  std::string cut_short = h1(cut, "cut.test");
+  INFO("cut:\n" << cut_short);
+  CHECK(cut_short.find("first part\n") != std::string::npos);
+  CHECK(cut_short.find("\r\n0\r\n\r\n") == std::string::npos);
+
+  // HTTP/2: END_STREAM after the close_notify, RST_STREAM after a bare FIN.
+  auto h2 = [&](CloseDelimitedTlsBackend& backend, const std::string& host) {
+    H2Client c(lb.port(0));
+    REQUIRE(c.handshake());
+    int32_t id = c.startRequest(
+        {{":method", "GET"}, {":scheme", "http"}, {":authority", host}, {":path", "/part"}});
+    REQUIRE(id != 0);
+    REQUIRE(c.waitFor(
+        [&] { return c.result(id).body.data.find("first part") != std::string::npos; }, 5s));
+    backend.go();
+    REQUIRE(c.waitDone(id));
+    return c.result(id);
+  };
+  H2StreamResult ok = h2(clean, "clean.test");
+  CHECK(ok.status == 200);
+  CHECK(ok.ended);
+  CHECK(ok.body.data == "first part\nsecond part\n");
+  H2StreamResult reset = h2(cut, "cut.test");
+  CHECK(reset.status == 200);
+  CHECK_FALSE(reset.ended);
+  CHECK(reset.reset.has_value());
+
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find(
+                   "ended the TLS connection without close_notify in a body "
+                   "delimited by the close") != std::string::npos;
+      },
+      5s));
+  CHECK(cut.connections() == 2);  // not retried: part of the answer had left
 }
 
 }  // namespace

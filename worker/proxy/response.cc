@@ -101,10 +101,14 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     return;
   }
   if (nread == UV_EOF && ex->resp_head_done) {
-    // A body delimited by the close of the connection ends here; any other is cut short.
+    // A body delimited by the close of the connection ends here; any other is cut short. Over
+    // TLS only a close_notify closes it (RFC 9112 9.8): a bare FIN fails it, and the client
+    // sees the cut (no last chunk) rather than a shortened body that looks whole.
     llhttp_errno_t err = llhttp_finish(&ex->resp);
-    if ((err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete) {
-      ex->resp_pause = Pause::None;
+    bool complete =
+        (err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete;
+    ex->resp_pause = Pause::None;
+    if (complete && !up->endedWithoutCloseNotify()) {
       ex->resp_done = true;
       releaseBackend();
       ex->up->stopReading();

@@ -49,6 +49,10 @@ class UpstreamConn {
   // What TLS said when it failed ("TLS handshake with ... failed: ..."), for the owner's one
   // log line about the failure; empty when TLS did not fail.
   std::string tlsFailure() const;
+  // A TLS connection whose TCP stream ended without the backend's close_notify: what came
+  // last may have been cut by someone who can forge a FIN (RFC 9112 9.8). The reason is kept
+  // for tlsFailure(). False on plain TCP.
+  bool endedWithoutCloseNotify();
   bool connected() const { return connected_; }
 
   // Read side, driven by the owner: reads go to the owner's callbacks, into buffers the owner

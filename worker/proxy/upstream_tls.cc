@@ -35,7 +35,8 @@ struct UpstreamTls {
   bool write_pending = false;  // a uv_write of `inflight` is in flight
   bool owner_waits = false;    // send() returned 0: the owner waits for onUpstreamWritten
   bool kicked = false;
-  std::string failure;  // why TLS failed, for the owner's log line
+  std::string failure;       // why TLS failed, for the owner's log line
+  bool eof_unclean = false;  // the TCP stream ended with no close_notify before it
 };
 
 namespace {
@@ -113,6 +114,7 @@ void UpstreamConn::onTlsRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     return;
   }
   if (up->owner_ != nullptr) {
+    up->tls_->eof_unclean = nread == UV_EOF;
     up->owner_->onUpstreamRead(up, nread);  // EOF without close_notify, or a socket error
   } else {
     up->close();
@@ -299,6 +301,16 @@ void UpstreamConn::failTls(int err) {
 
 std::string UpstreamConn::tlsFailure() const {
   return tls_ != nullptr ? tls_->failure : std::string();
+}
+
+bool UpstreamConn::endedWithoutCloseNotify() {
+  if (tls_ == nullptr || !tls_->eof_unclean) {
+    return false;
+  }
+  tls_->failure = ctx_->pools[pool_].pool->backends[backend_].address_text +
+                  " ended the TLS connection without close_notify in a body delimited by the "
+                  "close: it may be cut short";
+  return true;
 }
 
 void UpstreamConn::tlsGoodbye() {
