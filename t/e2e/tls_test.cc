@@ -209,7 +209,9 @@ TEST_CASE("tls: client certificates, required and forwarded", "[tls]") {
   REQUIRE(last);
   CHECK(last->headers.value("X-Client-Subject") == "/CN=client one/O=lb tests");
   INFO(lb.diagnostics());
-  CHECK(lb.errorLog().find("TLS handshake with 127.0.0.1:") != std::string::npos);
+  CHECK(waitUntil(
+      [&] { return lb.errorLog().find("TLS handshake with 127.0.0.1:") != std::string::npos; },
+      5s));
 }
 
 TEST_CASE("tls: a failed handshake disturbs no one else", "[tls]") {
