@@ -144,6 +144,8 @@ void ClientConn::resetForNextRequest() {
   ex->expect_continue = ex->head_request = ex->client_keepalive = false;
   ex->in_head = true;
   ex->discard_body = ex->buffering = false;
+  ex->body_scan = Exchange::BodyScan::Off;
+  ex->body_scanned = 0;
   ex->error_status = 0;
   ex->req_body_bytes = 0;
   ex->start_ms = 0;
@@ -390,6 +392,11 @@ void ClientConn::parseRequest() {
       }
       if (!ex->in_head && !ex->body_ok) {
         if (ex->buffering && bodyBuffered()) {
+          if (ex->body_scan == Exchange::BodyScan::Invalid) {
+            ex->in_parse = false;  // as for any request the parser refuses
+            refuseBadChunks();
+            return;
+          }
           dispatch();
           continue;
         }

@@ -82,7 +82,13 @@ struct Exchange {
   bool in_head = true;        // parsing a request head (not its body)
   bool discard_body = false;  // static response: the request body is read and dropped
   bool buffering = false;     // the body is awaited before a backend is chosen (bufferBody)
-  int error_status = 0;       // set by a parser callback that refuses the request
+  // While a chunked body is awaited, its end is looked for by a copy of the request parser
+  // that runs ahead over what is held (bytes after in_start), calling back nothing.
+  enum class BodyScan : uint8_t { Off, Scanning, Done, Invalid };
+  BodyScan body_scan = BodyScan::Off;
+  uint32_t body_scanned = 0;
+  llhttp_t scan;
+  int error_status = 0;  // set by a parser callback that refuses the request
   bool in_parse = false;
   // After a pause at the end of a head the parser must run once more even with no new bytes:
   // that run is what ends a message without a body.
@@ -296,10 +302,13 @@ class ClientConn {
   void headComplete();
   void routeAndDispatch();
   // request_buffering: true when the request waits for its body before a backend is chosen
-  // (the whole Content-Length body, or a full request buffer); bodyBuffered() says when it
-  // has it, and the parser then calls dispatch().
+  // (the whole body, or a full request buffer); bodyBuffered() says when it has it, and the
+  // parser then calls dispatch().
   bool bufferBody();
-  bool bodyBuffered() const;
+  bool bodyBuffered();
+  // A buffered chunked body the parser's copy already refused gets its 400 here, before any
+  // backend is chosen; true if it did.
+  bool refuseBadChunks();
   void dispatch();
   void selectBackend();
   // Picks a backend not tried yet whose breaker admits the request, and takes one of its

@@ -209,10 +209,26 @@ void ClientConn::routeAndDispatch() {
 
 bool ClientConn::bufferBody() {
   Exchange* ex = ex_;
-  // A chunked body's end is only known by parsing it, which forwards it: it streams.
-  if (!listener_->limits.request_buffering || ex->req_chunked || ex->req_content_length == 0 ||
-      ex->upgrade || bodyBuffered()) {
+  if (!listener_->limits.request_buffering || !ex->req_has_body || ex->upgrade) {
     return false;
+  }
+  if (ex->req_chunked) {
+    // Resumed after the head, the parser stands at the body's start: a copy of it, with
+    // settings that only stop it at the message's end, finds that end as the parser will.
+    static const llhttp_settings_t kScanSettings = [] {
+      llhttp_settings_t s;
+      llhttp_settings_init(&s);
+      s.on_message_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
+      return s;
+    }();
+    ex->scan = ex->req;
+    ex->scan.settings = const_cast<llhttp_settings_t*>(&kScanSettings);
+    ex->scan.data = nullptr;
+    ex->body_scan = Exchange::BodyScan::Scanning;
+    ex->body_scanned = 0;
+  }
+  if (bodyBuffered()) {
+    return refuseBadChunks();
   }
   ex->buffering = true;
   if (ex->expect_continue && ex->in_start == ex->in_end) {
@@ -223,10 +239,39 @@ bool ClientConn::bufferBody() {
   return true;
 }
 
-bool ClientConn::bodyBuffered() const {
-  const Exchange* ex = ex_;
+bool ClientConn::bodyBuffered() {
+  Exchange* ex = ex_;
   uint32_t held = ex->in_end - ex->in_start;
-  return held >= ex->req_content_length || held == kBufferSize;
+  if (held == kBufferSize) {
+    return true;
+  }
+  if (!ex->req_chunked) {
+    return held >= ex->req_content_length;
+  }
+  // Parsing would forward the body: the parser's copy looks at what came since its last look.
+  if (held > ex->body_scanned && ex->body_scan == Exchange::BodyScan::Scanning) {
+    llhttp_errno_t err = llhttp_execute(&ex->scan, ex->in_buf + ex->in_start + ex->body_scanned,
+                                        held - ex->body_scanned);
+    ex->body_scanned = held;
+    if (err == HPE_PAUSED) {
+      ex->body_scan = Exchange::BodyScan::Done;
+    } else if (err != HPE_OK) {
+      ex->body_scan = Exchange::BodyScan::Invalid;
+    }
+  }
+  return ex->body_scan != Exchange::BodyScan::Scanning;
+}
+
+bool ClientConn::refuseBadChunks() {
+  Exchange* ex = ex_;
+  if (ex->body_scan != Exchange::BodyScan::Invalid) {
+    return false;
+  }
+  LB_INFO("client %s sent an invalid request, answered 400: %s (%s, in its buffered body)",
+          peerText().c_str(), llhttp_get_error_reason(&ex->scan),
+          llhttp_errno_name(llhttp_get_errno(&ex->scan)));
+  requestRefused(400);
+  return true;
 }
 
 void ClientConn::dispatch() {

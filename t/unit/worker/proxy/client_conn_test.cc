@@ -351,6 +351,33 @@ TEST_CASE("proxy: a chunked POST of 40 chunks and a trailer, split at every offs
   }
 }
 
+TEST_CASE("proxy: a chunked POST split at every offset reaches no upstream before its end",
+          "[http1]") {
+  // request_buffering: the body's end is found in what lb holds before a backend is chosen.
+  Harness h;
+  const std::string req =
+      "POST /held HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      manyChunks(8, "X-Trailer: t\r\n");
+  for (size_t k = 1; k < req.size(); ++k) {
+    INFO("split at " << k);
+    Peer& c = h.connect("proxy");
+    const uint64_t before = h.upstreamConnects();
+    REQUIRE(h.feed(c, piece(req, 0, k)));
+    h.pumpOnce(0);
+    REQUIRE(h.upstreamConnects() == before);
+    REQUIRE(h.feed(c, piece(req, k)));
+    Peer* u = nullptr;
+    Message got;
+    REQUIRE(h.upstreamRequest(&u, &got));
+    REQUIRE(got.body == repeated("abc", 8));
+    REQUIRE(h.feed(*u, kOkResponse));
+    Message resp;
+    REQUIRE(h.response(c, &resp, false));
+    REQUIRE(resp.body == "ok");
+    h.closeClients();
+  }
+}
+
 // The head arena holds a message's head and then its trailers: a trailer that finds no room left
 // is dropped (RFC 9110 6.5.1), never taken for a field with an empty name and refused. The pad
 // sizes walk the room left across the trailer's name.

@@ -173,51 +173,23 @@ TEST_CASE("a fresh upstream connection closed without a response is not retried"
   CHECK(m.status() == 502);
 }
 
-TEST_CASE("a bad chunk size is answered 400 and closed, no byte of the body is forwarded",
+TEST_CASE("a bad chunk size split at every offset is answered 400 and no backend is contacted",
           "[http1]") {
-  const std::string req =
+  // request_buffering holds a chunked body until its end, looked for by a copy of the parser:
+  // framing already broken within the buffer is refused before a backend is chosen.
+  const std::string reqs[] = {
       "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n";
-  const size_t body_at = req.find("\r\n\r\n") + 4;
+      "5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+      "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+      "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\n50\r\n\r\n",
+  };
   Harness h;
-  for (size_t k = 0; k <= req.size(); ++k) {
-    INFO("split at " << k);
-    Peer& c = h.connect("proxy");
-    h.feed(c, piece(req, 0, k));
-    h.feed(c, piece(req, k));
-    REQUIRE(h.pumpUntil([&] { return c.eof; }));
-    Message m;
-    REQUIRE(readMessage(c.in, true, false, true, &m) == Parse::Complete);
-    REQUIRE(m.status() == 400);
-    REQUIRE(m.get("connection") == "close");
-    REQUIRE(m.size == c.in.size());
-    h.closeClients();
-    // The head may have gone out before the body was parsed; the upstream connection must then
-    // be closed, with at most the valid first chunk after the head and never a complete request.
-    for (Peer& u : h.upstreams()) {
-      REQUIRE(h.pumpUntil([&] { return u.eof; }));
-      size_t head_end = u.unread().find("\r\n\r\n");
-      if (head_end != std::string_view::npos) {
-        REQUIRE(u.unread().substr(head_end + 4).size() <= std::string("5\r\nhello\r\n").size());
-      }
-      Message got;
-      REQUIRE(readMessage(u.unread(), false, false, true, &got) != Parse::Complete);
-      u.taken = u.in.size();
-      u.close();
+  for (const std::string& req : reqs) {
+    for (size_t k = 0; k <= req.size(); ++k) {
+      INFO(req << "\nsplit at " << k);
+      CHECK(refusal(h, "proxy", req, k, 400) == "");
     }
   }
-  (void)body_at;
-}
-
-TEST_CASE("a bad chunk size arriving with its head never opens an upstream connection",
-          "[http1][!mayfail]") {
-  // Seen in this test's first run: lb connects to the backend as soon as the head is parsed and
-  // only then parses the body, so a request whose chunk framing is already known to be broken
-  // still costs a backend connection (the head itself is not sent). See the report.
-  Harness h;
-  const std::string req =
-      "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
-  CHECK(refusal(h, "proxy", req, req.size(), 400) == "");
   CHECK(h.upstreamConnects() == 0);
 }
 
