@@ -147,5 +147,25 @@ TEST_CASE("a client reading slowly is not taken for a backend timing out", "[pro
   CHECK(lb.errorLog().find("timed out") == std::string::npos);
 }
 
+TEST_CASE("a body delimited by the close reaches a client reading slowly whole", "[proxy][large]") {
+  // The backend's last bytes and its close arrive while lb's write to the client is in flight
+  // (more than the sockets on the way hold): the close is taken only after those bytes are
+  // parsed and sent.
+  constexpr size_t kSize = 24u << 20;
+  FakeUpstream up("raw", upstream::raw("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream"
+                                       "\r\n\r\n" +
+                                           pattern(0, kSize),
+                                       true));
+  LbInstance lb;
+  lb.start(singlePoolConfig({up.address()}));
+  auto r = runCommand(
+      {"curl", "-sS", "--limit-rate", "12M", "-o", "/dev/null", "-w",
+       "%{http_code} %{size_download}", "http://127.0.0.1:" + std::to_string(lb.port(0)) + "/raw"},
+      30s);
+  INFO(r.describe() << lb.errorLog());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "200 " + std::to_string(kSize));
+}
+
 }  // namespace
 }  // namespace lb::e2e

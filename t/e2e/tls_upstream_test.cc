@@ -11,6 +11,7 @@
 #include "e2e/harness/h2_client.h"
 #include "e2e/harness/pki.h"
 
+#include <fcntl.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
@@ -603,15 +604,23 @@ TEST_CASE("tls upstream: a body delimited by the close is whole only with the cl
   CloseDelimitedTlsBackend clean(pki, true);
   CloseDelimitedTlsBackend cut(pki, false);
   const std::string ca = "ca = " + quotedPath(pki, "ca.pem") + ";";
-  lb.start(routedConfig({{"clean", tlsPool("clean", clean.port(), ca, "retries = 0;")},
-                         {"cut", tlsPool("cut", cut.port(), ca, "retries = 0;")}}),
-           {.workers = 1});
+  // Clients on a plain listener (@PORT_0@) and a TLS one (@PORT_1@).
+  std::string config = routedConfig({{"clean", tlsPool("clean", clean.port(), ca, "retries = 0;")},
+                                     {"cut", tlsPool("cut", cut.port(), ca, "retries = 0;")}});
+  const std::string plain = "routes = \"r\"; } );";
+  REQUIRE(config.find(plain) != std::string::npos);
+  config.replace(
+      config.find(plain), plain.size(),
+      "routes = \"r\"; },\n  { name = \"tls\"; listen = \"127.0.0.1:@PORT_1@\"; routes = "
+      "\"r\"; tls = { certificates = ( " +
+          pki.cert("backend") + " ); }; } );");
+  lb.start(config, {.workers = 1});
   INFO(lb.diagnostics());
 
   // HTTP/1.1: the client reads "first part" before the backend ends the body.
   auto h1 = [&](CloseDelimitedTlsBackend& backend, const std::string& host) {
     HttpClient c(lb.port(0));
-    REQUIRE(c.send("GET /part HTTP/1.1\r\nHost: " + host + "\r\n\r\n"));
+    REQUIRE(c.send("GET /part HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"));
     std::string upto;
     REQUIRE(c.stream().readUntil("first part\n", 1 << 16, deadlineIn(5s), &upto) == IoStatus::Ok);
     CHECK(upto.find("Transfer-Encoding: chunked") != std::string::npos);
@@ -658,7 +667,43 @@ TEST_CASE("tls upstream: a body delimited by the close is whole only with the cl
                    "delimited by the close") != std::string::npos;
       },
       5s));
-  CHECK(cut.connections() == 2);  // not retried: part of the answer had left
+  // HTTP/1.0 over TLS: the body is delimited by the close on lb's side too, so only lb's
+  // close_notify tells the client the response is whole. None comes after a cut.
+  auto h10 = [&](CloseDelimitedTlsBackend& backend, const std::string& host, std::string* got) {
+    UniqueFd fd = connectTcp(lb.port(1), 5s);
+    REQUIRE(fd.valid());
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);  // blocking, bounded:
+    timeval tv{5, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd.get());
+    REQUIRE(SSL_connect(ssl) == 1);
+    const std::string req = "GET /part HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
+    REQUIRE(SSL_write(ssl, req.data(), static_cast<int>(req.size())) ==
+            static_cast<int>(req.size()));
+    char buf[4096];
+    int n = 0;
+    bool told = false;
+    while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
+      got->append(buf, static_cast<size_t>(n));
+      if (!told && got->find("first part\n") != std::string::npos) {
+        told = true;
+        backend.go();
+      }
+    }
+    int why = SSL_get_error(ssl, n);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    return why == SSL_ERROR_ZERO_RETURN;  // the end came with a close_notify
+  };
+  std::string h10_whole, h10_cut;
+  CHECK(h10(clean, "clean.test", &h10_whole));
+  CHECK(h10_whole.find("first part\nsecond part\n") != std::string::npos);
+  CHECK_FALSE(h10(cut, "cut.test", &h10_cut));
+  CHECK(h10_cut.find("first part\n") != std::string::npos);
+
+  CHECK(cut.connections() == 3);  // never retried: part of each answer had left
 }
 
 }  // namespace

@@ -176,6 +176,7 @@ void ClientConn::resetForNextRequest() {
   ex->in_parse = false;
   ex->req_kick = ex->resp_kick = false;
   ex->look_valid = false;
+  ex->up_eof = ex->cut = false;
   ex->client_eof = false;
   ex->refused = false;
   ex->method_pending = 0;
@@ -392,9 +393,10 @@ void ClientConn::parseRequest() {
       }
       if (!ex->in_head && !ex->body_ok) {
         if (ex->buffering && bodyBuffered()) {
-          if (ex->body_scan == Exchange::BodyScan::Invalid) {
+          if (ex->body_scan == Exchange::BodyScan::Invalid ||
+              ex->body_scan == Exchange::BodyScan::TooLarge) {
             ex->in_parse = false;  // as for any request the parser refuses
-            refuseBadChunks();
+            refuseHeldBody();
             return;
           }
           dispatch();
@@ -767,7 +769,7 @@ void ClientConn::requestRefused(int status) {
   ex->refused = true;
   ex->client_keepalive = false;
   if (ex->resp_started || ex->cl_write_pending) {
-    closeNow();
+    cutClient();
     return;
   }
   sendError(status);
@@ -787,6 +789,11 @@ void ClientConn::closeTimedOut() {
   closeNow();
 }
 
+void ClientConn::cutClient() {
+  ex_->cut = true;
+  closeNow();
+}
+
 void ClientConn::closeNow() {
   if (closing_) {
     return;
@@ -799,7 +806,7 @@ void ClientConn::closeNow() {
     sendBeforeClose();
   }
   if (!stream_) {
-    tlsGoodbye();
+    tlsGoodbye(ex_ == nullptr || !ex_->cut);
   }
   if (h2s_ != nullptr) {
     h2s_->closeStreams();

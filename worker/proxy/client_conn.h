@@ -84,9 +84,10 @@ struct Exchange {
   bool buffering = false;     // the body is awaited before a backend is chosen (bufferBody)
   // While a chunked body is awaited, its end is looked for by a copy of the request parser
   // that runs ahead over what is held (bytes after in_start), calling back nothing.
-  enum class BodyScan : uint8_t { Off, Scanning, Done, Invalid };
+  enum class BodyScan : uint8_t { Off, Scanning, Done, Invalid, TooLarge };
   BodyScan body_scan = BodyScan::Off;
   uint32_t body_scanned = 0;
+  uint32_t scan_body_bytes = 0;  // body bytes (chunk data) the copy went over
   llhttp_t scan;
   int error_status = 0;  // set by a parser callback that refuses the request
   bool in_parse = false;
@@ -100,7 +101,11 @@ struct Exchange {
   char rbuf_before = '\n';
   bool resp_kick = false;  // inside parseRequest's loop: callees must not re-enter it
   bool stale_retry_done = false;
-  bool up_bytes_in = false;   // the current attempt's backend sent something
+  bool up_bytes_in = false;  // the current attempt's backend sent something
+  // The backend closed while bytes it sent before wait to be parsed (a client write in
+  // flight): the close is taken once they are (parseResponse).
+  bool up_eof = false;
+  bool cut = false;           // the client connection closes on a response cut short (cutClient)
   bool skip_interim = false;  // a 1xx response is being skipped
   // Why a response callback refused the response: llhttp reports only "User callback error".
   const char* resp_refusal = nullptr;
@@ -281,6 +286,10 @@ class ClientConn {
     return listener_->limits.reset_timedout_connection ? "resetting" : "closing";
   }
   void closeNow();
+  // closeNow() for a response cut short: a TLS client gets no close_notify, so that one whose
+  // response is delimited by the close (HTTP/1.0) can tell the cut from the end (nginx does
+  // the same).
+  void cutClient();
   // closeNow(): the response bytes waiting for the end of the loop turn, without waiting.
   void sendBeforeClose();
   // Half-closes, then reads and drops input until the client closes or `linger_ms` passes.
@@ -306,9 +315,9 @@ class ClientConn {
   // parser then calls dispatch().
   bool bufferBody();
   bool bodyBuffered();
-  // A buffered chunked body the parser's copy already refused gets its 400 here, before any
-  // backend is chosen; true if it did.
-  bool refuseBadChunks();
+  // A buffered chunked body the parser's copy already refused gets its 400 here (its 413 when
+  // past client_max_body_size), before any backend is chosen; true if it did.
+  bool refuseHeldBody();
   void dispatch();
   void selectBackend();
   // Picks a backend not tried yet whose breaker admits the request, and takes one of its
@@ -385,6 +394,8 @@ class ClientConn {
   static int onRespMessageComplete(llhttp_t* p);
   static const llhttp_settings_t& responseSettings();
   void parseResponse();
+  // The backend closed the connection (EOF) with nothing of its left unparsed.
+  void upstreamEnded();
   bool buildClientHead();
   // Writes cl_iov at the end of the loop turn (worker/turn_queue.h): clientWriteDone follows.
   // False, except for an HTTP/2 stream whose session took the bytes at once (h2Flush).
@@ -435,8 +446,9 @@ class ClientConn {
   void writeRaw(const char* data, size_t len);
   // Queues a close_notify; `flush` sends it now, else it goes with the next write.
   void tlsCloseNotify(bool flush = true);
-  // close_notify on a connection closing now (no write in flight), without waiting.
-  void tlsGoodbye();
+  // close_notify (unless `notify` is false) on a connection closing now (no write in flight),
+  // without waiting, after what sendBeforeClose() queued.
+  void tlsGoodbye(bool notify);
   bool tlsHandshaking() const;
   // h2_conn.cc.
   // Whether the client connection is TLS (for a stream: its carrier's).

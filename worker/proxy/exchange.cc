@@ -214,21 +214,26 @@ bool ClientConn::bufferBody() {
   }
   if (ex->req_chunked) {
     // Resumed after the head, the parser stands at the body's start: a copy of it, with
-    // settings that only stop it at the message's end, finds that end as the parser will.
+    // settings that only count the body and stop at the message's end, finds that end as the
+    // parser will.
     static const llhttp_settings_t kScanSettings = [] {
       llhttp_settings_t s;
       llhttp_settings_init(&s);
+      s.on_body = [](llhttp_t* p, const char*, size_t n) {
+        static_cast<Exchange*>(p->data)->scan_body_bytes += static_cast<uint32_t>(n);
+        return 0;
+      };
       s.on_message_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
       return s;
     }();
     ex->scan = ex->req;
     ex->scan.settings = const_cast<llhttp_settings_t*>(&kScanSettings);
-    ex->scan.data = nullptr;
+    ex->scan.data = ex;
     ex->body_scan = Exchange::BodyScan::Scanning;
-    ex->body_scanned = 0;
+    ex->body_scanned = ex->scan_body_bytes = 0;
   }
   if (bodyBuffered()) {
-    return refuseBadChunks();
+    return refuseHeldBody();
   }
   ex->buffering = true;
   if (ex->expect_continue && ex->in_start == ex->in_end) {
@@ -242,36 +247,45 @@ bool ClientConn::bufferBody() {
 bool ClientConn::bodyBuffered() {
   Exchange* ex = ex_;
   uint32_t held = ex->in_end - ex->in_start;
-  if (held == kBufferSize) {
-    return true;
-  }
   if (!ex->req_chunked) {
-    return held >= ex->req_content_length;
+    return held >= ex->req_content_length || held == kBufferSize;
   }
-  // Parsing would forward the body: the parser's copy looks at what came since its last look.
+  // Parsing would forward the body: the parser's copy looks at what came since its last look,
+  // even in a full buffer (what it refuses there reaches no backend).
   if (held > ex->body_scanned && ex->body_scan == Exchange::BodyScan::Scanning) {
     llhttp_errno_t err = llhttp_execute(&ex->scan, ex->in_buf + ex->in_start + ex->body_scanned,
                                         held - ex->body_scanned);
     ex->body_scanned = held;
-    if (err == HPE_PAUSED) {
+    uint64_t max_body = listener_->limits.max_body_size;
+    if (max_body != 0 && ex->scan_body_bytes > max_body) {
+      ex->body_scan = Exchange::BodyScan::TooLarge;
+    } else if (err == HPE_PAUSED) {
       ex->body_scan = Exchange::BodyScan::Done;
     } else if (err != HPE_OK) {
       ex->body_scan = Exchange::BodyScan::Invalid;
     }
   }
-  return ex->body_scan != Exchange::BodyScan::Scanning;
+  return ex->body_scan != Exchange::BodyScan::Scanning || held == kBufferSize;
 }
 
-bool ClientConn::refuseBadChunks() {
+bool ClientConn::refuseHeldBody() {
   Exchange* ex = ex_;
-  if (ex->body_scan != Exchange::BodyScan::Invalid) {
-    return false;
+  if (ex->body_scan == Exchange::BodyScan::Invalid) {
+    LB_INFO("client %s sent an invalid request, answered 400: %s (%s, in its buffered body)",
+            peerText().c_str(), llhttp_get_error_reason(&ex->scan),
+            llhttp_errno_name(llhttp_get_errno(&ex->scan)));
+    requestRefused(400);
+    return true;
   }
-  LB_INFO("client %s sent an invalid request, answered 400: %s (%s, in its buffered body)",
-          peerText().c_str(), llhttp_get_error_reason(&ex->scan),
-          llhttp_errno_name(llhttp_get_errno(&ex->scan)));
-  requestRefused(400);
-  return true;
+  if (ex->body_scan == Exchange::BodyScan::TooLarge) {
+    LB_INFO(
+        "client %s sent an invalid request, answered 413: body over client_max_body_size "
+        "(in its buffered body)",
+        peerText().c_str());
+    requestRefused(413);
+    return true;
+  }
+  return false;
 }
 
 void ClientConn::dispatch() {
@@ -567,7 +581,7 @@ bool ClientConn::flushUpstream() {
 
 void ClientConn::awaitUpstream() {
   Exchange* ex = ex_;
-  if (ex->req_done) {
+  if (ex->req_done && !ex->up_eof) {  // a backend that closed has nothing more to be late with
     ex->up->armTimer(ctx_->pools[ex->pool].pool->read_timeout_ms);
   } else {
     ex->up->disarmTimer();
@@ -725,7 +739,7 @@ void ClientConn::upstreamFailed(int err, bool timeout) {
     }
   }
   if (ex->resp_started || ex->cl_write_pending) {
-    closeNow();  // part of the response went out: only closing can tell the client
+    cutClient();  // part of the response went out: only closing can tell the client
     return;
   }
   if (connecting || (!ex->req_has_body && !ex->up_write_pending)) {

@@ -100,15 +100,36 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
     upstreamLostAfterResponse(static_cast<int>(nread));
     return;
   }
-  if (nread == UV_EOF && ex->resp_head_done) {
+  if (nread == UV_EOF && (ex->rbuf_start < ex->rbuf_end || ex->cl_write_pending)) {
+    // What the backend sent before its close waits for the client's write: the close is taken
+    // after it, or the last bytes of a body delimited by the close would be lost.
+    ex->up_eof = true;
+    up->stopReading();
+    ctx_->timers.disarm(&up->timer);
+    return;
+  }
+  if (nread == UV_EOF) {
+    upstreamEnded();
+    return;
+  }
+  upstreamFailed(static_cast<int>(nread), false);
+}
+
+void ClientConn::upstreamEnded() {
+  Exchange* ex = ex_;
+  if (ex->resp_head_done) {
     // A body delimited by the close of the connection ends here; any other is cut short. Over
     // TLS only a close_notify closes it (RFC 9112 9.8): a bare FIN fails it, and the client
-    // sees the cut (no last chunk) rather than a shortened body that looks whole.
+    // sees the cut (no last chunk, no close_notify) rather than a shortened body that looks
+    // whole. That failure counts for passive health and the breaker, over the head's success.
+    if (llhttp_message_needs_eof(&ex->resp) && ex->up->endedWithoutCloseNotify()) {
+      ex->attempt_open = true;
+      upstreamFailed(UV_EOF, false);
+      return;
+    }
     llhttp_errno_t err = llhttp_finish(&ex->resp);
-    bool complete =
-        (err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete;
-    ex->resp_pause = Pause::None;
-    if (complete && !up->endedWithoutCloseNotify()) {
+    if ((err == HPE_OK || err == HPE_PAUSED) && ex->resp_pause == Pause::MessageComplete) {
+      ex->resp_pause = Pause::None;
       ex->resp_done = true;
       releaseBackend();
       ex->up->stopReading();
@@ -120,7 +141,7 @@ void ClientConn::onUpstreamRead(UpstreamConn* up, ssize_t nread) {
       return;
     }
   }
-  upstreamFailed(static_cast<int>(nread), false);
+  upstreamFailed(UV_EOF, false);
 }
 
 void ClientConn::parseResponse() {
@@ -204,10 +225,10 @@ void ClientConn::parseResponse() {
           }
           releaseBackend();
           ex->client_keepalive = false;
-          closeNow();
+          cutClient();
           return;
         }
-        closeNow();
+        cutClient();
         return;
       }
       upstreamFailed(UV_EPROTO, false);
@@ -224,7 +245,12 @@ void ClientConn::parseResponse() {
     }
     break;
   }
-  if (ex->up != nullptr) {
+  if (ex->up != nullptr && ex->up_eof) {
+    if (!ex->resp_done && !ex->cl_write_pending && ex->rbuf_start == ex->rbuf_end) {
+      upstreamEnded();  // everything before the close is parsed
+      return;
+    }
+  } else if (ex->up != nullptr) {
     ex->up->startReading();
   }
   if (ex->resp_done && !ex->cl_write_pending) {
@@ -729,7 +755,7 @@ void ClientConn::lookAhead() {
 bool ClientConn::upstreamReusable() const {
   const Exchange* ex = ex_;
   const config::Pool& pool = *ctx_->pools[ex->pool].pool;
-  return ex->req_done && ex->resp_done && http1::keepAlive(&ex->resp) &&
+  return ex->req_done && ex->resp_done && !ex->up_eof && http1::keepAlive(&ex->resp) &&
          ex->rbuf_start == ex->rbuf_end && !ex->up_write_pending &&
          (pool.keepalive_requests == 0 || ex->up->requests() < pool.keepalive_requests);
 }

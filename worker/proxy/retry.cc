@@ -120,6 +120,7 @@ void ClientConn::resetAttempt() {
   ex->skip_interim = false;
   ex->resp_refusal = nullptr;
   ex->up_bytes_in = false;
+  ex->up_eof = false;
   ex->resp_head_done = false;
   ex->status = ex->upstream_status = 0;
   if (sm_.state() != ConnState::SelectingBackend) {

@@ -351,15 +351,17 @@ void ClientConn::sendBeforeClose() {
       return;
     }
   }
-  // tlsGoodbye, next in closeNow, sends these records with the close_notify.
+  // tlsGoodbye, next in closeNow, sends these records (with the close_notify).
 }
 
-void ClientConn::tlsGoodbye() {
+void ClientConn::tlsGoodbye(bool notify) {
   if (tls_ == nullptr || tls_->handshaking || tls_->write_pending) {
     return;
   }
   // Best effort, never blocking: the client learns that the response ended here.
-  tls_->session.shutdown();
+  if (notify) {
+    tls_->session.shutdown();
+  }
   tls_->session.takeOutput(&tls_->out);
   if (!tls_->out.empty()) {
     uv_buf_t b = uv_buf_init(tls_->out.data(), static_cast<unsigned>(tls_->out.size()));
