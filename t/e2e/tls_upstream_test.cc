@@ -706,5 +706,32 @@ TEST_CASE("tls upstream: a body delimited by the close is whole only with the cl
   CHECK(cut.connections() == 3);  // never retried: part of each answer had left
 }
 
+TEST_CASE("tls upstream: a body cut by a bare FIN counts for passive health", "[tls][resilience]") {
+  // The head was a success for passive health; the cut is recorded over it, and with
+  // failures = 1 takes the backend out.
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  CloseDelimitedTlsBackend cut(pki, false);
+  lb.start(singlePoolConfig({"127.0.0.1:" + std::to_string(cut.port())},
+                            "tls = { ca = " + quotedPath(pki, "ca.pem") +
+                                "; }; retries = 0; passive = { failures = 1; fail_timeout_ms = "
+                                "60000; };"),
+           {.workers = 1});
+  INFO(lb.diagnostics());
+  HttpClient c(lb.port(0));
+  REQUIRE(c.send("GET /part HTTP/1.1\r\nHost: lb.test\r\n\r\n"));
+  std::string upto;
+  REQUIRE(c.stream().readUntil("first part\n", 1 << 16, deadlineIn(5s), &upto) == IoStatus::Ok);
+  cut.go();
+  CHECK(c.waitClosed(5s));
+  CHECK(waitUntil(
+      [&] {
+        return lb.errorLog().find("backend 127.0.0.1:" + std::to_string(cut.port()) +
+                                  " in pool p is out for 60000 ms: 1 consecutive failures") !=
+               std::string::npos;
+      },
+      5s));
+}
+
 }  // namespace
 }  // namespace lb::e2e
