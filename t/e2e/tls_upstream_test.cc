@@ -164,7 +164,9 @@ std::vector<pid_t> startForUploads(LbInstance& lb, const Pki& pki, int port) {
 // (what an attacker who can forge a FIN, or a crashing backend, leaves).
 class CloseDelimitedTlsBackend {
  public:
-  CloseDelimitedTlsBackend(const Pki& pki, bool close_notify) : close_notify_(close_notify) {
+  // `middle` bytes ('m') go between the two parts, after go().
+  CloseDelimitedTlsBackend(const Pki& pki, bool close_notify, size_t middle = 0)
+      : close_notify_(close_notify), middle_(middle) {
     listener_ = listenTcp(0, 16, &port_);
     REQUIRE(listener_.valid());
     ctx_ = SSL_CTX_new(TLS_server_method());
@@ -217,6 +219,13 @@ class CloseDelimitedTlsBackend {
         SSL_write(ssl, first.data(), static_cast<int>(first.size()));
         waitUntil([&] { return go_.load(); }, 10s);
         go_ = false;
+        for (size_t sent = 0; sent < middle_;) {
+          const std::string block(std::min<size_t>(middle_ - sent, 1 << 20), 'm');
+          if (SSL_write(ssl, block.data(), static_cast<int>(block.size())) <= 0) {
+            break;
+          }
+          sent += block.size();
+        }
         if (close_notify_) {
           const std::string second = "second part\n";
           SSL_write(ssl, second.data(), static_cast<int>(second.size()));
@@ -228,6 +237,7 @@ class CloseDelimitedTlsBackend {
   }
 
   const bool close_notify_;
+  const size_t middle_;
   UniqueFd listener_;
   int port_ = 0;
   SSL_CTX* ctx_ = nullptr;
@@ -731,6 +741,30 @@ TEST_CASE("tls upstream: a body cut by a bare FIN counts for passive health", "[
                std::string::npos;
       },
       5s));
+}
+
+TEST_CASE("tls upstream: a close-delimited body reaches a client reading slowly whole",
+          "[tls][large]") {
+  // lb stops reading the backend while the client lags, so OpenSSL holds records (the last
+  // ones with the close_notify) when the backend's TCP close arrives: the close must wait for
+  // them, not be taken for one without close_notify.
+  LbInstance lb;
+  TestPki pki(lb.dir());
+  constexpr size_t kMiddle = 24u << 20;
+  CloseDelimitedTlsBackend backend(pki, true, kMiddle);
+  backend.go();  // the whole body at once
+  lb.start(singlePoolConfig({"127.0.0.1:" + std::to_string(backend.port())},
+                            "tls = { ca = " + quotedPath(pki, "ca.pem") + "; }; retries = 0;"),
+           {.workers = 1});
+  auto r = runCommand(
+      {"curl", "-sS", "--limit-rate", "12M", "-o", "/dev/null", "-w",
+       "%{http_code} %{size_download}", "http://127.0.0.1:" + std::to_string(lb.port(0)) + "/slow"},
+      30s);
+  INFO(r.describe() << lb.errorLog());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out ==
+        "200 " + std::to_string(kMiddle + std::string("first part\nsecond part\n").size()));
+  CHECK(lb.errorLog().find("without close_notify") == std::string::npos);
 }
 
 }  // namespace

@@ -100,6 +100,11 @@ void TlsSession::shutdown() {
   }
 }
 
+void TlsSession::quietShutdown() {
+  SSL_set_quiet_shutdown(ssl_, 1);
+  shutdown();
+}
+
 void TlsSession::takeOutput(std::string* out) {
   char* data = nullptr;
   long n = BIO_get_mem_data(wbio_, &data);

@@ -36,6 +36,9 @@ class TlsSession {
   bool write(const char* data, size_t n);
   // Queues a close_notify alert into the output.
   void shutdown();
+  // Ends the session without the alert, yet as properly shut down, so that it stays in the
+  // session cache for resumption (what nginx does on a connection in error).
+  void quietShutdown();
 
   // Ciphertext waiting to go to the socket, moved into `*out` (appended).
   void takeOutput(std::string* out);

@@ -769,7 +769,11 @@ void ClientConn::requestRefused(int status) {
   ex->refused = true;
   ex->client_keepalive = false;
   if (ex->resp_started || ex->cl_write_pending) {
-    cutClient();
+    if (ex->resp_done) {
+      closeNow();  // the response is whole, only the request body was refused
+    } else {
+      cutClient();
+    }
     return;
   }
   sendError(status);
@@ -790,7 +794,11 @@ void ClientConn::closeTimedOut() {
 }
 
 void ClientConn::cutClient() {
-  ex_->cut = true;
+  Exchange* ex = ex_;
+  ex->cut = true;
+  if (ex->cl_iovcnt > 0 && !ex->cl_write_pending && !ex->cl_turn.queued) {
+    sendBeforeClose();  // what was valid of the response goes out ahead of the cut
+  }
   closeNow();
 }
 

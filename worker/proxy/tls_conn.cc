@@ -361,6 +361,8 @@ void ClientConn::tlsGoodbye(bool notify) {
   // Best effort, never blocking: the client learns that the response ended here.
   if (notify) {
     tls_->session.shutdown();
+  } else {
+    tls_->session.quietShutdown();
   }
   tls_->session.takeOutput(&tls_->out);
   if (!tls_->out.empty()) {

@@ -37,6 +37,7 @@ struct UpstreamTls {
   bool kicked = false;
   std::string failure;       // why TLS failed, for the owner's log line
   bool eof_unclean = false;  // the TCP stream ended with no close_notify before it
+  bool eof_pending = false;  // the TCP stream ended while OpenSSL still held records
 };
 
 namespace {
@@ -113,6 +114,14 @@ void UpstreamConn::onTlsRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     up->failTls(nread == UV_EOF ? UV_ECONNRESET : static_cast<int>(nread));
     return;
   }
+  if (up->owner_ != nullptr && nread == UV_EOF &&
+      (up->tls_->eof_pending || up->tls_->session.hasInput())) {
+    // Records read before the end (reading was stopped) may hold the rest of the body and the
+    // close_notify: the end is told once OpenSSL has given all of them (pumpTls).
+    up->tls_->eof_pending = true;
+    up->kickTls();
+    return;
+  }
   if (up->owner_ != nullptr) {
     up->tls_->eof_unclean = nread == UV_EOF;
     up->owner_->onUpstreamRead(up, nread);  // EOF without close_notify, or a socket error
@@ -156,7 +165,7 @@ void UpstreamConn::pumpTls() {
     if (owner_ == nullptr) {
       // Idle: TLS housekeeping (session tickets) is all that may arrive.
       ssize_t n = s.read(g_tls_scratch, sizeof g_tls_scratch);
-      if (int rc = flushTls(); rc < 0 || n != 0) {
+      if (int rc = flushTls(); rc < 0 || n != 0 || tls_->eof_pending) {
         close();  // the backend closed it, failed, or sent bytes nobody asked for
       }
       return;
@@ -175,6 +184,11 @@ void UpstreamConn::pumpTls() {
       }
     }
     if (n == 0) {
+      if (tls_->eof_pending) {  // no more is coming: the socket ended without a close_notify
+        tls_->eof_pending = false;
+        tls_->eof_unclean = true;
+        owner_->onUpstreamRead(this, UV_EOF);
+      }
       return;  // more ciphertext is needed
     }
     if (n < 0) {
@@ -191,7 +205,7 @@ void UpstreamConn::pumpTls() {
 
 void UpstreamConn::kickTls() {
   if (tls_ == nullptr || tls_->handshaking || tls_->kicked || closing_ || !reading_ ||
-      !tls_->session.hasInput()) {
+      (!tls_->session.hasInput() && !tls_->eof_pending)) {
     return;
   }
   tls_->kicked = true;
