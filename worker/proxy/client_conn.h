@@ -83,13 +83,12 @@ struct Exchange {
   bool discard_body = false;  // static response: the request body is read and dropped
   bool buffering = false;     // the body is awaited before a backend is chosen (bufferBody)
   // While a chunked body is awaited, its end is looked for by a copy of the request parser
-  // that runs ahead over what is held (bytes after in_start), calling back nothing.
+  // (in `look`) that runs ahead over what is held (bytes after in_start), forwarding nothing.
   enum class BodyScan : uint8_t { Off, Scanning, Done, Invalid, TooLarge };
   BodyScan body_scan = BodyScan::Off;
   uint32_t body_scanned = 0;
   uint32_t scan_body_bytes = 0;  // body bytes (chunk data) the copy went over
-  llhttp_t scan;
-  int error_status = 0;  // set by a parser callback that refuses the request
+  int error_status = 0;          // set by a parser callback that refuses the request
   bool in_parse = false;
   // After a pause at the end of a head the parser must run once more even with no new bytes:
   // that run is what ends a message without a body.
@@ -155,8 +154,10 @@ struct Exchange {
   uint32_t rbuf_start = 0;
   uint32_t rbuf_end = 0;
   Pause resp_pause = Pause::None;
-  // lookAhead's copy of the parser and how far into rbuf it has read; valid while a client
-  // write holds the real parser back (nothing moves in rbuf then).
+  // A copy of a parser that runs ahead of it. The request's while request_buffering holds a
+  // chunked body (bufferBody), before any backend; the response's in lookAhead, with how far
+  // into rbuf it has read, valid while a client write holds the real parser back (nothing
+  // moves in rbuf then). The two never overlap.
   llhttp_t look;
   uint32_t look_end = 0;
   bool look_valid = false;

@@ -226,9 +226,9 @@ bool ClientConn::bufferBody() {
       s.on_message_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
       return s;
     }();
-    ex->scan = ex->req;
-    ex->scan.settings = const_cast<llhttp_settings_t*>(&kScanSettings);
-    ex->scan.data = ex;
+    ex->look = ex->req;
+    ex->look.settings = const_cast<llhttp_settings_t*>(&kScanSettings);
+    ex->look.data = ex;
     ex->body_scan = Exchange::BodyScan::Scanning;
     ex->body_scanned = ex->scan_body_bytes = 0;
   }
@@ -253,7 +253,7 @@ bool ClientConn::bodyBuffered() {
   // Parsing would forward the body: the parser's copy looks at what came since its last look,
   // even in a full buffer (what it refuses there reaches no backend).
   if (held > ex->body_scanned && ex->body_scan == Exchange::BodyScan::Scanning) {
-    llhttp_errno_t err = llhttp_execute(&ex->scan, ex->in_buf + ex->in_start + ex->body_scanned,
+    llhttp_errno_t err = llhttp_execute(&ex->look, ex->in_buf + ex->in_start + ex->body_scanned,
                                         held - ex->body_scanned);
     ex->body_scanned = held;
     uint64_t max_body = listener_->limits.max_body_size;
@@ -272,8 +272,8 @@ bool ClientConn::refuseHeldBody() {
   Exchange* ex = ex_;
   if (ex->body_scan == Exchange::BodyScan::Invalid) {
     LB_INFO("client %s sent an invalid request, answered 400: %s (%s, in its buffered body)",
-            peerText().c_str(), llhttp_get_error_reason(&ex->scan),
-            llhttp_errno_name(llhttp_get_errno(&ex->scan)));
+            peerText().c_str(), llhttp_get_error_reason(&ex->look),
+            llhttp_errno_name(llhttp_get_errno(&ex->look)));
     requestRefused(400);
     return true;
   }
